@@ -1,0 +1,257 @@
+//! Each parameter encoded for its statement parameter type, before anything is sent: a value
+//! that does not fit is refused here with a message naming `$n` and the type.
+
+use bytes::BytesMut;
+use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type};
+
+use super::literal::{is_integer, is_json, json_text, scalar_text};
+use super::Value;
+use crate::error::Error;
+use crate::types::{base_type, datetime, ConvertError};
+
+/// A parameter ready for the Bind message.
+#[derive(Debug)]
+pub struct Encoded {
+    format: Format,
+    bytes: Option<Vec<u8>>,
+}
+
+impl Encoded {
+    fn binary(bytes: Vec<u8>) -> Self {
+        Encoded {
+            format: Format::Binary,
+            bytes: Some(bytes),
+        }
+    }
+
+    fn text(text: Option<String>) -> Self {
+        Encoded {
+            format: Format::Text,
+            bytes: text.map(String::into_bytes),
+        }
+    }
+}
+
+impl ToSql for Encoded {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, ConvertError> {
+        match &self.bytes {
+            Some(b) => {
+                out.extend_from_slice(b);
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn to_sql_checked(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, ConvertError> {
+        self.to_sql(ty, out)
+    }
+
+    fn encode_format(&self, _: &Type) -> Format {
+        self.format
+    }
+}
+
+/// Encodes every value for the statement's parameter types.
+pub fn encode_all(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>, Error> {
+    if values.len() != types.len() {
+        let expected = match types.len() {
+            0 => "no parameters".to_string(),
+            1 => "1 parameter ($1)".to_string(),
+            k => format!("{k} parameters ($1..${k})"),
+        };
+        return Err(Error::Parameter(format!(
+            "the query takes {expected} but {} {} given",
+            values.len(),
+            if values.len() == 1 { "was" } else { "were" }
+        )));
+    }
+    values
+        .iter()
+        .zip(types)
+        .enumerate()
+        .map(|(i, (v, t))| encode(v, t, i + 1))
+        .collect()
+}
+
+pub(crate) fn mismatch(n: usize, ty: &Type, value: &Value, expected: &str) -> Error {
+    Error::Parameter(format!(
+        "${n} ({}): expected {expected}, got {}",
+        ty.name(),
+        value.describe()
+    ))
+}
+
+pub(crate) fn check_integer(x: f64, ty: &Type, n: usize, value: &Value) -> Result<i64, Error> {
+    if !x.is_finite() || x.fract() != 0.0 {
+        return Err(mismatch(n, ty, value, "an integer"));
+    }
+    if x.abs() > 9_007_199_254_740_991.0 {
+        return Err(Error::Parameter(format!(
+            "${n} ({}): {} is beyond +/-2^53-1 and may already have been rounded; pass a bigint or a string",
+            ty.name(),
+            value.describe()
+        )));
+    }
+    check_range(x as i64, ty, n, value)
+}
+
+fn check_range(v: i64, ty: &Type, n: usize, value: &Value) -> Result<i64, Error> {
+    let (lo, hi) = match *ty {
+        Type::INT2 => (i16::MIN as i64, i16::MAX as i64),
+        Type::INT4 => (i32::MIN as i64, i32::MAX as i64),
+        Type::OID => (0, u32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    };
+    if v < lo || v > hi {
+        return Err(Error::Parameter(format!(
+            "${n} ({}): {} is out of range ({lo} to {hi})",
+            ty.name(),
+            value.describe()
+        )));
+    }
+    Ok(v)
+}
+
+fn integer_bytes(v: i64, ty: &Type) -> Vec<u8> {
+    match *ty {
+        Type::INT2 => (v as i16).to_be_bytes().to_vec(),
+        Type::INT4 => (v as i32).to_be_bytes().to_vec(),
+        Type::OID => (v as u32).to_be_bytes().to_vec(),
+        _ => v.to_be_bytes().to_vec(),
+    }
+}
+
+fn float_bytes(x: f64, ty: &Type) -> Vec<u8> {
+    if *ty == Type::FLOAT4 {
+        (x as f32).to_be_bytes().to_vec()
+    } else {
+        x.to_be_bytes().to_vec()
+    }
+}
+
+fn encode(value: &Value, declared: &Type, n: usize) -> Result<Encoded, Error> {
+    let ty = base_type(declared);
+    if let Value::Null = value {
+        return Ok(Encoded::text(None));
+    }
+    if is_integer(ty) {
+        let v = match value {
+            Value::Number(x) => check_integer(*x, ty, n, value)?,
+            Value::BigInt(s) | Value::String(s) => {
+                let parsed = s.trim().parse::<i64>();
+                check_range(
+                    parsed.map_err(|_| mismatch(n, ty, value, "an integer"))?,
+                    ty,
+                    n,
+                    value,
+                )?
+            }
+            _ => return Err(mismatch(n, ty, value, "an integer")),
+        };
+        return Ok(Encoded::binary(integer_bytes(v, ty)));
+    }
+    match (*ty).clone() {
+        Type::FLOAT4 | Type::FLOAT8 => {
+            let x = match value {
+                Value::Number(x) => *x,
+                Value::BigInt(s) | Value::String(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| mismatch(n, ty, value, "a number"))?,
+                _ => return Err(mismatch(n, ty, value, "a number")),
+            };
+            Ok(Encoded::binary(float_bytes(x, ty)))
+        }
+        Type::BOOL => match value {
+            Value::Bool(b) => Ok(Encoded::binary(vec![*b as u8])),
+            Value::String(_) => Ok(Encoded::text(scalar_text(value, ty, n)?)),
+            _ => Err(mismatch(n, ty, value, "a boolean")),
+        },
+        Type::BYTEA => match value {
+            Value::Bytes(b) => Ok(Encoded::binary(b.to_vec())),
+            Value::String(_) => Ok(Encoded::text(scalar_text(value, ty, n)?)),
+            _ => Err(mismatch(n, ty, value, "a Buffer")),
+        },
+        Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::DATE => match value {
+            Value::Date(ms) => {
+                let micros = datetime::unix_ms_to_timestamp(*ms)
+                    .ok_or_else(|| Error::Parameter(format!("${n}: the Date is invalid")))?;
+                if *ty == Type::DATE {
+                    let days = micros.div_euclid(datetime::DAY_US);
+                    Ok(Encoded::binary((days as i32).to_be_bytes().to_vec()))
+                } else {
+                    Ok(Encoded::binary(micros.to_be_bytes().to_vec()))
+                }
+            }
+            Value::String(_) => Ok(Encoded::text(scalar_text(value, ty, n)?)),
+            _ => Err(mismatch(n, ty, value, "a Date or a string")),
+        },
+        Type::JSON | Type::JSONB => match value {
+            // A string is taken as JSON text, as pg and postgres.js do.
+            Value::String(_) | Value::Json(_) => Ok(Encoded::text(scalar_text(value, ty, n)?)),
+            _ => Ok(Encoded::text(Some(json_text(value, n)?))),
+        },
+        _ => match (ty.kind(), value) {
+            (Kind::Array(_), Value::Array(_) | Value::String(_)) => {
+                Ok(Encoded::text(scalar_text(value, ty, n)?))
+            }
+            (Kind::Array(_), _) => Err(mismatch(n, ty, value, "an array")),
+            (_, Value::Array(_)) if !is_json(ty) => {
+                Err(mismatch(n, ty, value, "a scalar value, not an array"))
+            }
+            (_, Value::Bytes(_)) => Err(mismatch(n, ty, value, "a string")),
+            _ => Ok(Encoded::text(scalar_text(value, ty, n)?)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(v: Value, ty: Type) -> Result<Encoded, Error> {
+        encode_all(&[v], &[ty]).map(|mut e| e.remove(0))
+    }
+
+    #[test]
+    fn integers_are_checked_and_binary() {
+        let e = one(Value::Number(7.0), Type::INT4).unwrap();
+        assert_eq!(e.bytes.unwrap(), 7i32.to_be_bytes());
+        assert!(one(Value::Number(1.5), Type::INT4).is_err());
+        assert!(one(Value::Number(40000.0), Type::INT2).is_err());
+        let e = one(Value::String("x"), Type::INT8).unwrap_err().to_string();
+        assert_eq!(e, "$1 (int8): expected an integer, got string \"x\"");
+        let e = one(Value::BigInt("9223372036854775807"), Type::INT8).unwrap();
+        assert_eq!(e.bytes.unwrap(), i64::MAX.to_be_bytes());
+        assert!(one(Value::Number(2f64.powi(60)), Type::INT8).is_err());
+    }
+
+    #[test]
+    fn counts_must_match() {
+        let e = encode_all(&[Value::Null], &[Type::INT4, Type::TEXT]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the query takes 2 parameters ($1..$2) but 1 was given"
+        );
+    }
+
+    #[test]
+    fn dates_encode_in_utc() {
+        let e = one(Value::Date(946_684_800_000.0 + 86_400_000.0), Type::DATE).unwrap();
+        assert_eq!(e.bytes.unwrap(), 1i32.to_be_bytes());
+        let e = one(Value::Date(946_684_800_001.0), Type::TIMESTAMPTZ).unwrap();
+        assert_eq!(e.bytes.unwrap(), 1000i64.to_be_bytes());
+    }
+
+    #[test]
+    fn objects_refused_for_scalars() {
+        let e = one(Value::Json("{}"), Type::INT4).unwrap_err().to_string();
+        assert!(e.contains("$1 (int4)"), "{e}");
+        assert!(one(Value::Bool(true), Type::TIMESTAMPTZ).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! Query parameters: the compact form JavaScript writes them in ([`wire`]), and their encoding
+//! for the statement's parameter types ([`encode`]).
+
+pub mod encode;
+pub mod literal;
+pub mod wire;
+
+pub use encode::{encode_all, Encoded};
+pub use wire::{decode, Value};

@@ -1,0 +1,313 @@
+//! Rows to one result buffer. Runs on the engine's threads, so the JavaScript thread only
+//! slices and parses.
+
+use postgres_protocol::types as wire;
+use tokio_postgres::types::{Kind, Type};
+use tokio_postgres::{Column, Row};
+
+use super::layout::{self, JsKind};
+use crate::error::Error;
+use crate::types::json::{self, ElemFix};
+use crate::types::raw::RawValue;
+use crate::types::{base_type, datetime, text, ConvertError};
+
+/// How the encoder writes one column.
+#[derive(Clone, Debug)]
+enum Plan {
+    Bool,
+    Int2,
+    Int4,
+    Oid,
+    Int8,
+    Float4,
+    Float8,
+    Timestamp,
+    Bytea,
+    /// UTF-8 as sent (text, varchar, name, enums...).
+    RawText,
+    /// PostgreSQL's text output, produced here (numeric, uuid, date, interval, inet...).
+    Rendered,
+    /// json/jsonb documents, one JSON array per column.
+    Json,
+    /// Arrays as JSON, one JSON array per column.
+    Array(Type),
+}
+
+impl Plan {
+    fn of(ty: &Type) -> Plan {
+        let ty = base_type(ty);
+        match *ty {
+            Type::BOOL => Plan::Bool,
+            Type::INT2 => Plan::Int2,
+            Type::INT4 => Plan::Int4,
+            Type::OID | Type::XID | Type::CID | Type::REGPROC | Type::REGCLASS | Type::REGTYPE => {
+                Plan::Oid
+            }
+            Type::INT8 => Plan::Int8,
+            Type::FLOAT4 => Plan::Float4,
+            Type::FLOAT8 => Plan::Float8,
+            Type::TIMESTAMP | Type::TIMESTAMPTZ => Plan::Timestamp,
+            Type::BYTEA => Plan::Bytea,
+            Type::JSON | Type::JSONB => Plan::Json,
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::XML => {
+                Plan::RawText
+            }
+            _ => match ty.kind() {
+                Kind::Array(elem) => Plan::Array(elem.clone()),
+                Kind::Enum(_) => Plan::RawText,
+                _ => Plan::Rendered,
+            },
+        }
+    }
+
+    fn kind(&self) -> JsKind {
+        match self {
+            Plan::Bool => JsKind::Bool,
+            Plan::Int2 | Plan::Int4 | Plan::Oid | Plan::Float4 | Plan::Float8 => JsKind::Number,
+            Plan::Int8 => JsKind::Int8,
+            Plan::Timestamp => JsKind::Timestamp,
+            Plan::Bytea => JsKind::Bytes,
+            Plan::RawText | Plan::Rendered => JsKind::String,
+            Plan::Json | Plan::Array(_) => JsKind::Json,
+        }
+    }
+
+    fn fix(&self) -> ElemFix {
+        match self {
+            Plan::Array(elem) => json::elem_fix(elem),
+            _ => ElemFix::None,
+        }
+    }
+}
+
+/// Accumulates rows, then lays them out as described in [`super::layout`].
+pub struct ResultEncoder {
+    columns: Vec<(String, Type)>,
+    plans: Vec<Plan>,
+    rows: u32,
+    cells: Vec<u8>,
+    nulls: Vec<u8>,
+    strings: Vec<u8>,
+    string_units: usize,
+    bytes: Vec<u8>,
+    json: Vec<Vec<u8>>,
+    scratch: String,
+}
+
+impl ResultEncoder {
+    /// An encoder for a statement's columns.
+    pub fn new(columns: &[Column]) -> Self {
+        let plans: Vec<Plan> = columns.iter().map(|c| Plan::of(c.type_())).collect();
+        let json = plans
+            .iter()
+            .map(|p| {
+                if p.kind() == JsKind::Json {
+                    vec![b'[']
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        ResultEncoder {
+            columns: columns
+                .iter()
+                .map(|c| (c.name().to_string(), c.type_().clone()))
+                .collect(),
+            plans,
+            rows: 0,
+            cells: Vec::new(),
+            nulls: Vec::new(),
+            strings: Vec::new(),
+            string_units: 0,
+            bytes: Vec::new(),
+            json,
+            scratch: String::new(),
+        }
+    }
+
+    /// Rows encoded so far.
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    /// Bytes held so far, for result-size limits.
+    pub fn size(&self) -> usize {
+        self.cells.len()
+            + self.strings.len()
+            + self.bytes.len()
+            + self.json.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// Appends one row.
+    pub fn push(&mut self, row: &Row) -> Result<(), Error> {
+        for i in 0..self.plans.len() {
+            let RawValue(value) = row
+                .try_get::<_, RawValue>(i)
+                .map_err(|e| Error::Internal(format!("reading column {i}: {e}")))?;
+            self.push_value(i, value).map_err(|e| {
+                Error::Internal(format!(
+                    "decoding column {:?} ({}): {e}",
+                    self.columns[i].0,
+                    self.columns[i].1.name()
+                ))
+            })?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn push_string(&mut self, s: &[u8]) {
+        let start = self.string_units;
+        self.strings.extend_from_slice(s);
+        self.string_units += layout::utf16_len(s);
+        self.push_pair(start, self.string_units);
+    }
+
+    fn push_pair(&mut self, start: usize, end: usize) {
+        self.cells.extend_from_slice(&(start as u32).to_le_bytes());
+        self.cells.extend_from_slice(&(end as u32).to_le_bytes());
+    }
+
+    fn push_f64(&mut self, v: f64) {
+        self.cells.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn push_value(&mut self, i: usize, value: Option<&[u8]>) -> Result<(), ConvertError> {
+        let plan = &self.plans[i];
+        let is_json = plan.kind() == JsKind::Json;
+        if is_json && self.rows > 0 {
+            self.json[i].push(b',');
+        }
+        let Some(raw) = value else {
+            self.nulls.push(1);
+            self.cells.extend_from_slice(&[0; 8]);
+            if is_json {
+                self.json[i].extend_from_slice(b"null");
+            }
+            return Ok(());
+        };
+        self.nulls.push(0);
+        match plan {
+            Plan::Bool => self.push_f64(wire::bool_from_sql(raw)? as u8 as f64),
+            Plan::Int2 => self.push_f64(wire::int2_from_sql(raw)? as f64),
+            Plan::Int4 => self.push_f64(wire::int4_from_sql(raw)? as f64),
+            Plan::Oid => self.push_f64(wire::oid_from_sql(raw)? as f64),
+            Plan::Float4 => self.push_f64(wire::float4_from_sql(raw)? as f64),
+            Plan::Float8 => self.push_f64(wire::float8_from_sql(raw)?),
+            Plan::Int8 => {
+                let v = wire::int8_from_sql(raw)?;
+                self.cells.extend_from_slice(&v.to_le_bytes());
+            }
+            Plan::Timestamp => {
+                let us = wire::timestamp_from_sql(raw)?;
+                self.push_f64(datetime::timestamp_to_unix_ms(us));
+            }
+            Plan::Bytea => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(raw);
+                self.push_pair(start, self.bytes.len());
+            }
+            Plan::RawText => {
+                std::str::from_utf8(raw)?;
+                self.push_string(raw);
+            }
+            Plan::Rendered => {
+                let mut s = std::mem::take(&mut self.scratch);
+                s.clear();
+                let r = text::write_text(&self.columns[i].1, raw, &mut s);
+                self.push_string(s.as_bytes());
+                self.scratch = s;
+                r?;
+            }
+            Plan::Json => {
+                self.cells.extend_from_slice(&[0; 8]);
+                json::write_document(&self.columns[i].1, raw, &mut self.json[i])?;
+            }
+            Plan::Array(elem) => {
+                self.cells.extend_from_slice(&[0; 8]);
+                let elem = elem.clone();
+                json::write_array(&elem, raw, &mut self.json[i])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lays out the buffer. `total` is the number of rows the statement returned or affected;
+    /// `command` the statement's command word (`SELECT`, `INSERT`...).
+    pub fn finish(mut self, total: u64, command: &str) -> Vec<u8> {
+        // JSON columns join the string region after the per-cell strings.
+        let mut json_ranges = vec![(0u32, 0u32); self.plans.len()];
+        for (i, mut text) in std::mem::take(&mut self.json).into_iter().enumerate() {
+            if text.is_empty() {
+                continue;
+            }
+            text.push(b']');
+            let start = self.string_units;
+            self.string_units += layout::utf16_len(&text);
+            self.strings.extend_from_slice(&text);
+            json_ranges[i] = (start as u32, self.string_units as u32);
+        }
+
+        let names_len: usize = self.columns.iter().map(|(n, _)| n.len()).sum();
+        let descriptors =
+            layout::HEADER + command.len() + self.columns.len() * layout::COLUMN + names_len;
+        let cells_at = descriptors.next_multiple_of(8);
+        let nulls_at = cells_at + self.cells.len();
+        let strings_at = nulls_at + self.nulls.len();
+        let bytes_at = strings_at + self.strings.len();
+        let mut out = Vec::with_capacity(bytes_at + self.bytes.len());
+
+        let ascii = self.strings.is_ascii();
+        out.push(layout::STATUS_OK);
+        out.push(if ascii { layout::FLAG_ASCII } else { 0 });
+        out.extend_from_slice(&(self.columns.len() as u16).to_le_bytes());
+        out.extend_from_slice(&self.rows.to_le_bytes());
+        out.extend_from_slice(&(total as f64).to_le_bytes());
+        out.extend_from_slice(&self.shape_hash().to_le_bytes());
+        for v in [
+            cells_at,
+            nulls_at,
+            strings_at,
+            self.strings.len(),
+            bytes_at,
+            command.len(),
+            0,
+        ] {
+            out.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        out.extend_from_slice(command.as_bytes());
+        for (i, (name, ty)) in self.columns.iter().enumerate() {
+            out.extend_from_slice(&ty.oid().to_le_bytes());
+            out.push(self.plans[i].kind() as u8);
+            out.push(self.plans[i].fix() as u8);
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&json_ranges[i].0.to_le_bytes());
+            out.extend_from_slice(&json_ranges[i].1.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+        }
+        out.resize(cells_at, 0);
+        out.extend_from_slice(&self.cells);
+        out.extend_from_slice(&self.nulls);
+        out.extend_from_slice(&self.strings);
+        out.extend_from_slice(&self.bytes);
+        out
+    }
+
+    /// FNV-1a over what a JavaScript decoder depends on.
+    fn shape_hash(&self) -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= *b as u32;
+                h = h.wrapping_mul(0x0100_0193);
+            }
+        };
+        for (i, (name, ty)) in self.columns.iter().enumerate() {
+            eat(&ty.oid().to_le_bytes());
+            eat(&[self.plans[i].kind() as u8, self.plans[i].fix() as u8]);
+            eat(name.as_bytes());
+            eat(&[0]);
+        }
+        h
+    }
+}

@@ -1,0 +1,87 @@
+//! The result buffer, as `src/decode.ts` reads it. Little-endian throughout.
+//!
+//! ```text
+//! 0   u8   status: 0 rows follow, 1 an error follows (see `Error::encode`)
+//! 1   u8   flags: bit 0 = the string region is pure ASCII (JS may decode it as latin1)
+//! 2   u16  column count
+//! 4   u32  rows encoded
+//! 8   f64  rows the statement returned or affected
+//! 16  u32  shape hash of the columns (names, types, kinds), for the JS decoder cache
+//! 20  u32  offset of the cells (8-byte aligned): rows x columns x 8 bytes
+//! 24  u32  offset of the null flags: rows x columns bytes
+//! 28  u32  offset of the string region (UTF-8)
+//! 32  u32  byte length of the string region
+//! 36  u32  offset of the bytes region (bytea values)
+//! 40  u32  length of the command word, which follows at 48
+//! 44  u32  reserved
+//! 48  the command word (ASCII), then per column: u32 type oid, u8 kind, u8 element fix, u16 name length,
+//!     u32 JSON start, u32 JSON end (UTF-16 units into the decoded string region), name
+//! ```
+//!
+//! A cell is an f64 (`BOOL`, `NUMBER`, `TIMESTAMP`), an i64 (`INT8`), or a pair of u32
+//! `[start, end)` (`STRING` in UTF-16 units of the decoded string region; `BYTES` in bytes of
+//! the bytes region). `JSON` columns have no cells: the whole column is one JSON array text in
+//! the string region, parsed once by JavaScript.
+
+/// Size of the fixed header.
+pub const HEADER: usize = 48;
+/// Size of a column descriptor without its name.
+pub const COLUMN: usize = 16;
+/// Status byte of a result.
+pub const STATUS_OK: u8 = 0;
+/// Status byte of an error.
+pub const STATUS_ERROR: u8 = 1;
+/// Flag: the string region holds only ASCII.
+pub const FLAG_ASCII: u8 = 1;
+
+/// How JavaScript reads a column.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsKind {
+    /// f64 cell, 0 or 1.
+    Bool = 1,
+    /// f64 cell.
+    Number = 2,
+    /// i64 cell, converted per the `int8` option.
+    Int8 = 3,
+    /// String cell.
+    String = 4,
+    /// One JSON array per column.
+    Json = 5,
+    /// Bytes cell.
+    Bytes = 6,
+    /// f64 cell of Unix milliseconds; the infinities stand for `infinity`/`-infinity`.
+    Timestamp = 7,
+}
+
+/// An error result: the status byte, then the encoded error.
+pub fn error_buffer(err: &crate::Error) -> Vec<u8> {
+    let mut out = vec![STATUS_ERROR];
+    err.encode(&mut out);
+    out
+}
+
+/// Length of `s` in UTF-16 code units, the unit of JavaScript string indices.
+pub fn utf16_len(s: &[u8]) -> usize {
+    if s.is_ascii() {
+        return s.len();
+    }
+    // Every non-continuation byte starts a character; 4-byte characters need two units.
+    s.iter()
+        .map(|&b| ((b & 0xC0) != 0x80) as usize + (b >= 0xF0) as usize)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_lengths() {
+        assert_eq!(utf16_len(b"abc"), 3);
+        assert_eq!(utf16_len("é".as_bytes()), 1);
+        assert_eq!(utf16_len("€".as_bytes()), 1);
+        assert_eq!(utf16_len("😀".as_bytes()), 2);
+        assert_eq!(utf16_len("a😀é".as_bytes()), "a😀é".encode_utf16().count());
+    }
+}

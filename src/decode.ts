@@ -1,0 +1,268 @@
+/**
+ * Decoding of result buffers (layout: `crates/pgwarp-core/src/result/layout.rs`).
+ *
+ * Per statement shape a decoder function is generated once and cached: it builds every row with
+ * one object literal, so all rows share one hidden class. Column names enter the generated code
+ * only through `JSON.stringify` (node-postgres#1603 was a code-injection hole through them), and
+ * the cache is bounded.
+ * @module
+ */
+import { errorFromResult, Int8RangeError } from './errors';
+
+/** How int8 (bigint) columns arrive in JavaScript. */
+export type Int8Mode = 'number' | 'bigint' | 'string';
+/** Rows as objects keyed by column name, or as arrays in column order. */
+export type RowMode = 'object' | 'array';
+
+const KIND_BOOL = 1;
+const KIND_NUMBER = 2;
+const KIND_INT8 = 3;
+const KIND_STRING = 4;
+const KIND_JSON = 5;
+const KIND_BYTES = 6;
+const KIND_TIMESTAMP = 7;
+
+const FIX_INT8 = 1;
+const FIX_FLOAT = 2;
+const FIX_TIMESTAMP = 3;
+const FIX_BYTES = 4;
+
+const HEADER = 48;
+const COLUMN = 16;
+
+/** A column of a result. */
+export interface ColumnInfo {
+  name: string;
+  /** PostgreSQL type OID. */
+  typeOid: number;
+}
+
+/** A decoded result. */
+export interface Decoded<T> {
+  rows: T[];
+  /** Rows the statement returned or affected. */
+  rowCount: number;
+  /** The statement's command word: `SELECT`, `INSERT`, ... */
+  command: string;
+}
+
+type RowBuilder = (
+  f64: Float64Array,
+  u32: Uint32Array,
+  i32: Int32Array,
+  i64: BigInt64Array,
+  nulls: Uint8Array,
+  str: string,
+  bytes: Buffer,
+  json: unknown[][],
+  n: number,
+  h: Helpers,
+) => unknown[];
+
+interface Decoder {
+  hash: number;
+  build: RowBuilder;
+  kinds: Uint8Array;
+  fixes: Uint8Array;
+  columns: ColumnInfo[];
+}
+
+interface Helpers {
+  int8ToNumber(hi: number, lo: number, column: string): number;
+  timestamp(ms: number): Date | string;
+}
+
+const helpers: Helpers = {
+  int8ToNumber(hi, lo, column) {
+    // hi is the signed high word: the value is exact while it stays within +/-2^53.
+    const v = hi * 4294967296 + lo;
+    if (!Number.isSafeInteger(v)) {
+      throw new Int8RangeError(
+        `int8 value in column ${JSON.stringify(column)} does not fit a JavaScript number exactly; ` +
+          `use the option int8: 'bigint' or 'string'`,
+      );
+    }
+    return v;
+  },
+  timestamp(ms) {
+    if (ms === Infinity) return 'infinity';
+    if (ms === -Infinity) return '-infinity';
+    return new Date(ms);
+  },
+};
+
+const MAX_DECODERS = 512;
+const decoders = new Map<string, Decoder>();
+
+function cellExpr(kind: number, c: number, name: string, int8: Int8Mode): string {
+  const k = `(b + ${c})`;
+  switch (kind) {
+    case KIND_BOOL:
+      return `f64[${k}] === 1`;
+    case KIND_NUMBER:
+      return `f64[${k}]`;
+    case KIND_INT8:
+      if (int8 === 'bigint') return `i64[${k}]`;
+      if (int8 === 'string') return `i64[${k}].toString()`;
+      return `h.int8ToNumber(i32[${k} * 2 + 1], u32[${k} * 2], ${JSON.stringify(name)})`;
+    case KIND_STRING:
+      return `str.slice(u32[${k} * 2], u32[${k} * 2 + 1])`;
+    case KIND_BYTES:
+      return `Buffer.from(bytes.subarray(u32[${k} * 2], u32[${k} * 2 + 1]))`;
+    case KIND_TIMESTAMP:
+      return `h.timestamp(f64[${k}])`;
+    case KIND_JSON:
+      return `json[${c}][r]`;
+    default:
+      throw new Error(`pgwarp: unknown column kind ${kind}`);
+  }
+}
+
+function makeBuilder(columns: ColumnInfo[], kinds: Uint8Array, rowMode: RowMode, int8: Int8Mode): RowBuilder {
+  const parts = columns.map((col, c) => {
+    const expr = cellExpr(kinds[c], c, col.name, int8);
+    const value = kinds[c] === KIND_JSON ? expr : `nulls[b + ${c}] === 1 ? null : ${expr}`;
+    if (rowMode === 'array') return value;
+    // A literal `__proto__:` key would set the prototype; a computed key defines a property.
+    const key = col.name === '__proto__' ? `["__proto__"]` : JSON.stringify(col.name);
+    return `${key}: ${value}`;
+  });
+  const row = rowMode === 'array' ? `[${parts.join(', ')}]` : `{ ${parts.join(', ')} }`;
+  const body = `
+    const rows = new Array(n);
+    for (let r = 0; r < n; r++) {
+      const b = r * ${columns.length};
+      rows[r] = ${row};
+    }
+    return rows;`;
+  return new Function('f64', 'u32', 'i32', 'i64', 'nulls', 'str', 'bytes', 'json', 'n', 'h', body) as RowBuilder;
+}
+
+function readColumns(buf: Buffer, count: number): { columns: ColumnInfo[]; kinds: Uint8Array; fixes: Uint8Array } {
+  const columns: ColumnInfo[] = [];
+  const kinds = new Uint8Array(count);
+  const fixes = new Uint8Array(count);
+  let at = HEADER + buf.readUInt32LE(40);
+  for (let c = 0; c < count; c++) {
+    const nameLen = buf.readUInt16LE(at + 6);
+    kinds[c] = buf[at + 4];
+    fixes[c] = buf[at + 5];
+    columns.push({ typeOid: buf.readUInt32LE(at), name: buf.toString('utf8', at + COLUMN, at + COLUMN + nameLen) });
+    at += COLUMN + nameLen;
+  }
+  return { columns, kinds, fixes };
+}
+
+function decoderFor(buf: Buffer, key: string, hash: number, count: number, rowMode: RowMode, int8: Int8Mode): Decoder {
+  const cached = decoders.get(key);
+  if (cached !== undefined && cached.hash === hash) return cached;
+  const { columns, kinds, fixes } = readColumns(buf, count);
+  const decoder = { hash, build: makeBuilder(columns, kinds, rowMode, int8), kinds, fixes, columns };
+  if (cached === undefined && decoders.size >= MAX_DECODERS) {
+    decoders.delete(decoders.keys().next().value as string);
+  }
+  decoders.set(key, decoder);
+  return decoder;
+}
+
+function fixValue(v: unknown, fix: number, int8: Int8Mode): unknown {
+  if (v === null) return null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = fixValue(v[i], fix, int8);
+    return v;
+  }
+  switch (fix) {
+    case FIX_INT8: {
+      const s = v as string;
+      if (int8 === 'string') return s;
+      const big = BigInt(s);
+      if (int8 === 'bigint') return big;
+      const n = Number(big);
+      if (!Number.isSafeInteger(n)) {
+        throw new Int8RangeError(`int8 array element ${s} does not fit a JavaScript number exactly; use int8: 'bigint' or 'string'`);
+      }
+      return n;
+    }
+    case FIX_FLOAT:
+      return typeof v === 'string' ? Number(v) : v;
+    case FIX_TIMESTAMP:
+      return typeof v === 'number' ? new Date(v) : v;
+    case FIX_BYTES:
+      return Buffer.from((v as string).slice(2), 'hex');
+    default:
+      return v;
+  }
+}
+
+/** Options that change how a result is decoded. */
+export interface DecodeOptions {
+  rowMode: RowMode;
+  int8: Int8Mode;
+}
+
+/** Byte offset of the cells relative to the start of the ArrayBuffer must be 8-aligned. */
+function aligned(buf: Buffer, cellsAt: number): Buffer {
+  if ((buf.byteOffset + cellsAt) % 8 === 0) return buf;
+  const copy = Buffer.from(new ArrayBuffer(buf.length));
+  buf.copy(copy);
+  return copy;
+}
+
+/**
+ * Decodes a result buffer into rows, or throws the error it carries.
+ * `sql` keys the decoder cache; `query` is attached to server errors.
+ */
+export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions): Decoded<T> {
+  if (raw[0] !== 0) throw errorFromResult(raw, sql);
+  const buf = aligned(raw, raw.readUInt32LE(20));
+  const flags = buf[1];
+  const count = buf.readUInt16LE(2);
+  const n = buf.readUInt32LE(4);
+  const total = buf.readDoubleLE(8);
+  const hash = buf.readUInt32LE(16);
+  const cellsAt = buf.readUInt32LE(20);
+  const nullsAt = buf.readUInt32LE(24);
+  const stringsAt = buf.readUInt32LE(28);
+  const stringsLen = buf.readUInt32LE(32);
+  const bytesAt = buf.readUInt32LE(36);
+  const commandLen = buf.readUInt32LE(40);
+  const command = buf.toString('latin1', HEADER, HEADER + commandLen);
+  if (count === 0) {
+    // `select from t` returns rows without columns.
+    const rows = Array.from({ length: n }, () => (opts.rowMode === 'array' ? [] : {}));
+    return { rows: rows as T[], rowCount: total, command };
+  }
+
+  const key = opts.rowMode === 'array' ? `a${opts.int8[0]}${sql}` : `o${opts.int8[0]}${sql}`;
+  const d = decoderFor(buf, key, hash, count, opts.rowMode, opts.int8);
+  const cells = n * count;
+  const ab = buf.buffer;
+  const base = buf.byteOffset + cellsAt;
+  const f64 = new Float64Array(ab, base, cells);
+  const u32 = new Uint32Array(ab, base, cells * 2);
+  const i32 = new Int32Array(ab, base, cells * 2);
+  const i64 = new BigInt64Array(ab, base, cells);
+  const nulls = buf.subarray(nullsAt, nullsAt + cells);
+  const str = stringsLen === 0 ? '' : buf.toString(flags & 1 ? 'latin1' : 'utf8', stringsAt, stringsAt + stringsLen);
+  const bytes = buf.subarray(bytesAt);
+
+  const json: unknown[][] = [];
+  let at = HEADER + commandLen;
+  for (let c = 0; c < count; c++) {
+    if (d.kinds[c] === KIND_JSON) {
+      const start = buf.readUInt32LE(at + 8);
+      const end = buf.readUInt32LE(at + 12);
+      const values = JSON.parse(str.slice(start, end)) as unknown[];
+      if (d.fixes[c] !== 0) for (let r = 0; r < values.length; r++) values[r] = fixValue(values[r], d.fixes[c], opts.int8);
+      json[c] = values;
+    }
+    at += COLUMN + buf.readUInt16LE(at + 6);
+  }
+  return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, command };
+}
+
+/** Column names and types of a result buffer (for tools and tests). */
+export function resultColumns(raw: Buffer): ColumnInfo[] {
+  if (raw[0] !== 0) throw errorFromResult(raw);
+  return readColumns(raw, raw.readUInt16LE(2)).columns;
+}

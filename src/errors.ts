@@ -1,0 +1,148 @@
+/**
+ * Error classes, and the decoding of the engine's error results into them.
+ * @module
+ */
+
+/** Base class of every error pgwarp raises itself. */
+export class PgwarpError extends Error {
+  override name = 'PgwarpError';
+}
+
+/**
+ * An error the server reported, with every field of its ErrorResponse.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await pool.query('insert into users (email) values ($1)', [email]).execute();
+ * } catch (e) {
+ *   if (e instanceof PostgresError && e.code === '23505') console.log('taken:', e.constraint);
+ * }
+ * ```
+ */
+export class PostgresError extends PgwarpError {
+  override name = 'PostgresError';
+  /** SQLSTATE, e.g. `23505` for unique_violation. */
+  code!: string;
+  /** `ERROR`, `FATAL` or `PANIC`, possibly localised. */
+  severity!: string;
+  /** The severity, never localised. */
+  severityNonLocalized?: string;
+  detail?: string;
+  hint?: string;
+  /** 1-based character position of the error in the query text. */
+  position?: number;
+  /** Position inside an internally generated query (`internalQuery`). */
+  internalPosition?: number;
+  internalQuery?: string;
+  where?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  dataType?: string;
+  constraint?: string;
+  /** Server source file that raised the error. */
+  file?: string;
+  line?: number;
+  routine?: string;
+  /** The query text; non-enumerable so logging the error does not print it by accident. */
+  declare readonly query?: string;
+}
+
+/** A connection could not be opened (refused, DNS, authentication, timeout) or was lost. */
+export class ConnectionError extends PgwarpError {
+  override name = 'ConnectionError';
+  /** `ECONNREFUSED`, `ENOTFOUND`, `ETIMEDOUT`, `ECONNRESET`, `EAUTH`, `ESERVER`, ... */
+  code!: string;
+}
+
+/** A parameter was refused before anything was sent. */
+export class ParameterError extends PgwarpError {
+  override name = 'ParameterError';
+}
+
+/** A result did not have the shape the terminal method requires (`one()`), or was misused. */
+export class QueryResultError extends PgwarpError {
+  override name = 'QueryResultError';
+  /** How many rows came back, where that is the problem. */
+  rowCount?: number;
+}
+
+/** An int8 value does not fit a JavaScript number exactly in `int8: 'number'` mode. */
+export class Int8RangeError extends PgwarpError {
+  override name = 'Int8RangeError';
+}
+
+/** The pool was closed. */
+export class PoolClosedError extends PgwarpError {
+  override name = 'PoolClosedError';
+}
+
+const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4 } as const;
+
+const FIELD_NAMES: Record<string, string> = {
+  S: 'severity',
+  V: 'severityNonLocalized',
+  C: 'code',
+  D: 'detail',
+  H: 'hint',
+  W: 'where',
+  s: 'schema',
+  t: 'table',
+  c: 'column',
+  d: 'dataType',
+  n: 'constraint',
+  F: 'file',
+  R: 'routine',
+  q: 'internalQuery',
+};
+const NUMERIC_FIELDS: Record<string, string> = { P: 'position', p: 'internalPosition', L: 'line' };
+
+function readFields(buf: Buffer, at: number): Map<string, string> {
+  const fields = new Map<string, string>();
+  while (at < buf.length && buf[at] !== 0) {
+    const letter = String.fromCharCode(buf[at]);
+    const len = buf.readUInt32LE(at + 1);
+    fields.set(letter, buf.toString('utf8', at + 5, at + 5 + len));
+    at += 5 + len;
+  }
+  return fields;
+}
+
+function serverError(fields: Map<string, string>, query: string | undefined): PostgresError {
+  const err = new PostgresError(fields.get('M') ?? 'unknown server error');
+  const target = err as unknown as Record<string, unknown>;
+  for (const [letter, value] of fields) {
+    if (FIELD_NAMES[letter]) target[FIELD_NAMES[letter]] = value;
+    else if (NUMERIC_FIELDS[letter]) target[NUMERIC_FIELDS[letter]] = Number(value);
+  }
+  if (query !== undefined) Object.defineProperty(err, 'query', { value: query, enumerable: false });
+  return err;
+}
+
+/**
+ * Builds the error of an error result (status byte 1). Called in the caller's async frame, so
+ * the stack shows where the query was awaited.
+ */
+export function errorFromResult(buf: Buffer, query?: string): PgwarpError {
+  const kind = buf[1];
+  const fields = readFields(buf, 2);
+  switch (kind) {
+    case ERROR_KIND.server:
+      return serverError(fields, query);
+    case ERROR_KIND.connection: {
+      const cause = fields.has('C')
+        ? serverError(fields, undefined)
+        : Object.assign(new Error(fields.get('m') ?? ''), { code: fields.get('K') });
+      const err = new ConnectionError(fields.get('m') ?? 'connection error', { cause });
+      err.code = fields.get('K') ?? 'ECONNECT';
+      return err;
+    }
+    case ERROR_KIND.parameter:
+      return new ParameterError(fields.get('M') ?? 'invalid parameter');
+    case ERROR_KIND.closed:
+      return new PoolClosedError(fields.get('M') ?? 'the pool is closed');
+    default:
+      return new PgwarpError(fields.get('M') ?? 'unknown engine error');
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * pgwarp: a PostgreSQL driver for Node.js with a Rust engine.
+ * @module
+ */
+export { Pool, type PoolStats, type QueryOptions } from './pool';
+export type { PoolOptions } from './config';
+export { QueryResult, type ExecuteResult, type ModelLike } from './query-result';
+export type { Int8Mode, RowMode } from './decode';
+export {
+  ConnectionError,
+  Int8RangeError,
+  ParameterError,
+  PgwarpError,
+  PoolClosedError,
+  PostgresError,
+  QueryResultError,
+} from './errors';

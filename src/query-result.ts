@@ -1,0 +1,179 @@
+/**
+ * The lazy result of `pool.query()`: nothing runs until a terminal method is called, and the
+ * method tells the engine how much to materialise.
+ * @module
+ */
+import { decodeResult, type Decoded, type DecodeOptions } from './decode';
+import { QueryResultError } from './errors';
+import { encodeParams } from './params';
+
+/** What `execute()` resolves to. */
+export interface ExecuteResult {
+  /** The statement's command word: `INSERT`, `UPDATE`, `DELETE`, `CREATE`, ... */
+  command: string;
+  /** Rows inserted, updated, deleted or returned. */
+  rowCount: number;
+}
+
+/** Something `model()` can build from a row: a schema with `parse` (zod...), or a class. */
+export type ModelLike<R, M> = { parse(row: R): M } | (new (row: R) => M);
+
+/** The engine call a QueryResult runs through (a pool, or later a reserved connection). */
+export interface QueryRunner {
+  run(sql: string, params: Buffer, mode: number): Promise<Buffer>;
+}
+
+const MODE_ALL = 0;
+const MODE_FIRST = 1;
+const MODE_ONE = 2;
+const MODE_EXECUTE = 3;
+
+/**
+ * A query that has not run yet. Call one terminal method (or `await` it, which is `all()`);
+ * the statement runs once, when that happens.
+ *
+ * @example
+ * ```ts
+ * const users = await pool.query<User>('select * from users where org = $1', [orgId]);
+ * const user = await pool.query<User>('select * from users where id = $1', [id]).one();
+ * const count = await pool.query<number>('select count(*)::int from users').scalar();
+ * ```
+ */
+export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]> {
+  private started: string | undefined;
+  private pending: Promise<unknown> | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly runner: QueryRunner,
+    private readonly sql: string,
+    private readonly params: readonly unknown[] | undefined,
+    private readonly decode: DecodeOptions,
+  ) {}
+
+  private once<R>(method: string, make: () => Promise<R>): Promise<R> {
+    if (this.started === undefined) {
+      this.started = method;
+      this.pending = make();
+    } else if (this.started !== method) {
+      return Promise.reject(
+        new QueryResultError(
+          `this query already ran with ${this.started}(); call pool.query() again to run it again`,
+        ),
+      );
+    }
+    return this.pending as Promise<R>;
+  }
+
+  private async fetch<R>(mode: number, options: DecodeOptions): Promise<Decoded<R>> {
+    if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
+    const params = encodeParams(this.params);
+    const buf = await this.runner.run(this.sql, params, mode);
+    return decodeResult<R>(buf, this.sql, options);
+  }
+
+  /** Every row. */
+  all(): Promise<T[]> {
+    return this.once('all', async () => (await this.fetch<T>(MODE_ALL, this.decode)).rows);
+  }
+
+  /**
+   * Exactly one row; otherwise rejects with a {@link QueryResultError} that says how many came.
+   *
+   * @example
+   * ```ts
+   * const account = await pool.query<Account>('select * from accounts where id = $1', [id]).one();
+   * ```
+   */
+  one(): Promise<T> {
+    return this.once('one', async () => {
+      const { rows, rowCount } = await this.fetch<T>(MODE_ONE, this.decode);
+      if (rowCount !== 1) {
+        const err = new QueryResultError(`one() expected exactly 1 row, got ${rowCount}`);
+        err.rowCount = rowCount;
+        throw err;
+      }
+      return rows[0];
+    });
+  }
+
+  /**
+   * The first row, or `null` when there is none. Later rows are not decoded.
+   *
+   * @example
+   * ```ts
+   * const latest = await pool.query<Event>('select * from events order by at desc').first();
+   * ```
+   */
+  first(): Promise<T | null> {
+    return this.once('first', async () => (await this.fetch<T>(MODE_FIRST, this.decode)).rows[0] ?? null);
+  }
+
+  /**
+   * The first column of the first row, or `null` when there is no row.
+   *
+   * @example
+   * ```ts
+   * const n = await pool.query<number>('select count(*)::int from users').scalar();
+   * ```
+   */
+  scalar<V = unknown>(): Promise<V | null> {
+    return this.once('scalar', async () => {
+      const { rows } = await this.fetch<unknown[]>(MODE_FIRST, { ...this.decode, rowMode: 'array' });
+      return rows.length === 0 ? null : ((rows[0][0] ?? null) as V | null);
+    });
+  }
+
+  /**
+   * Every row built into a model: `M.parse(row)` when `M` has `parse` (zod and similar
+   * schemas), otherwise `new M(row)`.
+   *
+   * @example
+   * ```ts
+   * class User { constructor(row: { id: number; name: string }) { Object.assign(this, row); } }
+   * const users = await pool.query('select id, name from users').model(User);
+   * ```
+   */
+  model<M>(model: ModelLike<T, M>): Promise<M[]> {
+    return this.once('model', async () => {
+      const { rows } = await this.fetch<T>(MODE_ALL, this.decode);
+      if (typeof (model as { parse?: unknown }).parse === 'function') {
+        const schema = model as { parse(row: T): M };
+        return rows.map((row) => schema.parse(row));
+      }
+      if (typeof model !== 'function') {
+        throw new QueryResultError('model() needs a class or an object with a parse(row) function');
+      }
+      const Ctor = model as new (row: T) => M;
+      return rows.map((row) => new Ctor(row));
+    });
+  }
+
+  /**
+   * Runs a statement whose rows you do not need.
+   *
+   * @example
+   * ```ts
+   * const { rowCount } = await pool.query('delete from sessions where expires < now()').execute();
+   * ```
+   */
+  execute(): Promise<ExecuteResult> {
+    return this.once('execute', async () => {
+      const { command, rowCount } = await this.fetch<never>(MODE_EXECUTE, this.decode);
+      return { command, rowCount };
+    });
+  }
+
+  /** Awaiting a QueryResult runs `all()`. */
+  then<A = T[], B = never>(
+    onfulfilled?: ((rows: T[]) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.all().then(onfulfilled, onrejected);
+  }
+
+  /** Same as `all().catch(...)`. */
+  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<T[] | B> {
+    return this.all().catch(onrejected);
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * A throwaway PostgreSQL server for tests, demos and benchmarks.
+ *
+ * @example
+ * ```ts
+ * import { startPostgres } from 'pgwarp/testing';
+ * import { Pool } from 'pgwarp';
+ *
+ * const server = await startPostgres();
+ * const pool = new Pool(server.url);
+ * console.log(await pool.query('select version()').scalar());
+ * await pool.close();
+ * await server.stop();
+ * ```
+ * @module
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { findBinaries, serverUser } from './binaries';
+
+/** Options of {@link startPostgres}. */
+export interface StartOptions {
+  /** TCP port; a free one by default. */
+  port?: number;
+  /** Lines put first in `pg_hba.conf` (first match wins; everything else is `trust`). */
+  hba?: string[];
+  /** Extra server settings (`postgresql.conf` names). */
+  settings?: Record<string, string | number>;
+  /** Milliseconds to wait for the server to accept connections. Default 60000. */
+  startTimeout?: number;
+}
+
+/** A running throwaway server. */
+export interface PostgresServer {
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` */
+  url: string;
+  host: string;
+  port: number;
+  /** Directory of the server's Unix socket. */
+  socketDir: string;
+  user: string;
+  database: string;
+  /** Where the binaries came from. */
+  binaries: string;
+  /** Stops the server, keeping its data, and starts it again on the same port. */
+  restart(): Promise<void>;
+  /** Stops the server without removing its data; {@link PostgresServer.start} brings it back. */
+  halt(): Promise<void>;
+  /** Starts a halted server again. */
+  start(): Promise<void>;
+  /** Stops the server and removes its files. */
+  stop(): Promise<void>;
+}
+
+const live = new Set<() => void>();
+let hooked = false;
+
+/** Kills every server still running when the process goes, so none outlives a failed run. */
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  const cleanAll = () => {
+    for (const clean of [...live]) clean();
+  };
+  process.on('exit', cleanAll);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      cleanAll();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a PostgreSQL server in a temp folder on a free port, as the `postgres` OS user when
+ * running as root. It is removed by `stop()`, and also when the process exits or is
+ * interrupted.
+ */
+export async function startPostgres(options: StartOptions = {}): Promise<PostgresServer> {
+  const { bin, source } = findBinaries();
+  const owner = serverUser();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgwarp-server-'));
+  const data = path.join(root, 'data');
+  const socketDir = path.join(root, 'socket');
+  fs.mkdirSync(socketDir);
+  if (owner) {
+    fs.chownSync(root, owner.uid, owner.gid);
+    fs.chownSync(socketDir, owner.uid, owner.gid);
+  }
+  const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
+  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+
+  const init = spawnSync(
+    path.join(bin, 'initdb'),
+    ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync'],
+    { ...asOwner, env, encoding: 'utf8' },
+  );
+  if (init.status !== 0) {
+    fs.rmSync(root, { recursive: true, force: true });
+    throw new Error(`initdb failed (${source}): ${init.error?.message ?? ''}${init.stderr ?? ''}`);
+  }
+  if (options.hba?.length) {
+    const hbaFile = path.join(data, 'pg_hba.conf');
+    fs.writeFileSync(hbaFile, options.hba.join('\n') + '\n' + fs.readFileSync(hbaFile, 'utf8'));
+  }
+
+  const port = options.port ?? (await freePort());
+  const settings: Record<string, string | number> = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: socketDir,
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    max_connections: 200,
+    ...options.settings,
+  };
+  const args = ['-D', data, '-p', String(port)];
+  for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
+
+  let child: ChildProcess | undefined;
+  let removed = false;
+  const killNow = () => {
+    if (child && child.exitCode === null) child.kill('SIGQUIT');
+  };
+  const removeNow = () => {
+    killNow();
+    if (!removed) fs.rmSync(root, { recursive: true, force: true });
+    removed = true;
+    live.delete(removeNow);
+  };
+  live.add(removeNow);
+  hookExit();
+
+  const launch = () =>
+    new Promise<void>((resolve, reject) => {
+      const proc = spawn(path.join(bin, 'postgres'), args, { ...asOwner, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      child = proc;
+      let log = '';
+      let ready = false;
+      const timer = setTimeout(() => {
+        proc.kill('SIGQUIT');
+        reject(new Error(`PostgreSQL did not start within ${options.startTimeout ?? 60000} ms:\n${log}`));
+      }, options.startTimeout ?? 60000);
+      proc.stderr!.setEncoding('utf8');
+      proc.stderr!.on('data', (chunk: string) => {
+        if (ready) return;
+        if (log.length < 64 * 1024) log += chunk;
+        if (log.includes('ready to accept connections')) {
+          ready = true;
+          clearTimeout(timer);
+          // A running server must not keep the caller's event loop alive.
+          proc.unref();
+          (proc.stderr as unknown as { unref?: () => void }).unref?.();
+          resolve();
+        }
+      });
+      proc.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`PostgreSQL exited with code ${code} before it was ready:\n${log}`));
+      });
+    });
+
+  const halt = () =>
+    new Promise<void>((resolve) => {
+      const proc = child;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.ref(); // keep the process alive until the server has gone
+      proc.kill('SIGINT'); // fast shutdown: disconnects clients, rolls back
+    });
+
+  try {
+    await launch();
+  } catch (err) {
+    removeNow();
+    throw err;
+  }
+
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    host: '127.0.0.1',
+    port,
+    socketDir,
+    user: 'postgres',
+    database: 'postgres',
+    binaries: source,
+    halt,
+    start: launch,
+    async restart() {
+      await halt();
+      await launch();
+    },
+    async stop() {
+      await halt();
+      removeNow();
+    },
+  };
+}
