@@ -15,6 +15,10 @@ export declare class NativePool {
   constructor(o: NativePoolOptions)
   /** Runs one query; `mode` says what to materialise (0 all, 1 first, 2 one, 3 execute). */
   query(sql: string, params: Buffer, mode: number): Promise<Buffer>
+  /** The next page of a paged `all()` result (cursor id from the previous page's header). */
+  nextPage(cursor: number): Promise<Buffer>
+  /** Abandons a paged result; the rest of its rows are discarded. */
+  cancel(cursor: number): void
   /** Waits for running queries, then closes every connection. */
   close(): Promise<void>
   /** Open connections and running queries, for tests and monitoring. */

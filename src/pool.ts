@@ -67,6 +67,16 @@ export class Pool implements QueryRunner {
     return this.native.query(sql, params, mode);
   }
 
+  /** @internal */
+  next(cursor: number): Promise<Buffer> {
+    return this.native.nextPage(cursor);
+  }
+
+  /** @internal */
+  cancel(cursor: number): void {
+    this.native.cancel(cursor);
+  }
+
   /** Refuses new queries, waits for running ones, and closes every connection. */
   close(): Promise<void> {
     return this.native.close();

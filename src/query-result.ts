@@ -18,9 +18,18 @@ export interface ExecuteResult {
 /** Something `model()` can build from a row: a schema with `parse` (zod...), or a class. */
 export type ModelLike<R, M> = { parse(row: R): M } | (new (row: R) => M);
 
-/** The engine call a QueryResult runs through (a pool, or later a reserved connection). */
+/** The engine calls a QueryResult runs through (a pool, or later a reserved connection). */
 export interface QueryRunner {
   run(sql: string, params: Buffer, mode: number): Promise<Buffer>;
+  /** The next page of a paged result. */
+  next(cursor: number): Promise<Buffer>;
+  /** Abandons a paged result. */
+  cancel(cursor: number): void;
+}
+
+/** The cursor id of the following pages, or 0 when this page is the last. */
+function morePages(buf: Buffer): number {
+  return buf[0] === 0 && (buf[1] & 2) !== 0 ? buf.readUInt32LE(44) : 0;
 }
 
 const MODE_ALL = 0;
@@ -68,8 +77,27 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
   private async fetch<R>(mode: number, options: DecodeOptions): Promise<Decoded<R>> {
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
     const params = encodeParams(this.params);
-    const buf = await this.runner.run(this.sql, params, mode);
-    return decodeResult<R>(buf, this.sql, options);
+    let buf = await this.runner.run(this.sql, params, mode);
+    let rows: R[] | undefined;
+    for (;;) {
+      // Ask for the next page before decoding this one, so the engine reads it meanwhile.
+      const cursor = morePages(buf);
+      const next = cursor === 0 ? undefined : this.runner.next(cursor);
+      let page: Decoded<R>;
+      try {
+        page = decodeResult<R>(buf, this.sql, options);
+      } catch (err) {
+        next?.then(
+          () => this.runner.cancel(cursor),
+          () => {},
+        );
+        throw err;
+      }
+      if (rows === undefined) rows = page.rows;
+      else for (const row of page.rows) rows.push(row);
+      if (next === undefined) return { rows, rowCount: page.rowCount, command: page.command };
+      buf = await next;
+    }
   }
 
   /** Every row. */

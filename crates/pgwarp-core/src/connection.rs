@@ -23,7 +23,25 @@ pub struct Connection {
 impl Connection {
     /// Opens a connection and starts its I/O task on the current runtime.
     pub async fn open(config: &Config, statement_cache_size: usize) -> Result<Arc<Self>, Error> {
-        let (client, connection) = config.connect(NoTls).await.map_err(Error::from_connect)?;
+        // tokio-postgres' connect_timeout bounds only the socket connect; a server that accepts
+        // and then says nothing would hang the caller, so the whole handshake is bounded too.
+        let connect = config.connect(NoTls);
+        let (client, connection) = match config.get_connect_timeout() {
+            Some(limit) => {
+                tokio::time::timeout(*limit, connect)
+                    .await
+                    .map_err(|_| Error::Connection {
+                        message: format!(
+                            "could not connect: no answer from the server within {} ms",
+                            limit.as_millis()
+                        ),
+                        code: "ETIMEDOUT",
+                        server: None,
+                    })?
+            }
+            None => connect.await,
+        }
+        .map_err(Error::from_connect)?;
         tokio::spawn(async move {
             // Errors here surface to the queries in flight; the pool drops a closed client.
             let _ = connection.await;

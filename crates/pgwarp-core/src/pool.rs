@@ -1,19 +1,21 @@
 //! A pool of pipelined connections. Each autocommit query goes to the least busy connection; a
 //! new connection opens (up to `max`) only when every open one is busy.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio_postgres::Config;
 
 use crate::config::PoolOptions;
 use crate::connection::{lock, Connection};
 use crate::error::Error;
 use crate::params;
-use crate::query::{self, Mode};
-use crate::result::layout::error_buffer;
+use crate::query::{self, Mode, Pager};
+use crate::result::layout::{self, error_buffer};
 
 /// A cheaply clonable handle to a pool.
 #[derive(Clone)]
@@ -23,6 +25,9 @@ pub struct Pool {
 
 struct Inner {
     config: Config,
+    /// Receivers of the paged results JavaScript is reading.
+    cursors: Mutex<HashMap<u32, mpsc::Receiver<Vec<u8>>>>,
+    next_cursor: AtomicU32,
     max: usize,
     statement_cache_size: usize,
     state: Mutex<State>,
@@ -68,6 +73,8 @@ impl Pool {
         Ok(Pool {
             inner: Arc::new(Inner {
                 config,
+                cursors: Mutex::new(HashMap::new()),
+                next_cursor: AtomicU32::new(1),
                 max: options.max.max(1),
                 statement_cache_size: options.statement_cache_size,
                 state: Mutex::new(State::default()),
@@ -94,17 +101,58 @@ impl Pool {
         let mode = Mode::from_u32(mode)?;
         let values = params::decode(params)?;
         let lease = self.acquire().await?;
-        match query::run(&lease.conn, sql, &values, mode).await {
+        let started = match query::start(&lease.conn, sql, &values).await {
             // A schema change can invalidate a cached statement's result type; the server
             // refuses before executing, so preparing again and retrying once is safe.
             Err(Error::Server(db))
                 if db.code().code() == "0A000" && db.message().contains("cached plan") =>
             {
                 lease.conn.forget(sql);
-                query::run(&lease.conn, sql, &values, mode).await
+                query::start(&lease.conn, sql, &values).await?
             }
-            other => other,
+            other => other?,
+        };
+        if mode != Mode::All {
+            return query::collect(started, mode).await;
         }
+        let cursor = self.inner.next_cursor.fetch_add(1, Ordering::Relaxed);
+        let mut pager = Pager::new(started, cursor);
+        let (first, last) = pager.next().await;
+        if last {
+            return Ok(first);
+        }
+        let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+        lock(&self.inner.cursors).insert(cursor, rx);
+        tokio::spawn(async move {
+            // The lease lives as long as rows are still coming.
+            let _lease = lease;
+            pager.pump(tx).await;
+        });
+        Ok(first)
+    }
+
+    /// The next page of a paged result; `cursor` comes from the previous page's header.
+    pub async fn next_page(&self, cursor: u32) -> Vec<u8> {
+        let Some(mut rx) = lock(&self.inner.cursors).remove(&cursor) else {
+            return error_buffer(&Error::Internal(format!(
+                "no result is being read with cursor {cursor}"
+            )));
+        };
+        match rx.recv().await {
+            Some(page) => {
+                if has_more(&page) {
+                    lock(&self.inner.cursors).insert(cursor, rx);
+                }
+                page
+            }
+            None => error_buffer(&stream_ended()),
+        }
+    }
+
+    /// Stops reading a paged result (the consumer gave up): the rest is discarded and the
+    /// connection is free again.
+    pub fn cancel(&self, cursor: u32) {
+        lock(&self.inner.cursors).remove(&cursor);
     }
 
     async fn acquire(&self) -> Result<Lease, Error> {
@@ -190,6 +238,17 @@ impl Pool {
             in_flight: st.in_flight,
         }
     }
+}
+
+/// Pages encoded ahead of JavaScript: one being decoded, one ready. More only costs memory.
+const PAGES_AHEAD: usize = 2;
+
+fn has_more(page: &[u8]) -> bool {
+    page.len() > 1 && page[0] == layout::STATUS_OK && page[1] & layout::FLAG_MORE != 0
+}
+
+fn stream_ended() -> Error {
+    Error::Internal("the result stream ended unexpectedly (engine task failed)".into())
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

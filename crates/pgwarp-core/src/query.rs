@@ -1,11 +1,16 @@
 //! One autocommit query on a connection: prepare (cached), encode parameters for the
 //! statement's types, execute, and encode what the caller asked to materialise.
 
+use std::pin::Pin;
+
 use futures_util::{pin_mut, TryStreamExt};
+use tokio::sync::mpsc;
+use tokio_postgres::{RowStream, Statement};
 
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::params::{self, Value};
+use crate::result::layout::error_buffer;
 use crate::result::ResultEncoder;
 
 /// What the caller will do with the rows, so the engine encodes no more than needed.
@@ -35,22 +40,40 @@ impl Mode {
     }
 }
 
-/// Runs `sql` with `values` and returns the encoded result.
-pub async fn run(
-    conn: &Connection,
-    sql: &str,
-    values: &[Value<'_>],
-    mode: Mode,
-) -> Result<Vec<u8>, Error> {
-    let stmt = conn.prepare(sql).await?;
-    let encoded = params::encode_all(values, stmt.params())?;
+/// A statement whose execution has begun: the server accepted the parameters and rows are
+/// on their way. Owns everything it needs, so it can move into a task of its own.
+pub struct Started {
+    stream: RowStream,
+    statement: Statement,
+    command: &'static str,
+}
+
+/// Prepares (through the cache), encodes the parameters for the statement's types, and starts
+/// executing. Errors up to here happen before any row is read.
+pub async fn start(conn: &Connection, sql: &str, values: &[Value<'_>]) -> Result<Started, Error> {
+    let statement = conn.prepare(sql).await?;
+    let encoded = params::encode_all(values, statement.params())?;
     let stream = conn
         .client()
-        .query_raw(&stmt, encoded.iter())
+        .query_raw(&statement, encoded.iter())
         .await
         .map_err(Error::from_query)?;
+    Ok(Started {
+        stream,
+        statement,
+        command: command_of(sql),
+    })
+}
+
+/// Reads the whole result and encodes what `mode` asks for as one buffer.
+pub async fn collect(started: Started, mode: Mode) -> Result<Vec<u8>, Error> {
+    let Started {
+        stream,
+        statement,
+        command,
+    } = started;
     pin_mut!(stream);
-    let mut encoder = ResultEncoder::new(stmt.columns());
+    let mut encoder = ResultEncoder::new(statement.columns());
     let mut seen: u64 = 0;
     while let Some(row) = stream.try_next().await.map_err(Error::from_query)? {
         seen += 1;
@@ -64,11 +87,78 @@ pub async fn run(
         } else if mode == Mode::First {
             // Dropping the stream lets the connection discard the remaining rows.
             let encoded = encoder.rows() as u64;
-            return Ok(encoder.finish(encoded, command_of(sql)));
+            return Ok(encoder.finish(encoded, command));
         }
     }
     let total = stream.rows_affected().unwrap_or(seen);
-    Ok(encoder.finish(total, command_of(sql)))
+    Ok(encoder.finish(total, command))
+}
+
+/// The first page is small so JavaScript starts decoding early; pages then grow so large
+/// results cost few round trips across the boundary.
+const FIRST_PAGE_BYTES: usize = 16 * 1024;
+const MAX_PAGE_BYTES: usize = 64 * 1024;
+
+/// Reads a result page by page, so JavaScript decodes one page while the server is still
+/// sending the next.
+pub struct Pager {
+    stream: Pin<Box<RowStream>>,
+    encoder: ResultEncoder,
+    command: &'static str,
+    seen: u64,
+    limit: usize,
+    cursor: u32,
+}
+
+impl Pager {
+    /// A pager over a started statement; `cursor` names it to JavaScript.
+    pub fn new(started: Started, cursor: u32) -> Pager {
+        Pager {
+            encoder: ResultEncoder::new(started.statement.columns()),
+            stream: Box::pin(started.stream),
+            command: started.command,
+            seen: 0,
+            limit: FIRST_PAGE_BYTES,
+            cursor,
+        }
+    }
+
+    /// The next page, and whether it is the last (an error page is the last).
+    pub async fn next(&mut self) -> (Vec<u8>, bool) {
+        loop {
+            match self.stream.as_mut().try_next().await {
+                Ok(Some(row)) => {
+                    self.seen += 1;
+                    if let Err(e) = self.encoder.push(&row) {
+                        return (error_buffer(&e), true);
+                    }
+                    if self.encoder.size() >= self.limit {
+                        self.limit = (self.limit * 2).min(MAX_PAGE_BYTES);
+                        let page =
+                            self.encoder
+                                .take_page(self.seen, self.command, Some(self.cursor));
+                        return (page, false);
+                    }
+                }
+                Ok(None) => {
+                    let total = self.stream.rows_affected().unwrap_or(self.seen);
+                    return (self.encoder.take_page(total, self.command, None), true);
+                }
+                Err(e) => return (error_buffer(&Error::from_query(e)), true),
+            }
+        }
+    }
+
+    /// Sends the remaining pages into `pages`. The channel's bound is the backpressure: at most
+    /// its capacity of pages wait for JavaScript. Stops early when the receiver goes away.
+    pub async fn pump(mut self, pages: mpsc::Sender<Vec<u8>>) {
+        loop {
+            let (page, last) = self.next().await;
+            if pages.send(page).await.is_err() || last {
+                return;
+            }
+        }
+    }
 }
 
 /// The statement's command word, upper-cased, skipping leading comments and parentheses.

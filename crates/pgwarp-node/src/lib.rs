@@ -5,5 +5,6 @@
 #![deny(clippy::all)]
 
 mod pool;
+mod runtime;
 
 pub use pool::{NativePool, NativePoolOptions};

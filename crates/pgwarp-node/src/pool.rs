@@ -66,6 +66,18 @@ impl NativePool {
         Buffer::from(self.pool.query(&sql, &params, mode).await)
     }
 
+    /// The next page of a paged `all()` result (cursor id from the previous page's header).
+    #[napi]
+    pub async fn next_page(&self, cursor: u32) -> Buffer {
+        Buffer::from(self.pool.next_page(cursor).await)
+    }
+
+    /// Abandons a paged result; the rest of its rows are discarded.
+    #[napi]
+    pub fn cancel(&self, cursor: u32) {
+        self.pool.cancel(cursor)
+    }
+
     /// Waits for running queries, then closes every connection.
     #[napi]
     pub async fn close(&self) {

@@ -16,7 +16,25 @@ pub fn scalar_text(value: &Value, ty: &Type, n: usize) -> Result<Option<String>,
     let ty = base_type(ty);
     Ok(Some(match value {
         Value::Null => return Ok(None),
-        Value::String(s) => (*s).to_string(),
+        Value::String(s) => {
+            // Checked here so an array element fails like a scalar would: before sending.
+            let ok = if is_integer(ty) {
+                s.trim().parse::<i64>().is_ok()
+            } else if matches!(*ty, Type::FLOAT4 | Type::FLOAT8) {
+                s.trim().parse::<f64>().is_ok()
+            } else {
+                true
+            };
+            if !ok {
+                let what = if is_integer(ty) {
+                    "an integer"
+                } else {
+                    "a number"
+                };
+                return Err(mismatch(n, ty, value, what));
+            }
+            (*s).to_string()
+        }
         Value::Bool(b) => {
             if is_numeric(ty) {
                 return Err(mismatch(n, ty, value, "a number"));
@@ -28,10 +46,10 @@ pub fn scalar_text(value: &Value, ty: &Type, n: usize) -> Result<Option<String>,
                 check_integer(*x, ty, n, value)?;
             }
             let mut s = String::new();
-            text::write_float(*x, &mut s);
             if x.is_finite() {
-                s.clear();
                 let _ = write!(s, "{x}");
+            } else {
+                text::write_float(*x, &mut s);
             }
             s
         }

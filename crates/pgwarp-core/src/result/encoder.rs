@@ -235,17 +235,40 @@ impl ResultEncoder {
     /// Lays out the buffer. `total` is the number of rows the statement returned or affected;
     /// `command` the statement's command word (`SELECT`, `INSERT`...).
     pub fn finish(mut self, total: u64, command: &str) -> Vec<u8> {
+        self.take_page(total, command, None)
+    }
+
+    /// Lays out the rows so far as one page and empties the encoder for the next page.
+    /// `cursor` is set when more pages follow (the JavaScript side asks for them by it).
+    pub fn take_page(&mut self, total: u64, command: &str, cursor: Option<u32>) -> Vec<u8> {
+        let page = self.layout(total, command, cursor);
+        self.rows = 0;
+        self.cells.clear();
+        self.nulls.clear();
+        self.strings.clear();
+        self.string_units = 0;
+        self.bytes.clear();
+        for (i, plan) in self.plans.iter().enumerate() {
+            self.json[i].clear();
+            if plan.kind() == JsKind::Json {
+                self.json[i].push(b'[');
+            }
+        }
+        page
+    }
+
+    fn layout(&mut self, total: u64, command: &str, cursor: Option<u32>) -> Vec<u8> {
         // JSON columns join the string region after the per-cell strings.
         let mut json_ranges = vec![(0u32, 0u32); self.plans.len()];
-        for (i, mut text) in std::mem::take(&mut self.json).into_iter().enumerate() {
+        for (text, range) in self.json.iter_mut().zip(json_ranges.iter_mut()) {
             if text.is_empty() {
                 continue;
             }
             text.push(b']');
             let start = self.string_units;
-            self.string_units += layout::utf16_len(&text);
-            self.strings.extend_from_slice(&text);
-            json_ranges[i] = (start as u32, self.string_units as u32);
+            self.string_units += layout::utf16_len(text);
+            self.strings.extend_from_slice(text);
+            *range = (start as u32, self.string_units as u32);
         }
 
         let names_len: usize = self.columns.iter().map(|(n, _)| n.len()).sum();
@@ -258,8 +281,12 @@ impl ResultEncoder {
         let mut out = Vec::with_capacity(bytes_at + self.bytes.len());
 
         let ascii = self.strings.is_ascii();
+        let mut flags = if ascii { layout::FLAG_ASCII } else { 0 };
+        if cursor.is_some() {
+            flags |= layout::FLAG_MORE;
+        }
         out.push(layout::STATUS_OK);
-        out.push(if ascii { layout::FLAG_ASCII } else { 0 });
+        out.push(flags);
         out.extend_from_slice(&(self.columns.len() as u16).to_le_bytes());
         out.extend_from_slice(&self.rows.to_le_bytes());
         out.extend_from_slice(&(total as f64).to_le_bytes());
@@ -271,7 +298,7 @@ impl ResultEncoder {
             self.strings.len(),
             bytes_at,
             command.len(),
-            0,
+            cursor.unwrap_or(0) as usize,
         ] {
             out.extend_from_slice(&(v as u32).to_le_bytes());
         }

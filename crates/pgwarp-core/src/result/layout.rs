@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! 0   u8   status: 0 rows follow, 1 an error follows (see `Error::encode`)
-//! 1   u8   flags: bit 0 = the string region is pure ASCII (JS may decode it as latin1)
+//! 1   u8   flags: bit 0 = the string region is pure ASCII (JS may decode it as latin1);
+//!          bit 1 = more pages follow (ask for them with the cursor id at 44)
 //! 2   u16  column count
 //! 4   u32  rows encoded
 //! 8   f64  rows the statement returned or affected
@@ -13,7 +14,7 @@
 //! 32  u32  byte length of the string region
 //! 36  u32  offset of the bytes region (bytea values)
 //! 40  u32  length of the command word, which follows at 48
-//! 44  u32  reserved
+//! 44  u32  cursor id of the following pages, when bit 1 of the flags is set
 //! 48  the command word (ASCII), then per column: u32 type oid, u8 kind, u8 element fix, u16 name length,
 //!     u32 JSON start, u32 JSON end (UTF-16 units into the decoded string region), name
 //! ```
@@ -33,6 +34,8 @@ pub const STATUS_OK: u8 = 0;
 pub const STATUS_ERROR: u8 = 1;
 /// Flag: the string region holds only ASCII.
 pub const FLAG_ASCII: u8 = 1;
+/// Flag: more pages of this result follow.
+pub const FLAG_MORE: u8 = 2;
 
 /// How JavaScript reads a column.
 #[repr(u8)]
