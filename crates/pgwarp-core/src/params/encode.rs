@@ -81,9 +81,17 @@ pub fn encode_all(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>, Erro
 pub(crate) fn mismatch(n: usize, ty: &Type, value: &Value, expected: &str) -> Error {
     Error::Parameter(format!(
         "${n} ({}): expected {expected}, got {}",
-        ty.name(),
+        label(ty),
         value.describe()
     ))
+}
+
+/// The type as SQL spells it (`int4[]`, not the catalog's `_int4`).
+pub(crate) fn label(ty: &Type) -> String {
+    match ty.kind() {
+        Kind::Array(elem) => format!("{}[]", label(elem)),
+        _ => ty.name().to_string(),
+    }
 }
 
 pub(crate) fn check_integer(x: f64, ty: &Type, n: usize, value: &Value) -> Result<i64, Error> {
@@ -93,7 +101,7 @@ pub(crate) fn check_integer(x: f64, ty: &Type, n: usize, value: &Value) -> Resul
     if x.abs() > 9_007_199_254_740_991.0 {
         return Err(Error::Parameter(format!(
             "${n} ({}): {} is beyond +/-2^53-1 and may already have been rounded; pass a bigint or a string",
-            ty.name(),
+            label(ty),
             value.describe()
         )));
     }
@@ -110,7 +118,7 @@ fn check_range(v: i64, ty: &Type, n: usize, value: &Value) -> Result<i64, Error>
     if v < lo || v > hi {
         return Err(Error::Parameter(format!(
             "${n} ({}): {} is out of range ({lo} to {hi})",
-            ty.name(),
+            label(ty),
             value.describe()
         )));
     }

@@ -2,8 +2,6 @@
 //! Text lets the server parse types whose binary form would be a second implementation here
 //! (inet, interval, ranges, enums...), at no measurable cost for parameters.
 
-use std::fmt::Write;
-
 use tokio_postgres::types::{Kind, Type};
 
 use super::encode::{check_integer, mismatch};
@@ -45,19 +43,14 @@ pub fn scalar_text(value: &Value, ty: &Type, n: usize) -> Result<Option<String>,
             if is_integer(ty) {
                 check_integer(*x, ty, n, value)?;
             }
-            let mut s = String::new();
-            if x.is_finite() {
-                let _ = write!(s, "{x}");
-            } else {
-                text::write_float(*x, &mut s);
-            }
-            s
+            js_number_text(*x)
         }
         Value::BigInt(s) => (*s).to_string(),
         Value::Date(ms) => {
             let ms = *ms;
             match *ty {
-                Type::DATE => iso(ms, false, n)?[..10].to_string(),
+                Type::DATE => datetime::date_text_from_unix_ms(ms)
+                    .ok_or_else(|| Error::Parameter(format!("${n}: the Date is invalid")))?,
                 Type::TIMESTAMP => iso(ms, false, n)?,
                 _ => iso(ms, true, n)?,
             }
@@ -122,7 +115,7 @@ fn write_json(value: &Value, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Number(x) if x.is_finite() => out.extend_from_slice(format!("{x}").as_bytes()),
+        Value::Number(x) if x.is_finite() => out.extend_from_slice(js_number_text(*x).as_bytes()),
         Value::Number(_) => out.extend_from_slice(b"null"),
         Value::BigInt(s) => out.extend_from_slice(s.as_bytes()),
         Value::String(s) => json::write_string(s.as_bytes(), out),
@@ -145,6 +138,48 @@ fn write_json(value: &Value, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// A number as JavaScript's `String(n)` writes it (`1e+21`, `1e-7`, `0.1`, `NaN`), so a number
+/// sent to a text parameter reads as the user would expect.
+pub fn js_number_text(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    // `{:e}` gives the shortest round-trip digits: "1.2345e3".
+    let sci = format!("{:e}", x.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let k = digits.len() as i32;
+    let n = exp + 1; // position of the decimal point relative to the digits
+    let sign = if x < 0.0 { "-" } else { "" };
+    let body = if k <= n && n <= 21 {
+        format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+        let e = n - 1;
+        let e = if e >= 0 {
+            format!("+{e}")
+        } else {
+            e.to_string()
+        };
+        if k == 1 {
+            format!("{digits}e{e}")
+        } else {
+            format!("{}.{}e{e}", &digits[..1], &digits[1..])
+        }
+    };
+    format!("{sign}{body}")
 }
 
 pub(crate) fn is_json(ty: &Type) -> bool {
@@ -182,6 +217,22 @@ mod tests {
         let items = vec![Value::Number(1.5)];
         let err = array_literal(&items, &Type::INT4, 2).unwrap_err();
         assert!(err.to_string().contains("$2"), "{err}");
+    }
+
+    #[test]
+    fn numbers_read_like_javascript() {
+        let cases = [
+            (1e21, "1e+21"),
+            (1e-7, "1e-7"),
+            (123.456, "123.456"),
+            (-0.000001, "-0.000001"),
+            (100.0, "100"),
+            (1.5e300, "1.5e+300"),
+            (0.1, "0.1"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(js_number_text(x), want);
+        }
     }
 
     #[test]

@@ -49,6 +49,8 @@ impl Plan {
             Type::TIMESTAMP | Type::TIMESTAMPTZ => Plan::Timestamp,
             Type::BYTEA => Plan::Bytea,
             Type::JSON | Type::JSONB => Plan::Json,
+            // tokio-postgres files record[] as a pseudo-type, not as an array of record.
+            Type::RECORD_ARRAY => Plan::Array(Type::RECORD),
             Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::XML => {
                 Plan::RawText
             }
@@ -192,7 +194,12 @@ impl ResultEncoder {
             Plan::Int2 => self.push_f64(wire::int2_from_sql(raw)? as f64),
             Plan::Int4 => self.push_f64(wire::int4_from_sql(raw)? as f64),
             Plan::Oid => self.push_f64(wire::oid_from_sql(raw)? as f64),
-            Plan::Float4 => self.push_f64(wire::float4_from_sql(raw)? as f64),
+            Plan::Float4 => {
+                // The f64 nearest the float4's shortest decimal: 0.1::float4 reads as 0.1, as
+                // drivers that parse the text do, not as 0.10000000149011612.
+                let v = wire::float4_from_sql(raw)?;
+                self.push_f64(format!("{v}").parse().unwrap_or(v as f64));
+            }
             Plan::Float8 => self.push_f64(wire::float8_from_sql(raw)?),
             Plan::Int8 => {
                 let v = wire::int8_from_sql(raw)?;

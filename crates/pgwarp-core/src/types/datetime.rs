@@ -137,23 +137,23 @@ pub fn write_zone(seconds_west: i32, out: &mut String) {
 /// Writes an interval in PostgreSQL's default `postgres` style
 /// (`1 year 2 mons 3 days 04:05:06.5`).
 pub fn write_interval(micros: i64, days: i32, months: i32, out: &mut String) {
-    let mut any_negative = false;
-    let mut first = true;
+    // PostgreSQL marks a positive field with `+` only when the nonzero field just before it
+    // was negative ("-1 years +2 mons"), and the time part likewise.
+    let mut before_negative = false;
     let mut unit = |value: i64, name: &str, out: &mut String| {
         if value == 0 {
             return;
         }
-        if !first {
+        if !out.is_empty() {
             out.push(' ');
         }
-        if any_negative && value > 0 {
+        if before_negative && value > 0 {
             out.push('+');
         }
         // PostgreSQL pluralises everything but exactly 1 ("-1 days").
         let plural = if value == 1 { "" } else { "s" };
         out.push_str(&format!("{value} {name}{plural}"));
-        any_negative |= value < 0;
-        first = false;
+        before_negative = value < 0;
     };
     unit((months / 12) as i64, "year", out);
     unit((months % 12) as i64, "mon", out);
@@ -165,7 +165,7 @@ pub fn write_interval(micros: i64, days: i32, months: i32, out: &mut String) {
         }
         if micros < 0 {
             out.push('-');
-        } else if had_date && (months < 0 || days < 0) {
+        } else if before_negative {
             out.push('+');
         }
         let a = micros.unsigned_abs() as i64;
@@ -178,6 +178,18 @@ pub fn write_interval(micros: i64, days: i32, months: i32, out: &mut String) {
         ));
         write_fraction(a % 1_000_000, out);
     }
+}
+
+/// `YYYY-MM-DD[ BC]` of a JavaScript time value's UTC date.
+pub fn date_text_from_unix_ms(ms: f64) -> Option<String> {
+    if !ms.is_finite() {
+        return None;
+    }
+    let mut out = String::new();
+    if write_date((ms.floor() as i64).div_euclid(86_400_000), &mut out) {
+        out.push_str(" BC");
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -231,6 +243,8 @@ mod tests {
             ((-3_600_000_000, 1, 0), "1 day -01:00:00"),
             ((0, 0, -10), "-10 mons"),
             ((0, 2, -12), "-1 years +2 days"),
+            ((10_800_000_000, 2, -1), "-1 mons +2 days 03:00:00"),
+            ((3_600_000_000, -1, 0), "-1 days +01:00:00"),
         ];
         for ((us, d, m), want) in cases {
             let mut s = String::new();

@@ -140,16 +140,18 @@ pub fn write_value(
         Type::INT4 => out.extend_from_slice(wire::int4_from_sql(raw)?.to_string().as_bytes()),
         Type::OID => out.extend_from_slice(wire::oid_from_sql(raw)?.to_string().as_bytes()),
         Type::FLOAT4 | Type::FLOAT8 => {
-            let v = if *ty == Type::FLOAT4 {
-                wire::float4_from_sql(raw)? as f64
+            scratch.clear();
+            if *ty == Type::FLOAT4 {
+                text::write_float4(wire::float4_from_sql(raw)?, scratch);
             } else {
-                wire::float8_from_sql(raw)?
-            };
-            if v.is_finite() {
-                out.extend_from_slice(format!("{v:?}").trim_end_matches(".0").as_bytes());
+                text::write_float(wire::float8_from_sql(raw)?, scratch);
+            }
+            // JSON has no NaN or Infinity: those go as strings for the JavaScript fix-up.
+            if scratch.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+                && scratch != "-Infinity"
+            {
+                out.extend_from_slice(scratch.as_bytes());
             } else {
-                scratch.clear();
-                text::write_float(v, scratch);
                 write_string(scratch.as_bytes(), out);
             }
         }

@@ -2,9 +2,11 @@
 //! PostgreSQL's own output style, and JSON.
 
 pub mod datetime;
+pub mod geometry;
 pub mod json;
 pub mod numeric;
 pub mod raw;
+pub mod search;
 pub mod text;
 
 use tokio_postgres::types::{Kind, Type};

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use postgres_protocol::types as wire;
 use tokio_postgres::types::{Kind, Type};
 
-use super::{base_type, datetime, numeric, ConvertError};
+use super::{base_type, datetime, geometry, numeric, search, ConvertError};
 
 /// Writes the text PostgreSQL would print for this value.
 pub fn write_text(ty: &Type, raw: &[u8], out: &mut String) -> Result<(), ConvertError> {
@@ -19,7 +19,7 @@ pub fn write_text(ty: &Type, raw: &[u8], out: &mut String) -> Result<(), Convert
         Type::OID | Type::XID | Type::CID | Type::REGPROC | Type::REGCLASS | Type::REGTYPE => {
             write!(out, "{}", wire::oid_from_sql(raw)?)?
         }
-        Type::FLOAT4 => write_float(wire::float4_from_sql(raw)? as f64, out),
+        Type::FLOAT4 => write_float4(wire::float4_from_sql(raw)?, out),
         Type::FLOAT8 => write_float(wire::float8_from_sql(raw)?, out),
         Type::NUMERIC => numeric::write_numeric(raw, out)?,
         Type::BYTEA => write_hex(raw, out),
@@ -50,7 +50,7 @@ pub fn write_text(ty: &Type, raw: &[u8], out: &mut String) -> Result<(), Convert
         Type::INET | Type::CIDR => {
             let inet = wire::inet_from_sql(raw)?;
             let full = if inet.addr().is_ipv4() { 32 } else { 128 };
-            write!(out, "{}", inet.addr())?;
+            write_ip(inet.addr(), out)?;
             if *ty == Type::CIDR || inet.netmask() != full {
                 write!(out, "/{}", inet.netmask())?;
             }
@@ -76,6 +76,20 @@ pub fn write_text(ty: &Type, raw: &[u8], out: &mut String) -> Result<(), Convert
             }
         }
         Type::RECORD => write_record(None, raw, out)?,
+        Type::RECORD_ARRAY => write_array(&Type::RECORD, raw, out)?,
+        Type::PG_LSN => {
+            let lsn = wire::int8_from_sql(raw)? as u64;
+            write!(out, "{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)?
+        }
+        Type::POINT
+        | Type::LSEG
+        | Type::BOX
+        | Type::LINE
+        | Type::CIRCLE
+        | Type::PATH
+        | Type::POLYGON => geometry::write_geometry(ty, raw, out)?,
+        Type::TS_VECTOR => search::write_tsvector(raw, out)?,
+        _ if ty.name() == "hstore" => search::write_hstore(raw, out)?,
         _ => match ty.kind() {
             Kind::Array(elem) => write_array(elem, raw, out)?,
             Kind::Composite(fields) => {
@@ -93,26 +107,47 @@ pub fn write_text(ty: &Type, raw: &[u8], out: &mut String) -> Result<(), Convert
     Ok(())
 }
 
-/// PostgreSQL's spelling of floats: shortest round-trip digits, `NaN`, `Infinity`.
+/// PostgreSQL's spelling of a float8: shortest round-trip digits, in exponent form when the
+/// decimal exponent is below -4 or at least 15 (`1e-05`, `1e+15`), `NaN`, `Infinity`.
 pub fn write_float(v: f64, out: &mut String) {
+    write_shortest(v, format!("{v:e}"), format!("{v}"), 15, out)
+}
+
+/// The same for a float4, whose digits are those of the f32 and which switches to exponent
+/// form from 10^6 (`1.234567e+06`).
+pub fn write_float4(v: f32, out: &mut String) {
+    write_shortest(v as f64, format!("{v:e}"), format!("{v}"), 6, out)
+}
+
+fn write_shortest(v: f64, sci: String, plain: String, max_exp: i32, out: &mut String) {
     if v.is_nan() {
-        out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+        return out.push_str("NaN");
+    }
+    if v.is_infinite() {
+        return out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+    }
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if v != 0.0 && (exp < -4 || exp >= max_exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        let _ = write!(out, "{mantissa}e{sign}{:02}", exp.abs());
     } else {
-        let a = v.abs();
-        if a != 0.0 && !(1e-4..1e15).contains(&a) {
-            let s = format!("{v:e}");
-            match s.split_once('e') {
-                Some((m, e)) if !e.starts_with('-') => {
-                    let _ = write!(out, "{m}e+{e}");
-                }
-                _ => out.push_str(&s),
-            }
-        } else {
-            let _ = write!(out, "{v}");
+        out.push_str(&plain);
+    }
+}
+
+/// IP addresses as PostgreSQL prints them: like Rust, except that an IPv4-compatible IPv6
+/// address keeps its dotted tail (`::1.2.3.4`).
+fn write_ip(addr: std::net::IpAddr, out: &mut String) -> std::fmt::Result {
+    if let std::net::IpAddr::V6(v6) = addr {
+        let seg = v6.segments();
+        if seg[..6].iter().all(|s| *s == 0) && seg[6] != 0 {
+            let [a, b] = seg[6].to_be_bytes();
+            let [c, d] = seg[7].to_be_bytes();
+            return write!(out, "::{a}.{b}.{c}.{d}");
         }
     }
+    write!(out, "{addr}")
 }
 
 /// `\x`-hex, PostgreSQL's default bytea output.
@@ -166,10 +201,13 @@ fn write_money(cents: i64, out: &mut String) {
     let _ = write!(out, ".{:02}", a % 100);
 }
 
+/// Whether PostgreSQL quotes an element: empty, a special character, or C-locale `isspace`
+/// (not Unicode whitespace: a no-break space stays bare).
 fn needs_quotes(s: &str, specials: &[char]) -> bool {
     s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || specials.contains(&c))
+        || s.chars().any(|c| {
+            matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c') || specials.contains(&c)
+        })
 }
 
 fn push_quoted(s: &str, doubled: bool, out: &mut String) {
@@ -345,6 +383,20 @@ mod tests {
         assert_eq!(text(&Type::DATE, &0i32.to_be_bytes()), "2000-01-01");
         assert_eq!(text(&Type::DATE, &i32::MAX.to_be_bytes()), "infinity");
         assert_eq!(text(&Type::FLOAT8, &1e300f64.to_be_bytes()), "1e+300");
+        assert_eq!(text(&Type::FLOAT8, &1e-5f64.to_be_bytes()), "1e-05");
+        assert_eq!(text(&Type::FLOAT8, &1e15f64.to_be_bytes()), "1e+15");
+        assert_eq!(text(&Type::FLOAT4, &0.1f32.to_be_bytes()), "0.1");
+        assert_eq!(
+            text(&Type::FLOAT4, &1234567f32.to_be_bytes()),
+            "1.234567e+06"
+        );
+        assert_eq!(
+            text(
+                &Type::INET,
+                &[3, 128, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]
+            ),
+            "::1.2.3.4"
+        );
         assert_eq!(text(&Type::FLOAT8, &0.5f64.to_be_bytes()), "0.5");
         assert_eq!(text(&Type::INET, &[2, 32, 0, 4, 10, 0, 0, 1]), "10.0.0.1");
         assert_eq!(text(&Type::CIDR, &[2, 8, 1, 4, 10, 0, 0, 0]), "10.0.0.0/8");
