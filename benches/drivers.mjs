@@ -1,35 +1,147 @@
-// Driver adapters: each opens a pool, runs `all(sql, params)` (every row materialised) and
-// `first(sql, params)`, and closes. Each runs in its own child process (see worker.mjs).
+// Driver adapters, one per way users run each driver. Each runs in its own child process
+// (worker.mjs). Methods a driver lacks are left out and the harness reports "n/a" with the
+// reason in `missing`.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
+const W1_SQL = 'select $1::int as n';
+
+/** Multi-row INSERT text for `count` rows of 3 columns. */
+function insertSql(table, count) {
+  const values = [];
+  for (let i = 0; i < count; i++) values.push(`($${3 * i + 1}, $${3 * i + 2}, $${3 * i + 3})`);
+  return `insert into ${table} (a, b, c) values ${values.join(', ')}`;
+}
+const flat = (rows) => rows.flat();
+
+function pgLike(pool, { named = false } = {}) {
+  const q = (text, values) => (named ? pool.query({ name: `s${hash(text)}`, text, values }) : pool.query(text, values));
+  return {
+    point: async (i) => (await q(W1_SQL, [i])).rows[0].n,
+    all: async (sql) => (await q(sql, [])).rows,
+    first: async (sql) => (await q(sql, [])).rows[0] ?? null,
+    insert: (table, rows) => q(insertSql(table, rows.length), flat(rows)),
+    exec: (sql) => pool.query(sql),
+  };
+}
+
+function hash(s) {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+  return (h >>> 0).toString(36);
+}
+
 export const drivers = {
-  async pgwarp(url, { connections }) {
-    const { Pool } = require('../dist/index.js');
-    const pool = new Pool(url, { max: connections });
-    return {
-      all: (sql, params) => pool.query(sql, params).all(),
-      first: (sql, params) => pool.query(sql, params).first(),
-      close: () => pool.close(),
-    };
+  pgwarp: {
+    label: 'pgwarp',
+    async open(url, { connections }) {
+      const { Pool } = require('../dist/index.js');
+      const pool = new Pool(url, { max: connections });
+      return {
+        point: (i) => pool.query(W1_SQL, [i]).scalar(),
+        all: (sql) => pool.query(sql).all(),
+        first: (sql) => pool.query(sql).first(),
+        insert: (table, rows) => pool.query(insertSql(table, rows.length), flat(rows)).execute(),
+        exec: (sql) => pool.query(sql).execute(),
+        close: () => pool.close(),
+      };
+    },
+    missing: { W5: 'stream() arrives with the streaming issue (#6)' },
   },
-  async pg(url, { connections }) {
-    const pg = require('pg');
-    const pool = new pg.Pool({ connectionString: url, max: connections });
-    return {
-      all: async (sql, params) => (await pool.query(sql, params)).rows,
-      first: async (sql, params) => (await pool.query(sql, params)).rows[0] ?? null,
-      close: () => pool.end(),
-    };
+
+  pg: {
+    label: 'pg (Pool)',
+    async open(url, { connections }) {
+      const pg = require('pg');
+      const pool = new pg.Pool({ connectionString: url, max: connections });
+      return { ...pgLike(pool), stream: pgQueryStream(pool), close: () => pool.end() };
+    },
   },
-  async postgres(url, { connections }) {
-    const postgres = require('postgres');
-    const sql = postgres(url, { max: connections, onnotice: () => {} });
-    return {
-      all: (text, params) => sql.unsafe(text, params ?? [], { prepare: true }),
-      first: async (text, params) => (await sql.unsafe(text, params ?? [], { prepare: true }))[0] ?? null,
-      close: () => sql.end(),
-    };
+
+  'pg-best': {
+    label: 'pg best (named statements; pipeline clients for W1)',
+    async open(url, { connections, inFlight }) {
+      const pg = require('pg');
+      const pool = new pg.Pool({ connectionString: url, max: connections });
+      const db = { ...pgLike(pool, { named: true }), stream: pgQueryStream(pool) };
+      let clients = [];
+      if (inFlight > 1) {
+        // pg 8.23's pipeline mode sends queries without waiting for the previous result.
+        clients = await Promise.all(
+          Array.from({ length: connections }, async () => {
+            const c = new pg.Client({ connectionString: url, pipeline: true });
+            await c.connect();
+            return c;
+          }),
+        );
+        let next = 0;
+        db.point = async (i) => (await clients[next++ % clients.length].query({ name: 'w1', text: W1_SQL, values: [i] })).rows[0].n;
+      }
+      return { ...db, close: async () => (await Promise.all(clients.map((c) => c.end())), await pool.end()) };
+    },
+  },
+
+  'pg-native': {
+    label: 'pg-native',
+    available() {
+      // pg's `native` getter is null when pg-native cannot be loaded.
+      return require('pg').native ? null : 'pg-native is not installed or did not build (it needs libpq headers and a compiler)';
+    },
+    async open(url, { connections }) {
+      const { native } = require('pg');
+      const pool = new native.Pool({ connectionString: url, max: connections });
+      return {
+        ...pgLike(pool),
+        async stream(sql, batch, onRow) {
+          // libpq has no row streaming in pg-native: DECLARE/FETCH is how its users page.
+          const client = await pool.connect();
+          try {
+            await client.query('begin');
+            await client.query(`declare bench_cursor no scroll cursor for ${sql}`);
+            for (;;) {
+              const { rows } = await client.query(`fetch ${batch} from bench_cursor`);
+              for (const row of rows) onRow(row);
+              if (rows.length < batch) break;
+            }
+            await client.query('commit');
+          } finally {
+            client.release();
+          }
+        },
+        close: () => pool.end(),
+      };
+    },
+  },
+
+  postgres: {
+    label: 'postgres.js',
+    async open(url, { connections }) {
+      const postgres = require('postgres');
+      const sql = postgres(url, { max: connections, onnotice: () => {} });
+      return {
+        point: async (i) => (await sql.unsafe(W1_SQL, [i]))[0].n,
+        all: (text) => sql.unsafe(text),
+        first: async (text) => (await sql.unsafe(text))[0] ?? null,
+        insert: (table, rows) => sql.unsafe(insertSql(table, rows.length), flat(rows)),
+        exec: (text) => sql.unsafe(text),
+        async stream(text, batch, onRow) {
+          for await (const rows of sql.unsafe(text).cursor(batch)) for (const row of rows) onRow(row);
+        },
+        close: () => sql.end(),
+      };
+    },
   },
 };
+
+function pgQueryStream(pool) {
+  return async (sql, batch, onRow) => {
+    const QueryStream = require('pg-query-stream');
+    const client = await pool.connect();
+    try {
+      for await (const row of client.query(new QueryStream(sql, [], { batchSize: batch }))) onRow(row);
+    } finally {
+      client.release();
+    }
+  };
+}

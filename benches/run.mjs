@@ -1,13 +1,26 @@
-// npm run bench [-- --quick] [--rounds N] [--seconds S] [--only W2,W3] [--drivers pgwarp,pg]
-// Starts a throwaway PostgreSQL (or uses DATABASE_URL), loads the data, and runs every workload
-// with every driver in its own child process, interleaved round by round, then prints medians.
-import { execFileSync } from 'node:child_process';
+// npm run bench [-- options]
+//   --quick              tiny sizes, 1 round: a smoke test of every workload and driver
+//   --rounds N           measured rounds per driver (default 5)
+//   --seconds S          length of a round (default 3)   --warmup S (default 1)
+//   --only W1,W2         workloads (default all)         --drivers pgwarp,pg (default all)
+//   --pin                server and clients on CPU 0 (cross-core wake-ups on shared VMs are erratic)
+//   --wide-rows N --json-rows N --insert-batch N --stream-rows N
+//   --no-native          do not try to install pg-native
+//   --no-write           print only; do not write benches/results/
+// Starts a throwaway PostgreSQL (or uses DATABASE_URL), loads the data, and runs each workload
+// with each driver in its own child process, interleaved round by round (A B C A B C ...).
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { drivers } from './drivers.mjs';
-import { jsonRows, setupSql, workloads } from './workloads.mjs';
+import { markdown, summarise, svg } from './report.mjs';
+import { jsonRows, setupSql, sizes, workloads } from './workloads.mjs';
 
+const here = path.dirname(new URL(import.meta.url).pathname);
+const root = path.dirname(here);
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
@@ -17,12 +30,40 @@ const option = (name, fallback) => {
 };
 
 const quick = flag('quick');
+const pin = flag('pin');
 const rounds = Number(option('rounds', quick ? 1 : 5));
-const seconds = Number(option('seconds', quick ? 0.3 : 3));
-const warmup = Number(option('warmup', quick ? 0.1 : 1));
+const seconds = Number(option('seconds', quick ? 0.2 : 3));
+const warmup = Number(option('warmup', quick ? 0.05 : 1));
 const only = option('only', Object.keys(workloads).join(',')).split(',');
+const scale = { ...(quick ? sizes.quick : sizes.full) };
+for (const [flagName, key] of [['wide-rows', 'wideRows'], ['json-rows', 'jsonRows'], ['insert-batch', 'insertBatch'], ['stream-rows', 'streamRows']]) {
+  if (option(flagName)) scale[key] = Number(option(flagName));
+}
+for (const w of only) if (!workloads[w]) throw new Error(`unknown workload ${w}; known: ${Object.keys(workloads).join(', ')}`);
+
+// pg-native needs libpq's headers and a compiler, so it is not a dev dependency (that would
+// break `npm install` where they are missing): it is installed on demand into benches/.cache.
+const cacheModules = path.join(here, '.cache', 'node_modules');
+function ensurePgNative() {
+  if (flag('no-native') || quick) return;
+  if (fs.existsSync(path.join(cacheModules, 'pg-native'))) return;
+  const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).benchPeers['pg-native'];
+  console.error(`installing pg-native@${version} into benches/.cache (needs libpq headers)...`);
+  spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--prefix', path.join(here, '.cache'), `pg-native@${version}`], { stdio: 'ignore' });
+}
+ensurePgNative();
+const childEnv = { ...process.env, NODE_PATH: [cacheModules, process.env.NODE_PATH].filter(Boolean).join(path.delimiter) };
+
 const driverNames = option('drivers', Object.keys(drivers).join(',')).split(',');
-const scale = quick ? { wideRows: 100, jsonRows: 20 } : { wideRows: 1000, jsonRows: 200 };
+const unavailable = {};
+for (const d of driverNames) {
+  if (!drivers[d]) throw new Error(`unknown driver ${d}; known: ${Object.keys(drivers).join(', ')}`);
+  if (drivers[d].available) {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { drivers } from ${JSON.stringify(path.join(here, 'drivers.mjs'))}; const why = drivers[${JSON.stringify(d)}].available(); if (why) { console.log(why); process.exit(1) }`], { env: childEnv, encoding: 'utf8' });
+    if (r.status !== 0) unavailable[d] = (r.stdout || r.stderr).trim().split('\n')[0];
+  }
+}
+for (const [d, why] of Object.entries(unavailable)) console.error(`skipping ${d}: ${why}`);
 
 let server;
 let url = process.env.DATABASE_URL;
@@ -31,64 +72,115 @@ if (!url) {
   server = await startPostgres();
   url = server.url;
 }
+if (pin) {
+  if (!server?.pid) throw new Error('--pin needs the harness to start the server (unset DATABASE_URL)');
+  // Backends fork from the postmaster and inherit its CPU set.
+  execFileSync('taskset', ['-a', '-p', '-c', '0', String(server.pid)], { stdio: 'ignore' });
+}
 
 const { Pool } = require('../dist/index.js');
 const admin = new Pool(url);
 for (const sql of setupSql(scale)) await admin.query(sql).execute();
 for (const [id, doc] of jsonRows(scale)) await admin.query('insert into bench_json values ($1, $2)', [id, doc]).execute();
-await admin.query('analyze').execute();
+await admin.query('vacuum analyze').execute();
 const pgVersion = await admin.query('show server_version').scalar();
 await admin.close();
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const results = [];
 let failed = false;
 for (const w of only) {
   for (let round = 0; round < rounds; round++) {
     for (const d of driverNames) {
-      try {
-        const out = execFileSync(
-          process.execPath,
-          [new URL('./worker.mjs', import.meta.url).pathname, d, w, JSON.stringify({ url, scale, seconds, warmup, connections: 1 })],
-          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-        );
-        results.push({ round, ...JSON.parse(out.trim().split('\n').pop()) });
-      } catch (e) {
-        failed = true;
-        console.error(`${d} ${w} failed: ${e.message}`);
+      const missing = unavailable[d] ?? drivers[d].missing?.[w];
+      if (missing) {
+        if (round === 0) results.push({ workload: w, driver: d, skipped: true, reason: missing });
+        continue;
       }
+      const worker = [path.join(here, 'worker.mjs'), d, w, JSON.stringify({ url, scale, seconds, warmup })];
+      const [cmd, argv] = pin ? ['taskset', ['-c', '0', process.execPath, ...worker]] : [process.execPath, worker];
+      const r = spawnSync(cmd, argv, { encoding: 'utf8', env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], timeout: (seconds + warmup) * 1000 + 120_000 });
+      if (r.status !== 0) {
+        failed = true;
+        console.error(`${d} ${w} failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+        continue;
+      }
+      results.push({ round, ...JSON.parse(r.stdout.trim().split('\n').pop()) });
     }
   }
 }
 
-const lines = [];
-lines.push(`Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}, PostgreSQL ${pgVersion}; ${rounds} round(s) of ${seconds}s, medians (min-max).`);
-lines.push('');
-lines.push('| workload | driver | per second | ratio to pg | client CPU us/op | JS thread us/op |');
-lines.push('| --- | --- | ---: | ---: | ---: | ---: |');
+// Every driver must return the same data; a driver that skips or mangles rows shows here.
+const mismatches = [];
 for (const w of only) {
-  const of = (d) => results.filter((r) => r.workload === w && r.driver === d);
-  const pgMedian = median(of('pg').map((r) => r.perSecond));
-  const sums = new Set(results.filter((r) => r.workload === w).map((r) => r.checksum));
-  if (sums.size > 1) {
+  const sums = new Map();
+  for (const r of results.filter((x) => x.workload === w && !x.skipped)) sums.set(r.driver, r.checksum);
+  if (new Set(sums.values()).size > 1) {
     failed = true;
-    lines.push(`| ${w} | CHECKSUM MISMATCH ${[...sums].join(' vs ')} | | | | |`);
-  }
-  for (const d of driverNames) {
-    const rs = of(d);
-    if (!rs.length) continue;
-    const ps = rs.map((r) => r.perSecond);
-    const med = median(ps);
-    lines.push(
-      `| ${workloads[w].title} | ${d} | ${Math.round(med).toLocaleString('en')} ${workloads[w].unit} (${Math.round(Math.min(...ps)).toLocaleString('en')}-${Math.round(Math.max(...ps)).toLocaleString('en')}) | ${pgMedian ? (med / pgMedian).toFixed(2) + 'x' : '-'} | ${median(rs.map((r) => r.cpuUsPerOp)).toFixed(0)} | ${median(rs.map((r) => r.jsUsPerOp)).toFixed(0)} |`,
-    );
+    mismatches.push(`**Checksum mismatch in ${w}**: ${[...sums].map(([d, c]) => `${d}=${c}`).join(', ')}`);
   }
 }
-console.log(lines.join('\n'));
+
+// The server's own ceiling for W1, when pgbench is at hand.
+const extra = [...mismatches];
+const pgbench = findPgbench();
+if (pgbench && only.some((w) => w.startsWith('W1')) && !quick) {
+  const u = new URL(url);
+  const script = path.join(os.tmpdir(), `pgwarp-w1-${process.pid}.sql`);
+  fs.writeFileSync(script, '\\set x random(1, 1000000)\nselect :x::int;\n');
+  const ceiling = [];
+  for (const clients of [1, 8]) {
+    const argv = ['-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username) || 'postgres', '-n', '-M', 'prepared', '-T', String(Math.max(2, Math.round(seconds))), '-c', String(clients), '-j', String(Math.min(clients, 2)), '-f', script, u.pathname.slice(1) || 'postgres'];
+    const r = spawnSync(pin ? 'taskset' : pgbench, pin ? ['-c', '0', pgbench, ...argv] : argv, { encoding: 'utf8' });
+    const tps = /tps = ([\d.]+)/.exec(r.stdout ?? '')?.[1];
+    if (tps) ceiling.push(`${clients} client${clients > 1 ? 's' : ''}: ${fmtInt(Number(tps))} q/s`);
+  }
+  fs.rmSync(script, { force: true });
+  if (ceiling.length) extra.push(`Server ceiling for W1 (\`pgbench -M prepared\`, \`select :x::int\`): ${ceiling.join('; ')}.`);
+}
+
+function fmtInt(n) {
+  return Math.round(n).toLocaleString('en');
+}
+
+function findPgbench() {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (fs.existsSync(path.join(dir, 'pgbench'))) return path.join(dir, 'pgbench');
+  const sys = '/usr/lib/postgresql';
+  if (!fs.existsSync(sys)) return undefined;
+  const v = fs.readdirSync(sys).sort((a, b) => Number(b) - Number(a)).find((d) => fs.existsSync(path.join(sys, d, 'bin', 'pgbench')));
+  return v && path.join(sys, v, 'bin', 'pgbench');
+}
+
+const meta = {
+  date: new Date().toISOString(),
+  cores: os.cpus().length,
+  cpu: os.cpus()[0]?.model?.trim() ?? 'unknown CPU',
+  node: process.version,
+  postgres: pgVersion,
+  mode: pin ? 'pinned: server and client on CPU 0' : 'unpinned',
+  rounds,
+  seconds,
+  warmup,
+  scale,
+  commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim(),
+  versions: Object.fromEntries(
+    ['pg', 'postgres', 'pg-query-stream', 'pg-native'].map((m) => {
+      const file = [path.join(root, 'node_modules', m, 'package.json'), path.join(cacheModules, m, 'package.json')].find((f) => fs.existsSync(f));
+      return [m, file ? JSON.parse(fs.readFileSync(file, 'utf8')).version : 'absent'];
+    }),
+  ),
+};
+const summary = summarise(results, Object.fromEntries(only.map((w) => [w, workloads[w]])), driverNames);
+const table = markdown(summary, workloads, drivers, meta, extra);
+console.log(table);
+
+if (!flag('no-write') && !quick) {
+  const dir = path.join(here, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stem = `${meta.date.slice(0, 10)}-${pin ? 'pinned' : 'unpinned'}`;
+  fs.writeFileSync(path.join(dir, `${stem}.json`), JSON.stringify({ meta, summary, results }, null, 2));
+  fs.writeFileSync(path.join(dir, `${stem}.md`), table + '\n');
+  fs.writeFileSync(path.join(dir, `${stem}.svg`), svg(summary, workloads, drivers, meta));
+  console.log(`\nwrote benches/results/${stem}.{json,md,svg}`);
+}
 if (server) await server.stop();
 process.exit(failed ? 1 : 0);

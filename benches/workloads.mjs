@@ -1,5 +1,5 @@
-// Workloads: the data they need and one operation each. `check` folds the returned values into
-// a number every driver must agree on, so nothing is skipped or half-decoded.
+// Workloads: the data they need, one operation each, and a checksum of what the operation
+// returned that every driver must agree on, so nothing is skipped or half-decoded.
 
 function jsonDoc(i) {
   const steps = [];
@@ -8,6 +8,12 @@ function jsonDoc(i) {
   }
   return { session: i, agent: 'planner', model: 'm-large', tokens: { in: 1000 + i, out: 200 + i }, tags: ['a', 'b', 'c'], steps };
 }
+
+/** Sizes: the defaults, or tiny ones for --quick. Each can be overridden by flag. */
+export const sizes = {
+  full: { wideRows: 1000, jsonRows: 200, insertBatch: 1000, streamRows: 1_000_000 },
+  quick: { wideRows: 100, jsonRows: 20, insertBatch: 100, streamRows: 20_000 },
+};
 
 export const setupSql = (scale) => [
   `drop table if exists bench_wide`,
@@ -18,6 +24,8 @@ export const setupSql = (scale) => [
    from generate_series(1, ${scale.wideRows}) i`,
   `drop table if exists bench_json`,
   `create table bench_json (id int4 primary key, state jsonb)`,
+  `drop table if exists bench_stream`,
+  `create table bench_stream as select i as n, 'row number ' || i as label from generate_series(1, ${scale.streamRows}) i`,
 ];
 
 export function jsonRows(scale) {
@@ -29,7 +37,7 @@ export function jsonRows(scale) {
 const checkWide = (rows) => {
   let sum = 0;
   for (const r of rows) {
-    sum += r.id + Number(r.big) % 1000 + r.name.length + r.score + (r.flag ? 1 : 0) + (r.at.getTime() % 1000) + Number(r.price) + r.uid.length + r.code.length + (r.maybe ?? 0);
+    sum += r.id + (Number(r.big) % 1000) + r.name.length + r.score + (r.flag ? 1 : 0) + (r.at.getTime() % 1000) + Number(r.price) + r.uid.length + r.code.length + (r.maybe ?? 0);
   }
   return Math.round(sum);
 };
@@ -40,26 +48,95 @@ const checkJson = (rows) => {
   return sum;
 };
 
+/** Concurrent point queries: `inFlight` loops each awaiting its own query. */
+function pointQueries(inFlight, connections) {
+  return {
+    title: `W1 select $1::int, ${inFlight} in flight on ${connections} connection${connections > 1 ? 's' : ''}`,
+    unit: 'queries',
+    method: 'point',
+    inFlight,
+    connections,
+    perOp: inFlight,
+    async run(db, state) {
+      const loops = [];
+      for (let l = 0; l < inFlight; l++) {
+        loops.push(
+          (async () => {
+            const v = (state.i = (state.i + 1) % 1_000_000);
+            const n = await db.point(v);
+            if (n !== v) throw new Error(`W1 got ${n} for ${v}`);
+            return 1;
+          })(),
+        );
+      }
+      await Promise.all(loops);
+      return inFlight;
+    },
+  };
+}
+
 export const workloads = {
+  W1: pointQueries(1, 1),
+  W1x64: pointQueries(64, 8),
+  W1x1024: pointQueries(1024, 8),
   W2: {
     title: 'W2 1000 rows x 10 mixed columns, all()',
     unit: 'rows',
-    rowsPerOp: (scale) => scale.wideRows,
-    run: (db) => db.all('select id, big, name, score, flag, at, price, uid, code, maybe from bench_wide'),
-    check: checkWide,
+    method: 'all',
+    perOp: (scale) => scale.wideRows,
+    run: async (db) => checkWide(await db.all('select id, big, name, score, flag, at, price, uid, code, maybe from bench_wide')),
   },
   W3: {
     title: 'W3 200 rows x ~2 KB jsonb, all()',
     unit: 'rows',
-    rowsPerOp: (scale) => scale.jsonRows,
-    run: (db) => db.all('select id, state from bench_json'),
-    check: checkJson,
+    method: 'all',
+    perOp: (scale) => scale.jsonRows,
+    run: async (db) => checkJson(await db.all('select id, state from bench_json')),
   },
   W3first: {
     title: 'W3 same query, first()',
     unit: 'queries',
-    rowsPerOp: () => 1,
-    run: async (db) => [await db.first('select id, state from bench_json order by id')],
-    check: checkJson,
+    method: 'first',
+    perOp: () => 1,
+    run: async (db) => checkJson([await db.first('select id, state from bench_json order by id')]),
+  },
+  W4: {
+    title: 'W4 multi-row INSERT, 3 columns, 1000 rows per statement',
+    unit: 'rows',
+    method: 'insert',
+    perOp: (scale) => scale.insertBatch,
+    async setup(db, state) {
+      state.table = `bench_insert_${process.pid}`;
+      await db.exec(`drop table if exists ${state.table}`);
+      await db.exec(`create table ${state.table} (a int4, b text, c float8)`);
+    },
+    async run(db, state, scale) {
+      const rows = [];
+      for (let i = 0; i < scale.insertBatch; i++) rows.push([i, `label ${i}`, i * 0.5]);
+      await db.insert(state.table, rows);
+      return scale.insertBatch;
+    },
+    async teardown(db, state) {
+      const rows = await db.all(`select count(*)::int as n, sum(a)::int8 as s from ${state.table}`);
+      await db.exec(`drop table ${state.table}`);
+      return Number(rows[0].n) > 0 ? 1 : 0;
+    },
+  },
+  W5: {
+    title: 'W5 stream 1,000,000 rows (int4, text), summing a column',
+    unit: 'rows',
+    method: 'stream',
+    perOp: (scale) => scale.streamRows,
+    rss: true,
+    async run(db, _state, scale) {
+      let sum = 0;
+      let count = 0;
+      await db.stream('select n, label from bench_stream', 1000, (row) => {
+        sum += row.n + row.label.length;
+        count++;
+      });
+      if (count !== scale.streamRows) throw new Error(`W5 streamed ${count} rows of ${scale.streamRows}`);
+      return sum;
+    },
   },
 };

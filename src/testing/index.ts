@@ -46,6 +46,8 @@ export interface PostgresServer {
   database: string;
   /** Where the binaries came from. */
   binaries: string;
+  /** Process id of the postmaster (e.g. to pin it to a CPU); changes on restart. */
+  readonly pid: number | undefined;
   /** Stops the server, keeping its data, and starts it again on the same port. */
   restart(): Promise<void>;
   /** Stops the server without removing its data; {@link PostgresServer.start} brings it back. */
@@ -204,6 +206,9 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     user: 'postgres',
     database: 'postgres',
     binaries: source,
+    get pid() {
+      return child?.pid;
+    },
     halt,
     start: launch,
     async restart() {
