@@ -35,9 +35,9 @@ function hash(s) {
 export const drivers = {
   pgwarp: {
     label: 'pgwarp',
-    async open(url, { connections }) {
+    async open(url, { connections, shards }) {
       const { Pool } = require('../dist/index.js');
-      const pool = new Pool(url, { max: connections });
+      const pool = new Pool(url, { max: connections, shards: shards ?? 1 });
       return {
         point: (i) => pool.query(W1_SQL, [i]).scalar(),
         all: (sql) => pool.query(sql).all(),

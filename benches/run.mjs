@@ -5,8 +5,10 @@
 //   --only W1,W2         workloads (default all)         --drivers pgwarp,pg (default all)
 //   --pin                server and clients on CPU 0 (cross-core wake-ups on shared VMs are erratic)
 //   --wide-rows N --json-rows N --insert-batch N --stream-rows N
+//   --sweep              also run pgwarp's shard sweep (on by default in a full run with W1)
 //   --no-native          do not try to install pg-native
 //   --no-write           print only; do not write benches/results/
+//   --out NAME           file name stem in benches/results/ (default: date and mode)
 // Starts a throwaway PostgreSQL (or uses DATABASE_URL), loads the data, and runs each workload
 // with each driver in its own child process, interleaved round by round (A B C A B C ...).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { drivers } from './drivers.mjs';
-import { markdown, summarise, svg } from './report.mjs';
+import { markdown, median, summarise, svg } from './report.mjs';
 import { jsonRows, setupSql, sizes, workloads } from './workloads.mjs';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -109,6 +111,32 @@ for (const w of only) {
   }
 }
 
+// pgwarp's shard sweep: W1 throughput and JS-thread time by shard count and depth.
+const sweepRows = [];
+if (driverNames.includes('pgwarp') && (flag('sweep') || (!quick && only.includes('W1')))) {
+  const shardCounts = [...new Set([1, 2, os.cpus().length])];
+  const depths = quick ? [1, 64] : [1, 16, 64, 256, 1024];
+  const sweepRounds = quick ? 1 : Math.min(rounds, 3);
+  for (const inFlight of depths) {
+    const runs = new Map(shardCounts.map((k) => [k, []]));
+    for (let round = 0; round < sweepRounds; round++) {
+      for (const shards of shardCounts) {
+        const sweep = { inFlight, connections: Math.min(8, inFlight), shards };
+        const worker = [path.join(here, 'worker.mjs'), 'pgwarp', 'W1', JSON.stringify({ url, scale, seconds, warmup, sweep })];
+        const [cmd, argv] = pin ? ['taskset', ['-c', '0', process.execPath, ...worker]] : [process.execPath, worker];
+        const r = spawnSync(cmd, argv, { encoding: 'utf8', env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+        if (r.status !== 0) {
+          failed = true;
+          console.error(`sweep shards=${shards} in flight=${inFlight} failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+          continue;
+        }
+        runs.get(shards).push(JSON.parse(r.stdout.trim().split('\n').pop()));
+      }
+    }
+    sweepRows.push({ inFlight, connections: Math.min(8, inFlight), byShards: Object.fromEntries([...runs].map(([k, rs]) => [k, rs.length ? { perSecond: median(rs.map((x) => x.perSecond)), jsUsPerUnit: median(rs.map((x) => x.jsUsPerUnit)) } : null])) });
+  }
+}
+
 // Every driver must return the same data; a driver that skips or mangles rows shows here.
 const mismatches = [];
 for (const w of only) {
@@ -170,14 +198,19 @@ const meta = {
   ),
 };
 const summary = summarise(results, Object.fromEntries(only.map((w) => [w, workloads[w]])), driverNames);
+if (sweepRows.length) {
+  const ks = Object.keys(sweepRows[0].byShards);
+  extra.push('', `pgwarp shard sweep, W1 \`select $1::int\` (q/s, JS thread us/query in brackets; medians of ${quick ? 1 : Math.min(rounds, 3)} rounds):`, '', `| in flight (connections) | ${ks.map((k) => `${k} shard${k === '1' ? '' : 's'}`).join(' | ')} |`, `| --- | ${ks.map(() => '---:').join(' | ')} |`);
+  for (const r of sweepRows) extra.push(`| ${r.inFlight} (${r.connections}) | ${ks.map((k) => (r.byShards[k] ? `${Math.round(r.byShards[k].perSecond).toLocaleString('en')} (${r.byShards[k].jsUsPerUnit.toFixed(1)})` : 'failed')).join(' | ')} |`);
+}
 const table = markdown(summary, workloads, drivers, meta, extra);
 console.log(table);
 
 if (!flag('no-write') && !quick) {
   const dir = path.join(here, 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const stem = `${meta.date.slice(0, 10)}-${pin ? 'pinned' : 'unpinned'}`;
-  fs.writeFileSync(path.join(dir, `${stem}.json`), JSON.stringify({ meta, summary, results }, null, 2));
+  const stem = option('out', `${meta.date.slice(0, 10)}-${pin ? 'pinned' : 'unpinned'}`);
+  fs.writeFileSync(path.join(dir, `${stem}.json`), JSON.stringify({ meta, summary, sweep: sweepRows, results }, null, 2));
   fs.writeFileSync(path.join(dir, `${stem}.md`), table + '\n');
   fs.writeFileSync(path.join(dir, `${stem}.svg`), svg(summary, workloads, drivers, meta));
   console.log(`\nwrote benches/results/${stem}.{json,md,svg}`);

@@ -2,12 +2,13 @@
 import { performance } from 'node:perf_hooks';
 
 import { drivers } from './drivers.mjs';
-import { workloads } from './workloads.mjs';
+import { pointQueries, workloads } from './workloads.mjs';
 
 const [driverName, workloadName, argJson] = process.argv.slice(2);
-const { url, scale, seconds, warmup } = JSON.parse(argJson);
-const workload = workloads[workloadName];
-const db = await drivers[driverName].open(url, { connections: workload.connections ?? 1, inFlight: workload.inFlight ?? 1 });
+const { url, scale, seconds, warmup, sweep } = JSON.parse(argJson);
+// The shard sweep runs W1 at any depth and shard count.
+const workload = sweep ? pointQueries(sweep.inFlight, sweep.connections) : workloads[workloadName];
+const db = await drivers[driverName].open(url, { connections: workload.connections ?? 1, inFlight: workload.inFlight ?? 1, shards: sweep?.shards });
 const state = { i: 0 };
 await workload.setup?.(db, state, scale);
 const perOp = typeof workload.perOp === 'function' ? workload.perOp(scale) : workload.perOp;

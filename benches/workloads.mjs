@@ -49,7 +49,7 @@ const checkJson = (rows) => {
 };
 
 /** Concurrent point queries: `inFlight` loops each awaiting its own query. */
-function pointQueries(inFlight, connections) {
+export function pointQueries(inFlight, connections) {
   return {
     title: `W1 select $1::int, ${inFlight} in flight on ${connections} connection${connections > 1 ? 's' : ''}`,
     unit: 'queries',

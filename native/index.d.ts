@@ -9,20 +9,29 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** The engine's pool. Every method resolves to a result buffer; errors are data in it. */
+/**
+ * The engine of one pool. Requests go in as one batch per tick (`submit`); completions come
+ * out as one buffer per wake-up (`drain`), announced by calling the `wake` function.
+ */
 export declare class NativePool {
-  /** Validates the settings; connections open on first use. */
-  constructor(o: NativePoolOptions)
-  /** Runs one query; `mode` says what to materialise (0 all, 1 first, 2 one, 3 execute). */
-  query(sql: string, params: Buffer, mode: number): Promise<Buffer>
-  /** The next page of a paged `all()` result (cursor id from the previous page's header). */
-  nextPage(cursor: number): Promise<Buffer>
-  /** Abandons a paged result; the rest of its rows are discarded. */
-  cancel(cursor: number): void
-  /** Waits for running queries, then closes every connection. */
-  close(): Promise<void>
-  /** Open connections and running queries, for tests and monitoring. */
-  stats(): Array<number>
+  /**
+   * Validates the settings and starts the shards; connections open on first use (or at
+   * once up to `min`).
+   */
+  constructor(o: NativePoolOptions, wake: () => void)
+  /** Hands over the requests of one tick. */
+  submit(batch: Buffer): void
+  /** Takes the completions waiting, as one buffer. */
+  drain(): Buffer
+  /** Keeps the process alive while work is in flight (`true`), or lets it exit (`false`). */
+  hold(keep: boolean): void
+  /**
+   * Refuses new work, lets running work finish (up to `timeout_ms`, then cancels it), and
+   * closes every connection.
+   */
+  close(timeoutMs?: number | undefined | null): Promise<void>
+  /** Numbers per shard. */
+  stats(): Array<NativeShardStats>
 }
 
 /** Settings as resolved by the TypeScript layer (URL, explicit fields, environment). */
@@ -39,5 +48,33 @@ export interface NativePoolOptions {
   statementTimeoutMs?: number
   sslMode?: string
   max?: number
+  min?: number
+  maxPipeline?: number
   statementCacheSize?: number
+  prepare?: boolean
+  /** Milliseconds; 0 disables. */
+  idleTimeoutMs?: number
+  /** Milliseconds; 0 disables. */
+  maxLifetimeMs?: number
+  /** Milliseconds; 0 waits forever. */
+  acquireTimeoutMs?: number
+  shards?: number
+  /** Whether JavaScript wants to prepare every new connection (`onConnect`). */
+  onConnect?: boolean
+}
+
+/** One shard's numbers. */
+export interface NativeShardStats {
+  total: number
+  idle: number
+  busy: number
+  reserved: number
+  inFlight: number
+  waiting: number
+  queries: number
+  acquires: number
+  acquireTimeouts: number
+  created: number
+  destroyed: number
+  errors: number
 }

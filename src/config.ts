@@ -27,8 +27,32 @@ export interface PoolOptions {
   options?: string;
   /** `sslmode`: `disable`, `allow`, `prefer` (TLS is not built in yet; `require` is refused). */
   sslmode?: string;
-  /** Most connections to open. Default 10. */
+  /** Most connections to open (over all shards). Default 10. */
   max?: number;
+  /** Connections opened at start and kept open. Default 0. */
+  min?: number;
+  /** Queries pipelined on one connection before callers wait. Default 100. */
+  maxPipeline?: number;
+  /** Milliseconds a caller waits for a connection before `PoolTimeoutError`; 0 waits forever. Default 30000. */
+  acquireTimeout?: number;
+  /** Milliseconds after which an idle connection is closed (down to `min`); 0 never. Default 600000. */
+  idleTimeout?: number;
+  /** Milliseconds after which a connection is retired once idle (up to 10% earlier, so they do not all go at once); 0 never. Default 3600000. */
+  maxLifetime?: number;
+  /** `false` uses unnamed statements only, for PgBouncer in transaction mode (the server infers parameter types; values go as text). Default true. */
+  prepare?: boolean;
+  /** Engine threads, each owning its own connections; `'auto'` is one per CPU. Default 1. */
+  shards?: number | 'auto';
+  /**
+   * Prepares every new connection before its first use (session settings, `SET ROLE`...).
+   * If it throws, the connection is closed and the query that needed it fails.
+   *
+   * @example
+   * ```ts
+   * new Pool(url, { onConnect: (conn) => conn.query("set search_path = app").execute() });
+   * ```
+   */
+  onConnect?: (connection: import('./reserved').ReservedConnection) => unknown;
   /** Prepared statements cached per connection (least recently used are closed). Default 256. */
   statementCacheSize?: number;
   /** How int8 values arrive: `'number'` (default; throws beyond +/-2^53-1), `'bigint'`, `'string'`. */
@@ -82,6 +106,13 @@ export function resolveOptions(
     statementTimeoutMs: nonNegative('statementTimeout', o.statementTimeout),
     sslMode: o.sslmode,
     max: nonNegative('max', o.max),
+    min: nonNegative('min', o.min),
+    maxPipeline: nonNegative('maxPipeline', o.maxPipeline),
+    acquireTimeoutMs: nonNegative('acquireTimeout', o.acquireTimeout),
+    idleTimeoutMs: nonNegative('idleTimeout', o.idleTimeout),
+    maxLifetimeMs: nonNegative('maxLifetime', o.maxLifetime),
+    prepare: o.prepare,
+    shards: o.shards === 'auto' ? os.availableParallelism() : nonNegative('shards', o.shards),
     statementCacheSize: nonNegative('statementCacheSize', o.statementCacheSize),
   };
   // Nothing said where to connect: DATABASE_URL, then libpq's PG* variables.

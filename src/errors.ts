@@ -78,7 +78,15 @@ export class PoolClosedError extends PgwarpError {
   override name = 'PoolClosedError';
 }
 
-const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4 } as const;
+/**
+ * No connection could be had within `acquireTimeout`; the message says how many were in use
+ * and how many callers were waiting.
+ */
+export class PoolTimeoutError extends PgwarpError {
+  override name = 'PoolTimeoutError';
+}
+
+const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4, poolTimeout: 6 } as const;
 
 const FIELD_NAMES: Record<string, string> = {
   S: 'severity',
@@ -142,6 +150,8 @@ export function errorFromResult(buf: Buffer, query?: string): PgwarpError {
       return new ParameterError(fields.get('M') ?? 'invalid parameter');
     case ERROR_KIND.closed:
       return new PoolClosedError(fields.get('M') ?? 'the pool is closed');
+    case ERROR_KIND.poolTimeout:
+      return new PoolTimeoutError(fields.get('M') ?? 'no connection within acquireTimeout');
     default:
       return new PgwarpError(fields.get('M') ?? 'unknown engine error');
   }

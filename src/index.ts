@@ -2,7 +2,8 @@
  * pgwarp: a PostgreSQL driver for Node.js with a Rust engine.
  * @module
  */
-export { Pool, type PoolStats, type QueryOptions } from './pool';
+export { Pool, type CloseOptions, type PoolCounters, type PoolShardStats, type PoolStats, type QueryOptions } from './pool';
+export { ReservedConnection } from './reserved';
 export type { PoolOptions } from './config';
 export { QueryResult, type ExecuteResult, type ModelLike } from './query-result';
 export type { Int8Mode, RowMode } from './decode';
@@ -12,6 +13,7 @@ export {
   ParameterError,
   PgwarpError,
   PoolClosedError,
+  PoolTimeoutError,
   PostgresError,
   QueryResultError,
 } from './errors';

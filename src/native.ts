@@ -4,4 +4,4 @@
  * @module
  */
 export { NativePool } from '../native/index.js';
-export type { NativePoolOptions } from '../native/index.js';
+export type { NativePoolOptions, NativeShardStats } from '../native/index.js';

@@ -2,11 +2,12 @@
  * The pool users hold: the entry point of every query.
  * @module
  */
+import { Bridge } from './bridge';
 import { checkInt8, resolveOptions, type PoolOptions } from './config';
 import type { Int8Mode, RowMode } from './decode';
-import { PgwarpError } from './errors';
-import { NativePool } from './native';
+import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
+import { ReservedConnection } from './reserved';
 
 /** Options of one query. */
 export interface QueryOptions {
@@ -16,17 +17,48 @@ export interface QueryOptions {
   int8?: Int8Mode;
 }
 
-/** Live counters of a pool. */
-export interface PoolStats {
-  /** Open connections. */
-  connections: number;
-  /** Queries running. */
+/** Counters since the pool started. */
+export interface PoolCounters {
+  queries: number;
+  acquires: number;
+  acquireTimeouts: number;
+  created: number;
+  destroyed: number;
+  errors: number;
+}
+
+/** A snapshot of connections and work, for one shard or the whole pool. */
+export interface PoolShardStats {
+  connections: { total: number; idle: number; busy: number; reserved: number };
+  /** Queries running, plus reservations held. */
   inFlight: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+  counters: PoolCounters;
+}
+
+/** {@link PoolShardStats} in total, and per shard. */
+export interface PoolStats extends PoolShardStats {
+  shards: PoolShardStats[];
+}
+
+/** Options of {@link Pool.close}. */
+export interface CloseOptions {
+  /** Milliseconds to let running queries finish before they are cancelled. Default: no limit. */
+  timeout?: number;
+}
+
+/** @internal Turns a query call into a QueryResult; shared by the pool and reserved connections. */
+export function makeQuery<T>(runner: QueryRunner, int8: Int8Mode, sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
+  return new QueryResult<T>(runner, sql, params, {
+    rowMode: options?.rowMode === 'array' ? 'array' : 'object',
+    int8: options?.int8 === undefined ? int8 : checkInt8(options.int8),
+  });
 }
 
 /**
- * A pool of PostgreSQL connections. Connections open on first use; queries are pipelined over
- * them.
+ * A pool of PostgreSQL connections. Connections open on first use; autocommit queries are
+ * pipelined over them; `reserve()` lends one to a caller alone.
  *
  * @example
  * ```ts
@@ -38,17 +70,31 @@ export interface PoolStats {
  * ```
  */
 export class Pool implements QueryRunner {
-  private readonly native: NativePool;
+  private readonly bridge: Bridge;
   private readonly int8: Int8Mode;
+  private closing: Promise<void> | undefined;
 
   constructor(url?: string | PoolOptions, options?: PoolOptions) {
     const o = (typeof url === 'object' ? url : options) ?? {};
     this.int8 = checkInt8(o.int8);
+    const onConnect = o.onConnect;
+    if (onConnect !== undefined && typeof onConnect !== 'function') throw new PgwarpError('onConnect must be a function');
     try {
-      this.native = new NativePool(resolveOptions(url, options));
+      this.bridge = new Bridge(resolveOptions(url, options), onConnect && ((id) => this.prepare(id, onConnect)));
     } catch (e) {
       throw new PgwarpError((e as Error).message);
     }
+  }
+
+  /** Runs the user's `onConnect` on a new connection, which stays out of the pool until then. */
+  private async prepare(id: number, onConnect: NonNullable<PoolOptions['onConnect']>): Promise<void> {
+    let error = '';
+    try {
+      await onConnect(new ReservedConnection(this.bridge, id, this.int8, false));
+    } catch (e) {
+      error = (e instanceof Error ? e.message : String(e)) || 'onConnect threw';
+    }
+    this.bridge.ready(id, error);
   }
 
   /**
@@ -56,35 +102,80 @@ export class Pool implements QueryRunner {
    * called or the result is awaited.
    */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
-    return new QueryResult<T>(this, sql, params, {
-      rowMode: options?.rowMode === 'array' ? 'array' : 'object',
-      int8: options?.int8 === undefined ? this.int8 : checkInt8(options.int8),
-    });
+    return makeQuery<T>(this, this.int8, sql, params, options);
+  }
+
+  /**
+   * A connection for the caller alone, until `release()` (or the end of an `await using`
+   * block). Use it for session state, transactions by hand, advisory locks. Released inside a
+   * transaction, it is rolled back first (or closed if that fails), never handed on dirty.
+   *
+   * @example
+   * ```ts
+   * await using conn = await pool.reserve();
+   * await conn.query('set local lock_timeout = 1000').execute();
+   * ```
+   */
+  async reserve(): Promise<ReservedConnection> {
+    if (this.closing) throw new PoolClosedError('the pool is closed');
+    const buf = await this.bridge.reserve();
+    if (buf[0] !== 0) throw errorFromResult(buf);
+    return new ReservedConnection(this.bridge, buf.readUInt32LE(4), this.int8);
   }
 
   /** @internal */
-  run(sql: string, params: Buffer, mode: number): Promise<Buffer> {
-    return this.native.query(sql, params, mode);
+  run(sql: string, params: readonly unknown[] | undefined, mode: number): Promise<Buffer> {
+    if (this.closing) return Promise.reject(new PoolClosedError('the pool is closed'));
+    return this.bridge.query(sql, params, mode);
   }
 
   /** @internal */
   next(cursor: number): Promise<Buffer> {
-    return this.native.nextPage(cursor);
+    return this.bridge.next(cursor);
   }
 
   /** @internal */
   cancel(cursor: number): void {
-    this.native.cancel(cursor);
+    this.bridge.cancel(cursor);
   }
 
-  /** Refuses new queries, waits for running ones, and closes every connection. */
-  close(): Promise<void> {
-    return this.native.close();
+  /**
+   * Refuses new queries, lets running ones finish (cancelling them after `timeout` ms when
+   * given), and closes every connection. Afterwards the process can exit on its own.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.bridge.close(options.timeout);
+    return this.closing;
   }
 
-  /** Live counters. */
+  /** Connections, work and counters, in total and per shard. */
   stats(): PoolStats {
-    const [connections, inFlight] = this.native.stats();
-    return { connections, inFlight };
+    const shards: PoolShardStats[] = this.bridge.stats().map((s) => ({
+      connections: { total: s.total, idle: s.idle, busy: s.busy, reserved: s.reserved },
+      inFlight: s.inFlight,
+      waiting: s.waiting,
+      counters: {
+        queries: s.queries,
+        acquires: s.acquires,
+        acquireTimeouts: s.acquireTimeouts,
+        created: s.created,
+        destroyed: s.destroyed,
+        errors: s.errors,
+      },
+    }));
+    const total: PoolStats = {
+      connections: { total: 0, idle: 0, busy: 0, reserved: 0 },
+      inFlight: 0,
+      waiting: 0,
+      counters: { queries: 0, acquires: 0, acquireTimeouts: 0, created: 0, destroyed: 0, errors: 0 },
+      shards,
+    };
+    for (const s of shards) {
+      for (const k of ['total', 'idle', 'busy', 'reserved'] as const) total.connections[k] += s.connections[k];
+      total.inFlight += s.inFlight;
+      total.waiting += s.waiting;
+      for (const k of Object.keys(total.counters) as (keyof PoolCounters)[]) total.counters[k] += s.counters[k];
+    }
+    return total;
   }
 }

@@ -5,7 +5,6 @@
  */
 import { decodeResult, type Decoded, type DecodeOptions } from './decode';
 import { QueryResultError } from './errors';
-import { encodeParams } from './params';
 
 /** What `execute()` resolves to. */
 export interface ExecuteResult {
@@ -20,7 +19,7 @@ export type ModelLike<R, M> = { parse(row: R): M } | (new (row: R) => M);
 
 /** The engine calls a QueryResult runs through (a pool, or later a reserved connection). */
 export interface QueryRunner {
-  run(sql: string, params: Buffer, mode: number): Promise<Buffer>;
+  run(sql: string, params: readonly unknown[] | undefined, mode: number): Promise<Buffer>;
   /** The next page of a paged result. */
   next(cursor: number): Promise<Buffer>;
   /** Abandons a paged result. */
@@ -76,8 +75,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
 
   private async fetch<R>(mode: number, options: DecodeOptions): Promise<Decoded<R>> {
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
-    const params = encodeParams(this.params);
-    let buf = await this.runner.run(this.sql, params, mode);
+    let buf = await this.runner.run(this.sql, this.params, mode);
     let rows: R[] | undefined;
     for (;;) {
       // Ask for the next page before decoding this one, so the engine reads it meanwhile.

@@ -37,15 +37,33 @@ pub struct ConnectOptions {
     pub ssl_mode: Option<String>,
 }
 
-/// Pool sizing and caching.
+/// Pool sizing, timeouts and caching.
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
     /// How to reach the server.
     pub connect: ConnectOptions,
-    /// The most connections the pool opens.
+    /// The most connections the pool opens (over all shards).
     pub max: usize,
+    /// Connections opened at start and kept open.
+    pub min: usize,
+    /// Queries pipelined on one connection before another is used or callers wait.
+    pub max_pipeline: usize,
     /// Prepared statements kept per connection; the least recently used is closed beyond it.
     pub statement_cache_size: usize,
+    /// Use unnamed statements only (for PgBouncer in transaction mode); no statement cache.
+    pub prepare: bool,
+    /// Close connections idle this long, down to `min`. `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// Close connections this old once idle (minus up to 10% jitter). `None`: never.
+    pub max_lifetime: Option<Duration>,
+    /// How long a caller waits for a connection before `PoolTimeoutError`. `None`: forever.
+    pub acquire_timeout: Option<Duration>,
+    /// A connection idle longer than this is checked with an empty query before use.
+    pub validate_after: Duration,
+    /// Single-threaded engine shards, each owning its own connections.
+    pub shards: usize,
+    /// Hand every new connection to JavaScript's `onConnect` before first use.
+    pub on_connect: bool,
 }
 
 impl Default for PoolOptions {
@@ -53,7 +71,16 @@ impl Default for PoolOptions {
         PoolOptions {
             connect: ConnectOptions::default(),
             max: 10,
+            min: 0,
+            max_pipeline: 100,
             statement_cache_size: 256,
+            prepare: true,
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_lifetime: Some(Duration::from_secs(3600)),
+            acquire_timeout: Some(Duration::from_secs(30)),
+            validate_after: Duration::from_secs(30),
+            shards: 1,
+            on_connect: false,
         }
     }
 }

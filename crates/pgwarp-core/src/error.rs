@@ -28,6 +28,8 @@ pub enum Error {
     Parameter(String),
     /// The pool was closed.
     Closed,
+    /// No connection could be had within `acquireTimeout`.
+    PoolTimeout(String),
     /// A client-side protocol or conversion failure that is not the caller's fault.
     Internal(String),
 }
@@ -46,6 +48,8 @@ pub enum ErrorKind {
     Closed = 4,
     /// `PgwarpError`.
     Internal = 5,
+    /// `PoolTimeoutError`.
+    PoolTimeout = 6,
 }
 
 impl Error {
@@ -57,6 +61,7 @@ impl Error {
             Error::Parameter(_) => ErrorKind::Parameter,
             Error::Closed => ErrorKind::Closed,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::PoolTimeout(_) => ErrorKind::PoolTimeout,
         }
     }
 
@@ -121,7 +126,9 @@ impl Error {
                     encode_db(db, out);
                 }
             }
-            Error::Parameter(message) | Error::Internal(message) => field(out, b'M', message),
+            Error::Parameter(message) | Error::Internal(message) | Error::PoolTimeout(message) => {
+                field(out, b'M', message)
+            }
             Error::Closed => field(out, b'M', "the pool is closed"),
         }
         out.push(0);
@@ -133,7 +140,7 @@ impl fmt::Display for Error {
         match self {
             Error::Server(db) => write!(f, "{}: {}", db.severity(), db.message()),
             Error::Connection { message, .. } => f.write_str(message),
-            Error::Parameter(m) | Error::Internal(m) => f.write_str(m),
+            Error::Parameter(m) | Error::Internal(m) | Error::PoolTimeout(m) => f.write_str(m),
             Error::Closed => f.write_str("the pool is closed"),
         }
     }

@@ -1,13 +1,16 @@
 //! pgwarp's engine: everything between a JavaScript call and the PostgreSQL socket that does not
 //! need N-API. The binding crate only moves bytes in and out of this crate.
 //!
-//! A query's path: [`Pool::query`] decodes the parameter buffer ([`params::wire`]), leases the
-//! least busy connection ([`pool`]), prepares through the connection's bounded statement cache
-//! ([`connection`]), encodes parameters for the statement's types ([`params::encode`]), runs it
-//! ([`query`]), and encodes the rows into one buffer ([`result`]) for JavaScript to decode.
+//! A query's path: [`Engine::submit`] takes the batch of requests JavaScript made in one tick
+//! and routes each to a shard ([`engine`]); the shard's [`Pool::query`] decodes the parameters
+//! ([`params::wire`]), leases the least busy connection ([`pool`]), prepares through the
+//! connection's bounded statement cache ([`connection`]), encodes parameters for the
+//! statement's types ([`params::encode`]), runs it ([`query`]), encodes the rows into one
+//! buffer per page ([`result`]), and appends it to the completion batch JavaScript drains.
 
 pub mod config;
 pub mod connection;
+pub mod engine;
 pub mod error;
 pub mod params;
 pub mod pool;
@@ -16,5 +19,6 @@ pub mod result;
 pub mod types;
 
 pub use config::{ConnectOptions, PoolOptions};
+pub use engine::Engine;
 pub use error::Error;
-pub use pool::{Pool, PoolStats};
+pub use pool::{Counters, Pool, PoolStats};

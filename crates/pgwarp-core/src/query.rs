@@ -5,6 +5,7 @@ use std::pin::Pin;
 
 use futures_util::{pin_mut, TryStreamExt};
 use tokio::sync::mpsc;
+use tokio_postgres::types::Type;
 use tokio_postgres::{RowStream, Statement};
 
 use crate::connection::Connection;
@@ -44,14 +45,35 @@ impl Mode {
 /// on their way. Owns everything it needs, so it can move into a task of its own.
 pub struct Started {
     stream: RowStream,
-    statement: Statement,
+    /// Known up front for prepared statements; unnamed ones learn it from the first row.
+    encoder: Option<ResultEncoder>,
     command: &'static str,
 }
 
 /// Prepares (through the cache), encodes the parameters for the statement's types, and starts
 /// executing. Errors up to here happen before any row is read.
-pub async fn start(conn: &Connection, sql: &str, values: &[Value<'_>]) -> Result<Started, Error> {
-    let statement = conn.prepare(sql).await?;
+pub async fn start(
+    conn: &Connection,
+    sql: &str,
+    values: &[Value<'_>],
+    prepare: bool,
+) -> Result<Started, Error> {
+    if !prepare {
+        // PgBouncer in transaction mode: one round trip with an unnamed statement; the server
+        // infers the parameter types, so values go as text.
+        let encoded = params::encode_untyped(values)?;
+        let stream = conn
+            .client()
+            .query_typed_raw(sql, encoded.iter().map(|e| (e, Type::UNKNOWN)))
+            .await
+            .map_err(Error::from_query)?;
+        return Ok(Started {
+            stream,
+            encoder: None,
+            command: command_of(sql),
+        });
+    }
+    let statement: Statement = conn.prepare(sql).await?;
     let encoded = params::encode_all(values, statement.params())?;
     let stream = conn
         .client()
@@ -60,7 +82,7 @@ pub async fn start(conn: &Connection, sql: &str, values: &[Value<'_>]) -> Result
         .map_err(Error::from_query)?;
     Ok(Started {
         stream,
-        statement,
+        encoder: Some(ResultEncoder::new(statement.columns())),
         command: command_of(sql),
     })
 }
@@ -69,13 +91,14 @@ pub async fn start(conn: &Connection, sql: &str, values: &[Value<'_>]) -> Result
 pub async fn collect(started: Started, mode: Mode) -> Result<Vec<u8>, Error> {
     let Started {
         stream,
-        statement,
+        encoder,
         command,
     } = started;
     pin_mut!(stream);
-    let mut encoder = ResultEncoder::new(statement.columns());
+    let mut encoder = encoder;
     let mut seen: u64 = 0;
     while let Some(row) = stream.try_next().await.map_err(Error::from_query)? {
+        let encoder = encoder.get_or_insert_with(|| ResultEncoder::new(row.columns()));
         seen += 1;
         let wanted = match mode {
             Mode::All => true,
@@ -87,10 +110,11 @@ pub async fn collect(started: Started, mode: Mode) -> Result<Vec<u8>, Error> {
         } else if mode == Mode::First {
             // Dropping the stream lets the connection discard the remaining rows.
             let encoded = encoder.rows() as u64;
-            return Ok(encoder.finish(encoded, command));
+            return Ok(encoder.take_page(encoded, command, None));
         }
     }
     let total = stream.rows_affected().unwrap_or(seen);
+    let encoder = encoder.unwrap_or_else(|| ResultEncoder::new(&[]));
     Ok(encoder.finish(total, command))
 }
 
@@ -103,7 +127,7 @@ const MAX_PAGE_BYTES: usize = 64 * 1024;
 /// sending the next.
 pub struct Pager {
     stream: Pin<Box<RowStream>>,
-    encoder: ResultEncoder,
+    encoder: Option<ResultEncoder>,
     command: &'static str,
     seen: u64,
     limit: usize,
@@ -114,7 +138,7 @@ impl Pager {
     /// A pager over a started statement; `cursor` names it to JavaScript.
     pub fn new(started: Started, cursor: u32) -> Pager {
         Pager {
-            encoder: ResultEncoder::new(started.statement.columns()),
+            encoder: started.encoder,
             stream: Box::pin(started.stream),
             command: started.command,
             seen: 0,
@@ -129,20 +153,22 @@ impl Pager {
             match self.stream.as_mut().try_next().await {
                 Ok(Some(row)) => {
                     self.seen += 1;
-                    if let Err(e) = self.encoder.push(&row) {
+                    let encoder = self
+                        .encoder
+                        .get_or_insert_with(|| ResultEncoder::new(row.columns()));
+                    if let Err(e) = encoder.push(&row) {
                         return (error_buffer(&e), true);
                     }
-                    if self.encoder.size() >= self.limit {
+                    if encoder.size() >= self.limit {
                         self.limit = (self.limit * 2).min(MAX_PAGE_BYTES);
-                        let page =
-                            self.encoder
-                                .take_page(self.seen, self.command, Some(self.cursor));
+                        let page = encoder.take_page(self.seen, self.command, Some(self.cursor));
                         return (page, false);
                     }
                 }
                 Ok(None) => {
                     let total = self.stream.rows_affected().unwrap_or(self.seen);
-                    return (self.encoder.take_page(total, self.command, None), true);
+                    let encoder = self.encoder.get_or_insert_with(|| ResultEncoder::new(&[]));
+                    return (encoder.take_page(total, self.command, None), true);
                 }
                 Err(e) => return (error_buffer(&Error::from_query(e)), true),
             }

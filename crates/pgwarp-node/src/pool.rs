@@ -1,6 +1,10 @@
-use napi::bindgen_prelude::{Buffer, Error, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Buffer, Env, Error, Function, Result};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use pgwarp_core::{ConnectOptions, Pool, PoolOptions};
+use pgwarp_core::{ConnectOptions, Engine, PoolOptions, PoolStats};
 
 /// Settings as resolved by the TypeScript layer (URL, explicit fields, environment).
 #[napi(object)]
@@ -17,26 +21,68 @@ pub struct NativePoolOptions {
     pub statement_timeout_ms: Option<u32>,
     pub ssl_mode: Option<String>,
     pub max: Option<u32>,
+    pub min: Option<u32>,
+    pub max_pipeline: Option<u32>,
     pub statement_cache_size: Option<u32>,
+    pub prepare: Option<bool>,
+    /// Milliseconds; 0 disables.
+    pub idle_timeout_ms: Option<u32>,
+    /// Milliseconds; 0 disables.
+    pub max_lifetime_ms: Option<u32>,
+    /// Milliseconds; 0 waits forever.
+    pub acquire_timeout_ms: Option<u32>,
+    pub shards: Option<u32>,
+    /// Whether JavaScript wants to prepare every new connection (`onConnect`).
+    pub on_connect: Option<bool>,
 }
 
-/// The engine's pool. Every method resolves to a result buffer; errors are data in it.
+/// One shard's numbers.
+#[napi(object)]
+pub struct NativeShardStats {
+    pub total: u32,
+    pub idle: u32,
+    pub busy: u32,
+    pub reserved: u32,
+    pub in_flight: u32,
+    pub waiting: u32,
+    pub queries: f64,
+    pub acquires: f64,
+    pub acquire_timeouts: f64,
+    pub created: f64,
+    pub destroyed: f64,
+    pub errors: f64,
+}
+
+type Waker = ThreadsafeFunction<(), (), (), napi::Status, false, true>;
+
+/// The engine of one pool. Requests go in as one batch per tick (`submit`); completions come
+/// out as one buffer per wake-up (`drain`), announced by calling the `wake` function.
 #[napi]
 pub struct NativePool {
-    pool: Pool,
+    engine: Engine,
+    waker: Arc<Waker>,
+}
+
+fn ms(v: Option<u32>, default: Option<Duration>) -> Option<Duration> {
+    match v {
+        None => default,
+        Some(0) => None,
+        Some(n) => Some(Duration::from_millis(n as u64)),
+    }
 }
 
 #[napi]
 impl NativePool {
-    /// Validates the settings; connections open on first use.
+    /// Validates the settings and starts the shards; connections open on first use (or at
+    /// once up to `min`).
     #[napi(constructor)]
-    pub fn new(o: NativePoolOptions) -> Result<Self> {
+    pub fn new(o: NativePoolOptions, wake: Function<(), ()>) -> Result<Self> {
         let port = o
             .port
             .map(u16::try_from)
             .transpose()
             .map_err(|_| Error::from_reason("port must be between 0 and 65535"))?;
-        let defaults = PoolOptions::default();
+        let d = PoolOptions::default();
         let options = PoolOptions {
             connect: ConnectOptions {
                 url: o.url,
@@ -51,43 +97,104 @@ impl NativePool {
                 statement_timeout_ms: o.statement_timeout_ms,
                 ssl_mode: o.ssl_mode,
             },
-            max: o.max.map_or(defaults.max, |m| m as usize),
+            max: o.max.map_or(d.max, |v| v as usize),
+            min: o.min.map_or(d.min, |v| v as usize),
+            max_pipeline: o.max_pipeline.map_or(d.max_pipeline, |v| v.max(1) as usize),
             statement_cache_size: o
                 .statement_cache_size
-                .map_or(defaults.statement_cache_size, |n| n as usize),
+                .map_or(d.statement_cache_size, |v| v as usize),
+            prepare: o.prepare.unwrap_or(d.prepare),
+            idle_timeout: ms(o.idle_timeout_ms, d.idle_timeout),
+            max_lifetime: ms(o.max_lifetime_ms, d.max_lifetime),
+            acquire_timeout: ms(o.acquire_timeout_ms, d.acquire_timeout),
+            validate_after: d.validate_after,
+            shards: o.shards.map_or(d.shards, |v| v as usize),
+            on_connect: o.on_connect.unwrap_or(false),
         };
-        let pool = Pool::new(options).map_err(|e| Error::from_reason(e.to_string()))?;
-        Ok(NativePool { pool })
+        // Weak: an idle pool must not keep the process alive; `hold` refs it while work runs.
+        let waker: Arc<Waker> = Arc::new(
+            wake.build_threadsafe_function::<()>()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?,
+        );
+        let call = waker.clone();
+        let engine = Engine::new(
+            options,
+            Box::new(move || {
+                call.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            }),
+        )
+        .map_err(|e| Error::from_reason(e.to_string()))?;
+        Ok(NativePool { engine, waker })
     }
 
-    /// Runs one query; `mode` says what to materialise (0 all, 1 first, 2 one, 3 execute).
+    /// Hands over the requests of one tick.
     #[napi]
-    pub async fn query(&self, sql: String, params: Buffer, mode: u32) -> Buffer {
-        Buffer::from(self.pool.query(&sql, &params, mode).await)
+    pub fn submit(&self, batch: Buffer) -> Result<()> {
+        self.engine
+            .submit(&batch)
+            .map_err(|e| Error::from_reason(e.to_string()))
     }
 
-    /// The next page of a paged `all()` result (cursor id from the previous page's header).
+    /// Takes the completions waiting, as one buffer.
     #[napi]
-    pub async fn next_page(&self, cursor: u32) -> Buffer {
-        Buffer::from(self.pool.next_page(cursor).await)
+    pub fn drain(&self) -> Buffer {
+        Buffer::from(self.engine.drain())
     }
 
-    /// Abandons a paged result; the rest of its rows are discarded.
+    /// Keeps the process alive while work is in flight (`true`), or lets it exit (`false`).
     #[napi]
-    pub fn cancel(&self, cursor: u32) {
-        self.pool.cancel(cursor)
+    pub fn hold(&self, env: Env, keep: bool) -> Result<()> {
+        // The handle is shared with the engine's wake closure, so the ref count is changed on
+        // the raw handle (napi-rs' refer/unref want exclusive access).
+        let raw = self.waker.raw();
+        let status = unsafe {
+            if keep {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), raw)
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), raw)
+            }
+        };
+        if status == napi::sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(Error::from_reason(format!(
+                "cannot change the engine's hold on the event loop ({status})"
+            )))
+        }
     }
 
-    /// Waits for running queries, then closes every connection.
+    /// Refuses new work, lets running work finish (up to `timeout_ms`, then cancels it), and
+    /// closes every connection.
     #[napi]
-    pub async fn close(&self) {
-        self.pool.close().await
+    pub async fn close(&self, timeout_ms: Option<u32>) {
+        self.engine
+            .close(timeout_ms.map(|t| Duration::from_millis(t as u64)))
+            .await
     }
 
-    /// Open connections and running queries, for tests and monitoring.
+    /// Numbers per shard.
     #[napi]
-    pub fn stats(&self) -> Vec<u32> {
-        let s = self.pool.stats();
-        vec![s.connections as u32, s.in_flight as u32]
+    pub fn stats(&self) -> Vec<NativeShardStats> {
+        self.engine.stats().iter().map(shard_stats).collect()
+    }
+}
+
+fn shard_stats(s: &PoolStats) -> NativeShardStats {
+    let c = &s.counters;
+    NativeShardStats {
+        total: s.total as u32,
+        idle: s.idle as u32,
+        busy: s.busy as u32,
+        reserved: s.reserved as u32,
+        in_flight: s.in_flight as u32,
+        waiting: s.waiting as u32,
+        queries: c.queries as f64,
+        acquires: c.acquires as f64,
+        acquire_timeouts: c.acquire_timeouts as f64,
+        created: c.created as f64,
+        destroyed: c.destroyed as f64,
+        errors: c.errors as f64,
     }
 }

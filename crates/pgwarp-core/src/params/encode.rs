@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type};
 
-use super::literal::{is_integer, is_json, json_text, scalar_text};
+use super::literal::{array_literal, is_integer, is_json, json_text, scalar_text};
 use super::Value;
 use crate::error::Error;
 use crate::types::{base_type, datetime, ConvertError};
@@ -75,6 +75,23 @@ pub fn encode_all(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>, Erro
         .zip(types)
         .enumerate()
         .map(|(i, (v, t))| encode(v, t, i + 1))
+        .collect()
+}
+
+/// Encodes values with no statement types to go by (unnamed statements): all as text, which
+/// the server parses for the type it infers.
+pub fn encode_untyped(values: &[Value]) -> Result<Vec<Encoded>, Error> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let n = i + 1;
+            Ok(Encoded::text(match v {
+                Value::Array(items) => Some(array_literal(items, &Type::TEXT, n)?),
+                _ => scalar_text(v, &Type::TIMESTAMPTZ, n)
+                    .or_else(|_| scalar_text(v, &Type::TEXT, n))?,
+            }))
+        })
         .collect()
 }
 

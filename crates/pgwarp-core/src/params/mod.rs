@@ -5,5 +5,5 @@ pub mod encode;
 pub mod literal;
 pub mod wire;
 
-pub use encode::{encode_all, Encoded};
+pub use encode::{encode_all, encode_untyped, Encoded};
 pub use wire::{decode, Value};

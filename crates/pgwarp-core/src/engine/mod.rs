@@ -1,0 +1,183 @@
+//! The engine behind one JavaScript pool: shards that own connections, the request batch
+//! JavaScript sends once per tick, and the completion batch it drains once per wake-up.
+//!
+//! No N-API here: the binding gives a `wake` function (a threadsafe function call) and moves
+//! the two batches in and out as buffers.
+
+pub mod completions;
+pub mod requests;
+pub mod shard;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::PoolOptions;
+use crate::connection::lock;
+use crate::error::Error;
+use crate::pool::{Pool, PoolStats};
+use crate::result::layout::error_buffer;
+
+pub use completions::Completions;
+use requests::{Request, SqlText};
+use shard::{Command, Shard};
+
+/// Completions with this request id are events from the engine, not answers.
+pub const EVENT_ID: u32 = 0;
+/// Event: a new connection waits for `onConnect` (the connection id follows at offset 4).
+pub const EVENT_NEW_CONNECTION: u8 = 2;
+
+fn event(kind: u8, value: u32) -> Vec<u8> {
+    let mut out = vec![kind, 0, 0, 0];
+    out.extend_from_slice(&value.to_le_bytes());
+    out
+}
+
+/// One pool's engine.
+pub struct Engine {
+    shards: Vec<Shard>,
+    /// SQL texts JavaScript has registered by id, so a repeated query sends only its id.
+    sql: Mutex<HashMap<u32, Arc<str>>>,
+    completions: Arc<Completions>,
+    rng: AtomicU64,
+}
+
+impl Engine {
+    /// Starts the shards (threads with a single-threaded runtime each). `wake` is called, from
+    /// any thread, when completions are waiting and none was signalled yet.
+    pub fn new(options: PoolOptions, wake: Box<dyn Fn() + Send + Sync>) -> Result<Engine, Error> {
+        let shards = options.shards.clamp(1, 64).min(options.max.max(1));
+        let completions = Arc::new(Completions::new(wake));
+        let split = |total: usize, i: usize| total / shards + usize::from(i < total % shards);
+        let mut started = Vec::with_capacity(shards);
+        for i in 0..shards {
+            let pool = Pool::new(
+                options.clone(),
+                i as u8,
+                split(options.max.max(1), i),
+                split(options.min, i),
+            )?;
+            let events = completions.clone();
+            pool.set_announce(Arc::new(move |conn| {
+                events.push(EVENT_ID, &event(EVENT_NEW_CONNECTION, conn))
+            }));
+            started.push(Shard::start(i as u8, pool, completions.clone())?);
+        }
+        Ok(Engine {
+            shards: started,
+            sql: Mutex::new(HashMap::new()),
+            completions,
+            rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+        })
+    }
+
+    /// Takes one batch of requests (see [`requests`]) and hands each to its shard.
+    pub fn submit(&self, batch: &[u8]) -> Result<(), Error> {
+        for request in requests::parse(batch)? {
+            match request {
+                Request::Query {
+                    id,
+                    mode,
+                    sql,
+                    conn,
+                    params,
+                } => {
+                    let text = match sql {
+                        SqlText::Inline { id: 0, text } => Arc::from(text),
+                        SqlText::Inline { id: sql_id, text } => {
+                            let text: Arc<str> = Arc::from(text);
+                            lock(&self.sql).insert(sql_id, text.clone());
+                            text
+                        }
+                        SqlText::Known(sql_id) => match lock(&self.sql).get(&sql_id) {
+                            Some(t) => t.clone(),
+                            None => {
+                                let err =
+                                    Error::Internal(format!("unknown statement text id {sql_id}"));
+                                self.completions.push(id, &error_buffer(&err));
+                                continue;
+                            }
+                        },
+                    };
+                    let shard = if conn == 0 {
+                        self.pick()
+                    } else {
+                        self.owner(conn)
+                    };
+                    shard.send(
+                        Command::Query {
+                            id,
+                            sql: text,
+                            params: params.to_vec(),
+                            mode,
+                            conn,
+                        },
+                        &self.completions,
+                    );
+                }
+                Request::Next { id, cursor } => self
+                    .owner(cursor)
+                    .send(Command::Next { id, cursor }, &self.completions),
+                Request::Cancel { cursor } => self
+                    .owner(cursor)
+                    .send(Command::Cancel { cursor }, &self.completions),
+                Request::Reserve { id } => {
+                    self.pick().send(Command::Reserve { id }, &self.completions)
+                }
+                Request::Release { id, conn } => self
+                    .owner(conn)
+                    .send(Command::Release { id, conn }, &self.completions),
+                Request::Ready { conn, error } => self
+                    .owner(conn)
+                    .pool()
+                    .connection_ready(conn, error.map_or(Ok(()), |e| Err(e.to_string()))),
+            }
+        }
+        Ok(())
+    }
+
+    /// The completions so far, as one buffer (see [`completions`]).
+    pub fn drain(&self) -> Vec<u8> {
+        self.completions.drain()
+    }
+
+    /// Numbers per shard.
+    pub fn stats(&self) -> Vec<PoolStats> {
+        self.shards.iter().map(|s| s.pool().stats()).collect()
+    }
+
+    /// Closes every shard: new work is refused, running work gets `timeout` to finish.
+    pub async fn close(&self, timeout: Option<Duration>) {
+        let waits: Vec<_> = self.shards.iter().map(|s| s.close(timeout)).collect();
+        for w in waits {
+            let _ = w.await;
+        }
+    }
+
+    /// The shard that owns a connection or cursor (its id's low 8 bits).
+    fn owner(&self, id: u32) -> &Shard {
+        &self.shards[(id & 0xFF) as usize % self.shards.len()]
+    }
+
+    /// Power of two choices: of two shards drawn at random, the one with less in flight.
+    fn pick(&self) -> &Shard {
+        let n = self.shards.len();
+        if n == 1 {
+            return &self.shards[0];
+        }
+        // xorshift64: cheap, and good enough to spread load.
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.store(x, Ordering::Relaxed);
+        let a = &self.shards[(x % n as u64) as usize];
+        let b = &self.shards[((x >> 32) % n as u64) as usize];
+        if b.load() < a.load() {
+            b
+        } else {
+            a
+        }
+    }
+}

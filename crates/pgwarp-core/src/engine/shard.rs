@@ -1,0 +1,171 @@
+//! A shard: an OS thread running a single-threaded tokio runtime that owns its pool's
+//! connections. Commands arrive over a channel; results go to the shared completions.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::completions::Completions;
+use crate::error::Error;
+use crate::pool::{panic_error, Pool};
+use crate::result::layout::{error_buffer, STATUS_OK};
+
+/// Work for a shard.
+pub enum Command {
+    /// Run a statement (on reserved connection `conn` unless it is 0).
+    Query {
+        id: u32,
+        sql: Arc<str>,
+        params: Vec<u8>,
+        mode: u32,
+        conn: u32,
+    },
+    /// The next page of a paged result.
+    Next { id: u32, cursor: u32 },
+    /// Abandon a paged result.
+    Cancel { cursor: u32 },
+    /// Lend a connection.
+    Reserve { id: u32 },
+    /// Give a reserved connection back.
+    Release { id: u32, conn: u32 },
+    /// Close the pool.
+    Close {
+        timeout: Option<Duration>,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The handle the engine keeps to a shard.
+pub struct Shard {
+    tx: mpsc::UnboundedSender<Command>,
+    pool: Pool,
+    load: Arc<AtomicUsize>,
+}
+
+impl Shard {
+    /// Starts the shard's thread.
+    pub fn start(index: u8, pool: Pool, completions: Arc<Completions>) -> Result<Shard, Error> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Command>();
+        let load = Arc::new(AtomicUsize::new(0));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot start engine runtime: {e}")))?;
+        let (p, l) = (pool.clone(), load.clone());
+        std::thread::Builder::new()
+            .name(format!("pgwarp-shard-{index}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let maintenance = tokio::spawn({
+                        let p = p.clone();
+                        async move {
+                            let mut tick = tokio::time::interval(Duration::from_secs(1));
+                            loop {
+                                tick.tick().await;
+                                p.maintain().await;
+                            }
+                        }
+                    });
+                    while let Some(cmd) = rx.recv().await {
+                        if let Command::Close { timeout, done } = cmd {
+                            maintenance.abort();
+                            p.close(timeout).await;
+                            let _ = done.send(());
+                            break;
+                        }
+                        tokio::spawn(run(p.clone(), completions.clone(), l.clone(), cmd));
+                    }
+                });
+            })
+            .map_err(|e| Error::Internal(format!("cannot start engine thread: {e}")))?;
+        Ok(Shard { tx, pool, load })
+    }
+
+    /// Hands a command to the shard; if the shard is gone, answers with an error at once.
+    pub fn send(&self, cmd: Command, completions: &Completions) {
+        self.load.fetch_add(1, Ordering::Relaxed);
+        if let Err(mpsc::error::SendError(cmd)) = self.tx.send(cmd) {
+            self.load.fetch_sub(1, Ordering::Relaxed);
+            if let Some(id) = command_id(&cmd) {
+                completions.push(id, &error_buffer(&Error::Closed));
+            }
+        }
+    }
+
+    /// Asks the shard to close; resolves when it has.
+    pub fn close(&self, timeout: Option<Duration>) -> oneshot::Receiver<()> {
+        let (done, wait) = oneshot::channel();
+        let _ = self.tx.send(Command::Close { timeout, done });
+        wait
+    }
+
+    /// The shard's pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Commands in progress, for load balancing.
+    pub fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+}
+
+fn command_id(cmd: &Command) -> Option<u32> {
+    match cmd {
+        Command::Query { id, .. }
+        | Command::Next { id, .. }
+        | Command::Reserve { id }
+        | Command::Release { id, .. } => Some(*id),
+        Command::Cancel { .. } | Command::Close { .. } => None,
+    }
+}
+
+/// A value result: status 0, then a u32 at offset 4 (a reserved connection's id).
+fn value(v: u32) -> Vec<u8> {
+    let mut out = vec![STATUS_OK, 0, 0, 0];
+    out.extend_from_slice(&v.to_le_bytes());
+    out
+}
+
+async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, cmd: Command) {
+    let id = command_id(&cmd);
+    let work = async {
+        match cmd {
+            Command::Query {
+                sql,
+                params,
+                mode,
+                conn,
+                ..
+            } => Some(pool.query(&sql, &params, mode, conn).await),
+            Command::Next { cursor, .. } => Some(pool.next_page(cursor).await),
+            Command::Cancel { cursor } => {
+                pool.cancel(cursor);
+                None
+            }
+            Command::Reserve { .. } => Some(match pool.reserve().await {
+                Ok(conn) => value(conn),
+                Err(e) => error_buffer(&e),
+            }),
+            Command::Release { conn, .. } => Some(match pool.release(conn).await {
+                Ok(()) => value(0),
+                Err(e) => error_buffer(&e),
+            }),
+            Command::Close { .. } => None,
+        }
+    };
+    // Every request must complete, or its promise would never settle: a panic becomes an
+    // error result.
+    let out = match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(out) => out,
+        Err(panic) => Some(error_buffer(&panic_error(panic))),
+    };
+    load.fetch_sub(1, Ordering::Relaxed);
+    if let (Some(id), Some(out)) = (id, out) {
+        completions.push(id, &out);
+    }
+}

@@ -1,0 +1,204 @@
+/**
+ * The JavaScript half of the engine bridge. Requests made in one tick go to the engine in one
+ * `submit` call; the engine wakes JavaScript once for any number of completions, which one
+ * `drain` call returns as a single buffer. No threadsafe function or N-API promise is made per
+ * query (DESIGN-NOTES section 3). Layouts: `crates/pgwarp-core/src/engine/{requests,completions}.rs`.
+ * @module
+ */
+import { NativePool, type NativePoolOptions } from './native';
+import { writeParams } from './params';
+import { Writer } from './writer';
+
+const QUERY = 1;
+const NEXT = 2;
+const CANCEL = 3;
+const RESERVE = 4;
+const RELEASE = 5;
+const READY = 6;
+
+/** Completions with this id are events from the engine; the first byte says which. */
+const EVENT_ID = 0;
+const EVENT_NEW_CONNECTION = 2;
+
+/** SQL texts are registered with the engine by id so repeats send 4 bytes, up to this many. */
+const MAX_SQL_IDS = 4096;
+
+interface Pending {
+  resolve(buf: Buffer): void;
+  reject(err: unknown): void;
+}
+
+/** One pool's engine and the promises waiting on it. */
+export class Bridge {
+  private readonly native: NativePool;
+  private readonly pending = new Map<number, Pending>();
+  private readonly batch = new Writer();
+  private nextId = 1;
+  private flushQueued = false;
+  private inFlight = 0;
+  private readonly sqlIds = new Map<string, number>();
+  private nextSqlId = 1;
+  private readonly flushNow = () => this.flush();
+
+  /** `onNewConnection` is called with the id of each new connection when `onConnect` is set. */
+  constructor(
+    options: NativePoolOptions,
+    private readonly onNewConnection?: (conn: number) => void,
+  ) {
+    this.native = new NativePool({ ...options, onConnect: onNewConnection !== undefined }, () => this.onWake());
+  }
+
+  /** Runs a statement; resolves to its result buffer (which may carry an error). */
+  query(sql: string, params: readonly unknown[] | undefined, mode: number, conn = 0): Promise<Buffer> {
+    const w = this.batch;
+    const start = w.at;
+    const id = this.nextId++;
+    let registered = false;
+    try {
+      w.u8(QUERY);
+      w.u32(id);
+      w.u8(mode);
+      w.u32(conn);
+      const known = this.sqlIds.get(sql);
+      if (known !== undefined) {
+        w.u32(known);
+        w.u32(0);
+      } else {
+        let sqlId = 0;
+        if (this.sqlIds.size < MAX_SQL_IDS) {
+          sqlId = this.nextSqlId++;
+          this.sqlIds.set(sql, sqlId);
+          registered = true;
+        }
+        w.u32(sqlId);
+        w.str(sql);
+      }
+      const hole = w.hole();
+      writeParams(w, params);
+      w.patch(hole, w.at - hole - 4);
+    } catch (err) {
+      // A refused parameter must not leave half a request in the batch.
+      // and the engine never saw the text registered here.
+      w.at = start;
+      if (registered) this.sqlIds.delete(sql);
+      return Promise.reject(err);
+    }
+    return this.expect(id);
+  }
+
+  /** The next page of a paged result. */
+  next(cursor: number): Promise<Buffer> {
+    const id = this.nextId++;
+    this.batch.u8(NEXT);
+    this.batch.u32(id);
+    this.batch.u32(cursor);
+    return this.expect(id);
+  }
+
+  /** Abandons a paged result. */
+  cancel(cursor: number): void {
+    this.batch.u8(CANCEL);
+    this.batch.u32(0);
+    this.batch.u32(cursor);
+    this.schedule();
+  }
+
+  /** Lends a connection to the caller alone; resolves to a buffer holding its id. */
+  reserve(): Promise<Buffer> {
+    const id = this.nextId++;
+    this.batch.u8(RESERVE);
+    this.batch.u32(id);
+    return this.expect(id);
+  }
+
+  /** Gives a reserved connection back. */
+  release(conn: number): Promise<Buffer> {
+    const id = this.nextId++;
+    this.batch.u8(RELEASE);
+    this.batch.u32(id);
+    this.batch.u32(conn);
+    return this.expect(id);
+  }
+
+  /** `onConnect` finished for a new connection; an empty `error` means it succeeded. */
+  ready(conn: number, error: string): void {
+    this.batch.u8(READY);
+    this.batch.u32(0);
+    this.batch.u32(conn);
+    this.batch.str(error);
+    this.schedule();
+  }
+
+  /** Sends what is queued, then closes the engine. */
+  async close(timeout?: number): Promise<void> {
+    this.flush();
+    await this.native.close(timeout);
+  }
+
+  stats() {
+    return this.native.stats();
+  }
+
+  private expect(id: number): Promise<Buffer> {
+    this.schedule();
+    if (this.inFlight++ === 0) this.native.hold(true);
+    return new Promise<Buffer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  private schedule(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // After the current tick's synchronous code and promise reactions have queued theirs.
+    queueMicrotask(this.flushNow);
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    const w = this.batch;
+    if (w.at === 0) return;
+    const batch = w.buf.subarray(0, w.at);
+    w.at = 0;
+    try {
+      // The engine copies what it keeps before returning, so the buffer is reused.
+      this.native.submit(batch);
+    } catch (err) {
+      // Only a bug gets here (a malformed batch); fail what was waiting rather than hang.
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id);
+        p.reject(err);
+      }
+      this.settled(this.inFlight);
+    }
+  }
+
+  private onWake(): void {
+    const buf = this.native.drain();
+    const count = buf.readUInt32LE(buf.length - 4);
+    let at = buf.length - 4 - count * 12;
+    let settled = 0;
+    for (let i = 0; i < count; i++, at += 12) {
+      const id = buf.readUInt32LE(at);
+      const offset = buf.readUInt32LE(at + 4);
+      const length = buf.readUInt32LE(at + 8);
+      if (id === EVENT_ID) {
+        if (buf[offset] === EVENT_NEW_CONNECTION) this.onNewConnection?.(buf.readUInt32LE(offset + 4));
+        continue;
+      }
+      const p = this.pending.get(id);
+      if (p === undefined) continue;
+      this.pending.delete(id);
+      settled++;
+      p.resolve(buf.subarray(offset, offset + length));
+    }
+    this.settled(settled);
+  }
+
+  private settled(n: number): void {
+    this.inFlight -= n;
+    if (this.inFlight <= 0) {
+      this.inFlight = 0;
+      // Nothing in flight: an idle pool must not keep the process alive.
+      this.native.hold(false);
+    }
+  }
+}

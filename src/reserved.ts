@@ -1,0 +1,74 @@
+/**
+ * A connection lent to one caller: what transactions, COPY and LISTEN run on.
+ * @module
+ */
+import type { Bridge } from './bridge';
+import type { Int8Mode } from './decode';
+import { errorFromResult, PgwarpError } from './errors';
+import { makeQuery, type QueryOptions } from './pool';
+import type { QueryResult, QueryRunner } from './query-result';
+
+/**
+ * A connection reserved with `pool.reserve()`. Queries on it run one after another, in the
+ * order they were issued. Release it with `release()`, or let `await using` do it.
+ *
+ * @example
+ * ```ts
+ * const conn = await pool.reserve();
+ * try {
+ *   await conn.query('begin').execute();
+ *   await conn.query('update accounts set balance = balance - $1 where id = $2', [10, 1]).execute();
+ *   await conn.query('commit').execute();
+ * } finally {
+ *   await conn.release();
+ * }
+ * ```
+ */
+export class ReservedConnection implements QueryRunner {
+  private released: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly bridge: Bridge,
+    /** The engine's id of this connection. */
+    readonly id: number,
+    private readonly int8: Int8Mode,
+    /** False for the connection `onConnect` prepares: the pool takes it back itself. */
+    private readonly releasable = true,
+  ) {}
+
+  /** A query on this connection; same API as `pool.query()`. */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
+    return makeQuery<T>(this, this.int8, sql, params, options);
+  }
+
+  /** @internal */
+  run(sql: string, params: readonly unknown[] | undefined, mode: number): Promise<Buffer> {
+    if (this.released) return Promise.reject(new PgwarpError('this connection was released; reserve another one'));
+    return this.bridge.query(sql, params, mode, this.id);
+  }
+
+  /** @internal */
+  next(cursor: number): Promise<Buffer> {
+    return this.bridge.next(cursor);
+  }
+
+  /** @internal */
+  cancel(cursor: number): void {
+    this.bridge.cancel(cursor);
+  }
+
+  /** Gives the connection back to the pool (rolled back first if a transaction is open). */
+  release(): Promise<void> {
+    if (!this.releasable) return Promise.resolve();
+    this.released ??= this.bridge.release(this.id).then((buf) => {
+      if (buf[0] !== 0) throw errorFromResult(buf);
+    });
+    return this.released;
+  }
+
+  /** `await using conn = await pool.reserve()` releases it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}
