@@ -13,7 +13,7 @@ describe('benchmark harness', () => {
     });
     expect(r.stderr).not.toMatch(/failed|mismatch/i);
     expect(r.status).toBe(0);
-    for (const w of ['W1 select $1::int, 1 in flight', '64 in flight', '1024 in flight', 'W2 ', 'W3 ', 'W3 same query, first()', 'W4 ', 'W5 ']) {
+    for (const w of ['W1 select $1::int, 1 in flight', '64 in flight', '1024 in flight', 'W2 ', 'W3 ', 'W3 same query, first()', 'W4 ', 'W5 ', 'W6 ']) {
       expect(r.stdout).toContain(w);
     }
     // Each available driver produced a number for the data workloads.

@@ -123,6 +123,24 @@ describe('reserve()', () => {
   });
 });
 
+describe('statement order on one connection', () => {
+  it('a statement that must be prepared is not overtaken by a later cached one', async () => {
+    const pool = newPool({ max: 1 });
+    const conn = await pool.reserve();
+    const t = tableName();
+    await conn.query(`create temp table ${t} (i int)`).execute();
+    await conn.query(`select count(*)::int from ${t}`).scalar(); // now cached
+    const counts: Promise<number | null>[] = [];
+    for (let i = 0; i < 20; i++) {
+      // Each insert text is new (so it is prepared first); the count is cached.
+      void conn.query(`insert into ${t} values ($1) -- ${i}`, [i]).execute();
+      counts.push(conn.query<number>(`select count(*)::int from ${t}`).scalar());
+    }
+    expect(await Promise.all(counts)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await conn.release();
+  });
+});
+
 describe('options', () => {
   it('acquireTimeout fires while every connection is reserved, and the pool works after release', async () => {
     const pool = newPool({ max: 2, acquireTimeout: 200 });

@@ -15,9 +15,31 @@ function insertSql(table, count) {
 }
 const flat = (rows) => rows.flat();
 
+const TX = [
+  'update bench_tx set v = v + 1 where id = $1',
+  'select v from bench_tx where id = $1',
+  'insert into bench_tx_log (id, v) values ($1, $2)',
+];
+
 function pgLike(pool, { named = false } = {}) {
   const q = (text, values) => (named ? pool.query({ name: `s${hash(text)}`, text, values }) : pool.query(text, values));
   return {
+    async tx(id) {
+      const client = await pool.connect();
+      const cq = (text, values) => (named ? client.query({ name: `s${hash(text)}`, text, values }) : client.query(text, values));
+      try {
+        await client.query('begin');
+        await cq(TX[0], [id]);
+        const v = (await cq(TX[1], [id])).rows[0].v;
+        await cq(TX[2], [id, v]);
+        await client.query('commit');
+      } catch (e) {
+        await client.query('rollback');
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
     point: async (i) => (await q(W1_SQL, [i])).rows[0].n,
     all: async (sql) => (await q(sql, [])).rows,
     first: async (sql) => (await q(sql, [])).rows[0] ?? null,
@@ -44,6 +66,12 @@ export const drivers = {
         first: (sql) => pool.query(sql).first(),
         insert: (table, rows) => pool.query(insertSql(table, rows.length), flat(rows)).execute(),
         exec: (sql) => pool.query(sql).execute(),
+        tx: (id) =>
+          pool.transaction(async (tx) => {
+            await tx.query(TX[0], [id]).execute();
+            const v = await tx.query(TX[1], [id]).scalar();
+            await tx.query(TX[2], [id, v]).execute();
+          }),
         close: () => pool.close(),
       };
     },
@@ -125,6 +153,12 @@ export const drivers = {
         first: async (text) => (await sql.unsafe(text))[0] ?? null,
         insert: (table, rows) => sql.unsafe(insertSql(table, rows.length), flat(rows)),
         exec: (text) => sql.unsafe(text),
+        tx: (id) =>
+          sql.begin(async (t) => {
+            await t.unsafe(TX[0], [id]);
+            const [{ v }] = await t.unsafe(TX[1], [id]);
+            await t.unsafe(TX[2], [id, v]);
+          }),
         async stream(text, batch, onRow) {
           for await (const rows of sql.unsafe(text).cursor(batch)) for (const row of rows) onRow(row);
         },

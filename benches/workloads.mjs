@@ -24,6 +24,11 @@ export const setupSql = (scale) => [
    from generate_series(1, ${scale.wideRows}) i`,
   `drop table if exists bench_json`,
   `create table bench_json (id int4 primary key, state jsonb)`,
+  `drop table if exists bench_tx`,
+  `create table bench_tx (id int primary key, v int not null)`,
+  `insert into bench_tx select i, 0 from generate_series(1, 10000) i`,
+  `drop table if exists bench_tx_log`,
+  `create unlogged table bench_tx_log (id int, v int)`,
   `drop table if exists bench_stream`,
   `create table bench_stream as select i as n, 'row number ' || i as label from generate_series(1, ${scale.streamRows}) i`,
 ];
@@ -120,6 +125,23 @@ export const workloads = {
       const rows = await db.all(`select count(*)::int as n, sum(a)::int8 as s from ${state.table}`);
       await db.exec(`drop table ${state.table}`);
       return Number(rows[0].n) > 0 ? 1 : 0;
+    },
+  },
+  W6: {
+    title: 'W6 transaction (BEGIN, update, select, insert, COMMIT), 8 in flight on 8 connections',
+    unit: 'transactions',
+    method: 'tx',
+    inFlight: 8,
+    connections: 8,
+    perOp: 8,
+    async run(db, state) {
+      await Promise.all(
+        Array.from({ length: 8 }, () => {
+          state.i = (state.i + 1) % 10000;
+          return db.tx(state.i + 1);
+        }),
+      );
+      return 8;
     },
   },
   W5: {

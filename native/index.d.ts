@@ -61,6 +61,8 @@ export interface NativePoolOptions {
   shards?: number
   /** Whether JavaScript wants to prepare every new connection (`onConnect`). */
   onConnect?: boolean
+  /** Microseconds a shard spins after each request; 0 sleeps at once. */
+  spinUs?: number
 }
 
 /** One shard's numbers. */

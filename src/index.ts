@@ -4,6 +4,7 @@
  */
 export { Pool, type CloseOptions, type PoolCounters, type PoolShardStats, type PoolStats, type QueryOptions } from './pool';
 export { ReservedConnection } from './reserved';
+export { Transaction, type TransactionOptions } from './transaction';
 export type { PoolOptions } from './config';
 export { QueryResult, type ExecuteResult, type ModelLike } from './query-result';
 export type { Int8Mode, RowMode } from './decode';

@@ -8,6 +8,7 @@ import type { Int8Mode, RowMode } from './decode';
 import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
 import { ReservedConnection } from './reserved';
+import { backoff, beginStatement, retryable, runTransaction, type Transaction, type TransactionOptions } from './transaction';
 
 /** Options of one query. */
 export interface QueryOptions {
@@ -121,6 +122,45 @@ export class Pool implements QueryRunner {
     const buf = await this.bridge.reserve();
     if (buf[0] !== 0) throw errorFromResult(buf);
     return new ReservedConnection(this.bridge, buf.readUInt32LE(4), this.int8);
+  }
+
+  /**
+   * Runs `fn` in a transaction on a connection of its own: `BEGIN` (with the options), then
+   * `COMMIT` when `fn` resolves or `ROLLBACK` when it throws (the original error is rethrown).
+   * Resolves to what `fn` returned. With `retries`, the whole of `fn` runs again on
+   * serialization failures and deadlocks, so `fn` must be safe to run again; the final error
+   * carries `attempts`.
+   *
+   * @example
+   * ```ts
+   * const balance = await pool.transaction(async (tx) => {
+   *   await tx.query('update accounts set balance = balance - $1 where id = $2', [10, from]).execute();
+   *   await tx.query('update accounts set balance = balance + $1 where id = $2', [10, to]).execute();
+   *   return tx.query<number>('select balance from accounts where id = $1', [from]).scalar();
+   * }, { isolation: 'serializable', retries: 5 });
+   * ```
+   */
+  async transaction<R>(fn: (tx: Transaction) => Promise<R> | R, options: TransactionOptions = {}): Promise<R> {
+    if (typeof fn !== 'function') throw new PgwarpError('transaction() needs a callback: pool.transaction(async (tx) => { ... })');
+    const begin = beginStatement(options);
+    const retries = options.retries ?? 0;
+    if (!Number.isInteger(retries) || retries < 0) throw new PgwarpError(`retries must be a non-negative integer, not ${retries}`);
+    for (let attempt = 1; ; attempt++) {
+      const conn = await this.reserve();
+      try {
+        return await runTransaction(conn, this.int8, begin, fn);
+      } catch (err) {
+        if (attempt <= retries && retryable(err)) {
+          await conn.release();
+          await backoff(attempt);
+          continue;
+        }
+        if (err instanceof Error) Object.defineProperty(err, 'attempts', { value: attempt, enumerable: false, configurable: true });
+        throw err;
+      } finally {
+        await conn.release();
+      }
+    }
   }
 
   /** @internal */

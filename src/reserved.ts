@@ -58,6 +58,11 @@ export class ReservedConnection implements QueryRunner {
     this.bridge.cancel(cursor);
   }
 
+  /** Whether `release()` was called. */
+  get isReleased(): boolean {
+    return this.released !== undefined;
+  }
+
   /** Gives the connection back to the pool (rolled back first if a transaction is open). */
   release(): Promise<void> {
     if (!this.releasable) return Promise.resolve();

@@ -64,6 +64,9 @@ pub struct PoolOptions {
     pub shards: usize,
     /// Hand every new connection to JavaScript's `onConnect` before first use.
     pub on_connect: bool,
+    /// How long a shard keeps its thread spinning after each request instead of sleeping, to
+    /// catch the next request and the server's answer without a cross-core wake-up.
+    pub spin: Duration,
 }
 
 impl Default for PoolOptions {
@@ -81,6 +84,7 @@ impl Default for PoolOptions {
             validate_after: Duration::from_secs(30),
             shards: 1,
             on_connect: false,
+            spin: Duration::from_micros(100),
         }
     }
 }

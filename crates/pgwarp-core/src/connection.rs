@@ -24,6 +24,10 @@ pub struct Connection {
     last_used: Mutex<Instant>,
     /// Whether a transaction is open on it (tracked from the commands a reserved caller runs).
     in_transaction: AtomicBool,
+    /// Statements reach the socket in the order their requests arrived: a statement that must
+    /// be prepared first would otherwise be overtaken by a later one already in the cache.
+    /// Fair (FIFO), held only until a statement's messages are sent.
+    order: tokio::sync::Mutex<()>,
     /// Least recently used statements are dropped beyond the bound; tokio-postgres closes a
     /// statement on the server when its last handle goes (deadpool's cache is unbounded:
     /// deadpool-rs/deadpool#281).
@@ -73,6 +77,7 @@ impl Connection {
             retire_at,
             last_used: Mutex::new(opened),
             in_transaction: AtomicBool::new(false),
+            order: tokio::sync::Mutex::new(()),
             statements: NonZeroUsize::new(statement_cache_size)
                 .map(|n| Mutex::new(LruCache::new(n))),
             in_flight: AtomicUsize::new(0),
@@ -122,6 +127,11 @@ impl Connection {
             }
             _ => {}
         }
+    }
+
+    /// Waits for this request's turn to send on the connection (see `order`).
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.order.lock().await
     }
 
     /// The client, for running statements.

@@ -58,15 +58,15 @@ pub async fn start(
     values: &[Value<'_>],
     prepare: bool,
 ) -> Result<Started, Error> {
+    let turn = conn.turn().await;
     if !prepare {
         // PgBouncer in transaction mode: one round trip with an unnamed statement; the server
         // infers the parameter types, so values go as text.
         let encoded = params::encode_untyped(values)?;
-        let stream = conn
+        let send = conn
             .client()
-            .query_typed_raw(sql, encoded.iter().map(|e| (e, Type::UNKNOWN)))
-            .await
-            .map_err(Error::from_query)?;
+            .query_typed_raw(sql, encoded.iter().map(|e| (e, Type::UNKNOWN)));
+        let stream = sent_in_turn(send, turn).await?;
         return Ok(Started {
             stream,
             encoder: None,
@@ -75,16 +75,28 @@ pub async fn start(
     }
     let statement: Statement = conn.prepare(sql).await?;
     let encoded = params::encode_all(values, statement.params())?;
-    let stream = conn
-        .client()
-        .query_raw(&statement, encoded.iter())
-        .await
-        .map_err(Error::from_query)?;
+    let stream = sent_in_turn(conn.client().query_raw(&statement, encoded.iter()), turn).await?;
     Ok(Started {
         stream,
         encoder: Some(ResultEncoder::new(statement.columns())),
         command: command_of(sql),
     })
+}
+
+/// Polls `send` once, which writes the statement's messages to the connection, then gives up
+/// the turn (so later statements pipeline behind it) and waits for the answer.
+async fn sent_in_turn<F>(send: F, turn: tokio::sync::MutexGuard<'_, ()>) -> Result<RowStream, Error>
+where
+    F: std::future::Future<Output = Result<RowStream, tokio_postgres::Error>>,
+{
+    pin_mut!(send);
+    let first = futures_util::poll!(send.as_mut());
+    drop(turn);
+    match first {
+        std::task::Poll::Ready(r) => r,
+        std::task::Poll::Pending => send.await,
+    }
+    .map_err(Error::from_query)
 }
 
 /// Reads the whole result and encodes what `mode` asks for as one buffer.

@@ -34,6 +34,8 @@ pub struct NativePoolOptions {
     pub shards: Option<u32>,
     /// Whether JavaScript wants to prepare every new connection (`onConnect`).
     pub on_connect: Option<bool>,
+    /// Microseconds a shard spins after each request; 0 sleeps at once.
+    pub spin_us: Option<u32>,
 }
 
 /// One shard's numbers.
@@ -110,6 +112,9 @@ impl NativePool {
             validate_after: d.validate_after,
             shards: o.shards.map_or(d.shards, |v| v as usize),
             on_connect: o.on_connect.unwrap_or(false),
+            spin: o
+                .spin_us
+                .map_or(d.spin, |us| Duration::from_micros(us as u64)),
         };
         // Weak: an idle pool must not keep the process alive; `hold` refs it while work runs.
         let waker: Arc<Waker> = Arc::new(

@@ -62,7 +62,12 @@ impl Engine {
             pool.set_announce(Arc::new(move |conn| {
                 events.push(EVENT_ID, &event(EVENT_NEW_CONNECTION, conn))
             }));
-            started.push(Shard::start(i as u8, pool, completions.clone())?);
+            started.push(Shard::start(
+                i as u8,
+                pool,
+                completions.clone(),
+                options.spin,
+            )?);
         }
         Ok(Engine {
             shards: started,

@@ -1,0 +1,171 @@
+/**
+ * Transactions on a reserved connection: BEGIN with options, COMMIT or ROLLBACK, savepoints,
+ * and opt-in retry of serialization failures and deadlocks.
+ * @module
+ */
+import type { Int8Mode } from './decode';
+import { PgwarpError, PostgresError } from './errors';
+import { makeQuery, type QueryOptions } from './pool';
+import type { QueryResult, QueryRunner } from './query-result';
+import type { ReservedConnection } from './reserved';
+
+/** Options of {@link Pool.transaction}. */
+export interface TransactionOptions {
+  isolation?: 'read committed' | 'repeatable read' | 'serializable';
+  readOnly?: boolean;
+  /** Only with `serializable` and `readOnly`: wait for a snapshot that cannot fail. */
+  deferrable?: boolean;
+  /**
+   * Runs the whole callback again, up to this many extra times, when the transaction fails with
+   * serialization_failure (40001) or deadlock_detected (40P01), after an exponential backoff with
+   * jitter. The callback must be safe to run again. Default 0.
+   */
+  retries?: number;
+}
+
+const ISOLATION: Record<string, string> = {
+  'read committed': 'READ COMMITTED',
+  'repeatable read': 'REPEATABLE READ',
+  serializable: 'SERIALIZABLE',
+};
+
+/** SQLSTATEs after which re-running the whole transaction can succeed. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/** The BEGIN statement for the options, refusing unknown values. */
+export function beginStatement(o: TransactionOptions): string {
+  const parts = ['BEGIN'];
+  if (o.isolation !== undefined) {
+    const level = ISOLATION[o.isolation];
+    if (!level) throw new PgwarpError(`isolation must be 'read committed', 'repeatable read' or 'serializable', not ${JSON.stringify(o.isolation)}`);
+    parts.push(`ISOLATION LEVEL ${level}`);
+  }
+  if (o.readOnly !== undefined) parts.push(o.readOnly ? 'READ ONLY' : 'READ WRITE');
+  if (o.deferrable !== undefined) parts.push(o.deferrable ? 'DEFERRABLE' : 'NOT DEFERRABLE');
+  return parts.join(' ');
+}
+
+/**
+ * The `tx` a transaction callback gets. Queries on it run on the transaction's connection in
+ * the order they were issued, awaited or not.
+ */
+export class Transaction implements QueryRunner {
+  private state: 'open' | 'committed' | 'rolled back' | 'released' | 'rolled back to savepoint' = 'open';
+  private savepoints = 0;
+
+  /** @internal */
+  constructor(
+    private readonly conn: ReservedConnection,
+    private readonly int8: Int8Mode,
+    private readonly depth = 0,
+  ) {}
+
+  /** A query in the transaction; same API as `pool.query()`. */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
+    return makeQuery<T>(this, this.int8, sql, params, options);
+  }
+
+  /**
+   * Runs `fn` inside a savepoint: released when `fn` resolves, rolled back to when it throws
+   * (the error is rethrown; the outer transaction goes on if you catch it). Nests to any depth.
+   *
+   * @example
+   * ```ts
+   * await pool.transaction(async (tx) => {
+   *   await tx.query('insert into orders values ($1)', [id]).execute();
+   *   await tx.savepoint(async (sp) => {
+   *     await sp.query('insert into audit values ($1)', [id]).execute();
+   *   }).catch(() => {}); // the order stays even if the audit insert fails
+   * });
+   * ```
+   */
+  async savepoint<R>(fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
+    this.check();
+    const name = `pgwarp_sp_${this.depth + 1}_${++this.savepoints}`;
+    await this.conn.query(`SAVEPOINT ${name}`).execute();
+    const inner = new Transaction(this.conn, this.int8, this.depth + 1);
+    try {
+      const result = await fn(inner);
+      inner.end('released');
+      await this.conn.query(`RELEASE SAVEPOINT ${name}`).execute();
+      return result;
+    } catch (err) {
+      inner.end('rolled back to savepoint');
+      await this.conn.query(`ROLLBACK TO SAVEPOINT ${name}`).execute();
+      throw err;
+    }
+  }
+
+  /** @internal */
+  end(state: Transaction['state']): void {
+    this.state = state;
+  }
+
+  private check(): void {
+    if (this.state !== 'open') {
+      throw new PgwarpError(
+        `this ${this.depth ? 'savepoint' : 'transaction'} has ended (${this.state}); queries must run inside its callback`,
+      );
+    }
+  }
+
+  /** @internal */
+  run(sql: string, params: readonly unknown[] | undefined, mode: number): Promise<Buffer> {
+    try {
+      this.check();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.conn.run(sql, params, mode);
+  }
+
+  /** @internal */
+  next(cursor: number): Promise<Buffer> {
+    return this.conn.next(cursor);
+  }
+
+  /** @internal */
+  cancel(cursor: number): void {
+    this.conn.cancel(cursor);
+  }
+}
+
+/** @internal One attempt: BEGIN, the callback, COMMIT (or ROLLBACK and rethrow). */
+export async function runTransaction<R>(conn: ReservedConnection, int8: Int8Mode, begin: string, fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
+  // BEGIN is not awaited before the callback starts: it goes out in the same batch as the
+  // callback's first statement, saving a round trip. Statements on the connection run in
+  // issue order, so nothing can run before it; its outcome is checked before COMMIT.
+  const begun = conn.query(begin).execute();
+  begun.catch(() => {});
+  const tx = new Transaction(conn, int8);
+  let result: R;
+  try {
+    result = await fn(tx);
+    await begun;
+  } catch (err) {
+    tx.end('rolled back');
+    await conn
+      .query('ROLLBACK')
+      .execute()
+      .catch(() => {
+        // The connection may be gone; releasing it discards it. The callback's error matters.
+      });
+    throw err;
+  }
+  tx.end('committed');
+  // A failing COMMIT (a deferred constraint, a serialization failure) rolls back on the
+  // server: nothing is committed, and its error is the transaction's.
+  await conn.query('COMMIT').execute();
+  return result;
+}
+
+/** @internal Whether a failed attempt may be run again. */
+export function retryable(err: unknown): boolean {
+  return err instanceof PostgresError && RETRYABLE.has(err.code);
+}
+
+/** @internal Exponential backoff with full jitter: up to 10 ms, 20 ms, 40 ms ... 1 s. */
+export function backoff(attempt: number): Promise<void> {
+  const cap = Math.min(1000, 10 * 2 ** (attempt - 1));
+  return new Promise((r) => setTimeout(r, Math.random() * cap));
+}
