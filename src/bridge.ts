@@ -88,11 +88,7 @@ export class Bridge {
 
   /** The next page of a paged result. */
   next(cursor: number): Promise<Buffer> {
-    const id = this.nextId++;
-    this.batch.u8(NEXT);
-    this.batch.u32(id);
-    this.batch.u32(cursor);
-    return this.expect(id);
+    return this.simple(NEXT, cursor);
   }
 
   /** Abandons a paged result. */
@@ -105,18 +101,20 @@ export class Bridge {
 
   /** Lends a connection to the caller alone; resolves to a buffer holding its id. */
   reserve(): Promise<Buffer> {
-    const id = this.nextId++;
-    this.batch.u8(RESERVE);
-    this.batch.u32(id);
-    return this.expect(id);
+    return this.simple(RESERVE);
   }
 
   /** Gives a reserved connection back. */
   release(conn: number): Promise<Buffer> {
+    return this.simple(RELEASE, conn);
+  }
+
+  /** A request that is its kind and at most one number. */
+  private simple(kind: number, value?: number): Promise<Buffer> {
     const id = this.nextId++;
-    this.batch.u8(RELEASE);
+    this.batch.u8(kind);
     this.batch.u32(id);
-    this.batch.u32(conn);
+    if (value !== undefined) this.batch.u32(value);
     return this.expect(id);
   }
 

@@ -8,6 +8,7 @@
 //! statement's types ([`params::encode`]), runs it ([`query`]), encodes the rows into one
 //! buffer per page ([`result`]), and appends it to the completion batch JavaScript drains.
 
+pub mod bytes;
 pub mod config;
 pub mod connection;
 pub mod engine;

@@ -8,6 +8,7 @@
 //! - `RESERVE`: nothing; `RELEASE`: `u32 conn`
 //! - `READY`: `u32 conn, u32 error length, error` (`onConnect` finished; empty error: it succeeded)
 
+use crate::bytes::Reader;
 use crate::error::Error;
 
 const QUERY: u8 = 1;
@@ -47,44 +48,19 @@ pub enum Request<'a> {
     Ready { conn: u32, error: Option<&'a str> },
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.buf.len());
-        let end = end.ok_or_else(|| Error::Internal("request batch is truncated".into()))?;
-        let s = &self.buf[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-
-    fn u8(&mut self) -> Result<u8, Error> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().unwrap_or_default(),
-        ))
-    }
-}
-
 /// Reads every request of a batch.
 pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
-    let mut r = Reader { buf, at: 0 };
+    let mut r = Reader::new(buf);
     let mut out = Vec::new();
-    while r.at < buf.len() {
+    while !r.is_done() {
         let kind = r.u8()?;
-        let id = r.u32()?;
+        let id = r.u32_le()?;
         out.push(match kind {
             QUERY => {
                 let mode = r.u8()? as u32;
-                let conn = r.u32()?;
-                let sql_id = r.u32()?;
-                let len = r.u32()? as usize;
+                let conn = r.u32_le()?;
+                let sql_id = r.u32_le()?;
+                let len = r.u32_le()? as usize;
                 let sql = if len == 0 {
                     SqlText::Known(sql_id)
                 } else {
@@ -92,7 +68,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                         .map_err(|_| Error::Internal("query text is not UTF-8".into()))?;
                     SqlText::Inline { id: sql_id, text }
                 };
-                let plen = r.u32()? as usize;
+                let plen = r.u32_le()? as usize;
                 let params = r.take(plen)?;
                 Request::Query {
                     id,
@@ -104,14 +80,19 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
             }
             NEXT => Request::Next {
                 id,
-                cursor: r.u32()?,
+                cursor: r.u32_le()?,
             },
-            CANCEL => Request::Cancel { cursor: r.u32()? },
+            CANCEL => Request::Cancel {
+                cursor: r.u32_le()?,
+            },
             RESERVE => Request::Reserve { id },
-            RELEASE => Request::Release { id, conn: r.u32()? },
+            RELEASE => Request::Release {
+                id,
+                conn: r.u32_le()?,
+            },
             READY => {
-                let conn = r.u32()?;
-                let len = r.u32()? as usize;
+                let conn = r.u32_le()?;
+                let len = r.u32_le()? as usize;
                 let error = std::str::from_utf8(r.take(len)?).unwrap_or("onConnect failed");
                 Request::Ready {
                     conn,

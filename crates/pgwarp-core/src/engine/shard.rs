@@ -58,8 +58,6 @@ impl Shard {
         let load = Arc::new(AtomicUsize::new(0));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            // While spinning, look at the sockets on every scheduler tick.
-            .event_interval(if spin.is_zero() { 61 } else { 1 })
             .build()
             .map_err(|e| Error::Internal(format!("cannot start engine runtime: {e}")))?;
         let (p, l) = (pool.clone(), load.clone());
@@ -79,7 +77,7 @@ impl Shard {
                     });
                     let active = Arc::new(Activity::default());
                     let spinner = (!spin.is_zero())
-                        .then(|| tokio::spawn(spin_while_active(active.clone(), spin)));
+                        .then(|| tokio::spawn(spin_while_idle(active.clone(), l.clone(), spin)));
                     while let Some(cmd) = rx.recv().await {
                         active.touch();
                         if let Command::Close { timeout, done } = cmd {
@@ -146,12 +144,14 @@ impl Activity {
     }
 }
 
-/// Keeps the shard's thread busy (yielding, so every tick polls the sockets) for `window`
-/// after each command: the next request or the server's answer is then seen without the
-/// thread parking and being woken across cores, which costs tens of microseconds on VMs.
-async fn spin_while_active(active: Arc<Activity>, window: Duration) {
+/// Keeps the shard's thread busy (yielding, so the scheduler keeps polling the sockets) for
+/// `window` after each command, but only while at most one request is in progress: the next
+/// request or the server's answer is then seen without the thread parking and being woken
+/// across cores. Under load the thread is busy anyway, and spinning would only take CPU from
+/// the server (measured in docs/design.md).
+async fn spin_while_idle(active: Arc<Activity>, load: Arc<AtomicUsize>, window: Duration) {
     loop {
-        while active.recent(window) {
+        while active.recent(window) && load.load(Ordering::Relaxed) <= 1 {
             tokio::task::yield_now().await;
         }
         active.resume.notified().await;

@@ -1,6 +1,7 @@
 //! The parameter buffer JavaScript sends with a query: a count, then per value a tag byte and
 //! its payload (little-endian). Values borrow from the buffer.
 
+use crate::bytes::Reader;
 use crate::error::Error;
 
 /// Tags of the parameter buffer; `src/params.ts` writes the same numbers.
@@ -70,35 +71,13 @@ impl Value<'_> {
     }
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    at: usize,
-}
+/// Parameters are read with the shared reader, plus the parameter-specific strings.
+struct Params<'a>(Reader<'a>);
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| Error::Internal("parameter buffer is truncated".into()))?;
-        let s = &self.buf[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-
-    fn u32(&mut self) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().unwrap_or_default(),
-        ))
-    }
-
-    fn f64(&mut self) -> Result<f64, Error> {
-        Ok(f64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or_default(),
-        ))
-    }
-
+impl<'a> Params<'a> {
     fn str(&mut self) -> Result<&'a str, Error> {
-        let n = self.u32()? as usize;
-        std::str::from_utf8(self.take(n)?)
+        let n = self.0.u32_le()? as usize;
+        std::str::from_utf8(self.0.take(n)?)
             .map_err(|_| Error::Internal("parameter text is not UTF-8".into()))
     }
 
@@ -108,22 +87,22 @@ impl<'a> Reader<'a> {
                 "arrays nested deeper than 64 levels".into(),
             ));
         }
-        Ok(match self.take(1)?[0] {
+        Ok(match self.0.u8()? {
             tag::NULL => Value::Null,
             tag::TRUE => Value::Bool(true),
             tag::FALSE => Value::Bool(false),
-            tag::NUMBER => Value::Number(self.f64()?),
+            tag::NUMBER => Value::Number(self.0.f64_le()?),
             tag::BIGINT => Value::BigInt(self.str()?),
             tag::STRING => Value::String(self.str()?),
             tag::BYTES => {
-                let n = self.u32()? as usize;
-                Value::Bytes(self.take(n)?)
+                let n = self.0.u32_le()? as usize;
+                Value::Bytes(self.0.take(n)?)
             }
-            tag::DATE => Value::Date(self.f64()?),
+            tag::DATE => Value::Date(self.0.f64_le()?),
             tag::JSON => Value::Json(self.str()?),
             tag::ARRAY => {
-                let n = self.u32()? as usize;
-                let mut items = Vec::with_capacity(n.min(self.buf.len()));
+                let n = self.0.u32_le()? as usize;
+                let mut items = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     items.push(self.value(depth + 1)?);
                 }
@@ -139,8 +118,8 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Value<'_>>, Error> {
     if buf.is_empty() {
         return Ok(Vec::new());
     }
-    let mut r = Reader { buf, at: 0 };
-    let n = r.u32()? as usize;
+    let mut r = Params(Reader::new(buf));
+    let n = r.0.u32_le()? as usize;
     let mut values = Vec::with_capacity(n.min(buf.len()));
     for _ in 0..n {
         values.push(r.value(0)?);

@@ -5,86 +5,65 @@ use tokio_postgres::types::Type;
 
 use super::text::write_float;
 use super::ConvertError;
+use crate::bytes::Reader;
 
-struct Floats<'a>(&'a [u8]);
+fn point(r: &mut Reader, out: &mut String) -> Result<(), ConvertError> {
+    out.push('(');
+    write_float(r.f64_be()?, out);
+    out.push(',');
+    write_float(r.f64_be()?, out);
+    out.push(')');
+    Ok(())
+}
 
-impl Floats<'_> {
-    fn next(&mut self) -> Result<f64, ConvertError> {
-        if self.0.len() < 8 {
-            return Err("geometric value is truncated".into());
+fn points(r: &mut Reader, n: usize, out: &mut String) -> Result<(), ConvertError> {
+    for i in 0..n {
+        if i > 0 {
+            out.push(',');
         }
-        let (head, tail) = self.0.split_at(8);
-        self.0 = tail;
-        Ok(f64::from_be_bytes(head.try_into()?))
+        point(r, out)?;
     }
-
-    fn count(&mut self, size: usize) -> Result<usize, ConvertError> {
-        if self.0.len() < size {
-            return Err("geometric value is truncated".into());
-        }
-        let (head, tail) = self.0.split_at(size);
-        self.0 = tail;
-        Ok(head.iter().fold(0usize, |n, b| (n << 8) | *b as usize))
-    }
-
-    fn point(&mut self, out: &mut String) -> Result<(), ConvertError> {
-        out.push('(');
-        write_float(self.next()?, out);
-        out.push(',');
-        write_float(self.next()?, out);
-        out.push(')');
-        Ok(())
-    }
-
-    fn points(&mut self, n: usize, out: &mut String) -> Result<(), ConvertError> {
-        for i in 0..n {
-            if i > 0 {
-                out.push(',');
-            }
-            self.point(out)?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Writes a geometric value as PostgreSQL prints it.
 pub fn write_geometry(ty: &Type, raw: &[u8], out: &mut String) -> Result<(), ConvertError> {
-    let mut f = Floats(raw);
+    let mut f = Reader::new(raw);
     match *ty {
-        Type::POINT => f.point(out)?,
+        Type::POINT => point(&mut f, out)?,
         Type::LSEG => {
             out.push('[');
-            f.points(2, out)?;
+            points(&mut f, 2, out)?;
             out.push(']');
         }
-        Type::BOX => f.points(2, out)?,
+        Type::BOX => points(&mut f, 2, out)?,
         Type::LINE => {
             out.push('{');
-            write_float(f.next()?, out);
+            write_float(f.f64_be()?, out);
             out.push(',');
-            write_float(f.next()?, out);
+            write_float(f.f64_be()?, out);
             out.push(',');
-            write_float(f.next()?, out);
+            write_float(f.f64_be()?, out);
             out.push('}');
         }
         Type::CIRCLE => {
             out.push('<');
-            f.point(out)?;
+            point(&mut f, out)?;
             out.push(',');
-            write_float(f.next()?, out);
+            write_float(f.f64_be()?, out);
             out.push('>');
         }
         Type::PATH => {
-            let closed = f.count(1)? != 0;
-            let n = f.count(4)?;
+            let closed = f.u8()? != 0;
+            let n = f.u32_be()? as usize;
             out.push(if closed { '(' } else { '[' });
-            f.points(n, out)?;
+            points(&mut f, n, out)?;
             out.push(if closed { ')' } else { ']' });
         }
         Type::POLYGON => {
-            let n = f.count(4)?;
+            let n = f.u32_be()? as usize;
             out.push('(');
-            f.points(n, out)?;
+            points(&mut f, n, out)?;
             out.push(')');
         }
         _ => return Err(format!("{} is not a geometric type", ty.name()).into()),

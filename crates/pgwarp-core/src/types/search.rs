@@ -3,58 +3,27 @@
 use std::fmt::Write;
 
 use super::ConvertError;
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ConvertError> {
-        if self.0.len() < n {
-            return Err("value is truncated".into());
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-
-    fn i32(&mut self) -> Result<i32, ConvertError> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into()?))
-    }
-
-    fn u16(&mut self) -> Result<u16, ConvertError> {
-        Ok(u16::from_be_bytes(self.take(2)?.try_into()?))
-    }
-
-    fn cstr(&mut self) -> Result<&'a str, ConvertError> {
-        let end = self
-            .0
-            .iter()
-            .position(|b| *b == 0)
-            .ok_or("unterminated string")?;
-        let s = std::str::from_utf8(&self.0[..end])?;
-        self.0 = &self.0[end + 1..];
-        Ok(s)
-    }
-}
+use crate::bytes::Reader;
 
 /// `'fat':2,4A 'cat':3` from tsvector's binary form (lexemes with weighted positions).
 pub fn write_tsvector(raw: &[u8], out: &mut String) -> Result<(), ConvertError> {
-    let mut r = Reader(raw);
-    let count = r.i32()?;
+    let mut r = Reader::new(raw);
+    let count = r.i32_be()?;
     for i in 0..count.max(0) {
         if i > 0 {
             out.push(' ');
         }
         out.push('\'');
-        for c in r.cstr()?.chars() {
+        for c in std::str::from_utf8(r.cstr()?)?.chars() {
             if c == '\'' || c == '\\' {
                 out.push(c);
             }
             out.push(c);
         }
         out.push('\'');
-        let positions = r.u16()?;
+        let positions = r.u16_be()?;
         for p in 0..positions {
-            let word = r.u16()?;
+            let word = r.u16_be()?;
             out.push(if p == 0 { ':' } else { ',' });
             write!(out, "{}", word & 0x3FFF)?;
             match word >> 14 {
@@ -81,16 +50,16 @@ fn push_quoted(s: &str, out: &mut String) {
 
 /// `"a"=>"1", "b"=>NULL` from hstore's binary form.
 pub fn write_hstore(raw: &[u8], out: &mut String) -> Result<(), ConvertError> {
-    let mut r = Reader(raw);
-    let count = r.i32()?;
+    let mut r = Reader::new(raw);
+    let count = r.i32_be()?;
     for i in 0..count.max(0) {
         if i > 0 {
             out.push_str(", ");
         }
-        let key_len = r.i32()?;
+        let key_len = r.i32_be()?;
         push_quoted(std::str::from_utf8(r.take(key_len.max(0) as usize)?)?, out);
         out.push_str("=>");
-        let value_len = r.i32()?;
+        let value_len = r.i32_be()?;
         if value_len < 0 {
             out.push_str("NULL");
         } else {

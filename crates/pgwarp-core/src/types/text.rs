@@ -7,6 +7,7 @@ use postgres_protocol::types as wire;
 use tokio_postgres::types::{Kind, Type};
 
 use super::{base_type, datetime, geometry, numeric, search, ConvertError};
+use crate::bytes::Reader;
 
 /// Writes the text PostgreSQL would print for this value.
 pub fn write_text(ty: &Type, raw: &[u8], out: &mut String) -> Result<(), ConvertError> {
@@ -223,28 +224,20 @@ fn push_quoted(s: &str, doubled: bool, out: &mut String) {
 
 /// A record (`(1,"a b",)`), with field types from the composite type or from the wire.
 fn write_record(types: Option<&[Type]>, raw: &[u8], out: &mut String) -> Result<(), ConvertError> {
-    let mut rest = raw;
-    let mut take = |n: usize| -> Result<&[u8], ConvertError> {
-        if rest.len() < n {
-            return Err("record value is truncated".into());
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Ok(head)
-    };
-    let count = i32::from_be_bytes(take(4)?.try_into()?);
+    let mut r = Reader::new(raw);
+    let count = r.i32_be()?;
     out.push('(');
     let mut field = String::new();
     for i in 0..count.max(0) as usize {
         if i > 0 {
             out.push(',');
         }
-        let oid = u32::from_be_bytes(take(4)?.try_into()?);
-        let len = i32::from_be_bytes(take(4)?.try_into()?);
+        let oid = r.u32_be()?;
+        let len = r.i32_be()?;
         if len < 0 {
             continue;
         }
-        let value = take(len as usize)?;
+        let value = r.take(len as usize)?;
         let ty = types
             .and_then(|t| t.get(i).cloned())
             .or_else(|| Type::from_oid(oid))
