@@ -186,13 +186,24 @@ impl Pool {
     ) -> Result<Vec<u8>, Error> {
         let mode = Mode::from_u32(mode)?;
         let values = params::decode(params)?;
-        let lease = if conn == 0 {
+        let mut lease = if conn == 0 {
             self.acquire(Want::Shared).await?
         } else {
             self.lease_reserved(conn)?
         };
         let prepare = self.inner.options.prepare;
-        let started = match query::start(&lease.conn, sql, &values, prepare).await {
+        let mut started = query::start(&lease.conn, sql, &values, prepare).await;
+        // A pooled statement that never left the client (its connection died just before)
+        // moves to another connection, once; one that may have reached the server never does.
+        if conn == 0
+            && matches!(&started, Err(Error::Connection { code, .. }) if *code == query::NOT_SENT)
+        {
+            self.discard(&lease.conn);
+            drop(lease);
+            lease = self.acquire(Want::Shared).await?;
+            started = query::start(&lease.conn, sql, &values, prepare).await;
+        }
+        let started = match started {
             // A schema change can invalidate a cached statement's result type; the server
             // refuses before executing, so preparing again and retrying once is safe.
             Err(Error::Server(db))

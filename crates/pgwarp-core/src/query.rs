@@ -73,7 +73,7 @@ pub async fn start(
             command: command_of(sql),
         });
     }
-    let statement: Statement = conn.prepare(sql).await?;
+    let statement: Statement = not_sent_if_closed(conn, conn.prepare(sql)).await?;
     let encoded = params::encode_all(values, statement.params())?;
     let stream = sent_in_turn(conn.client().query_raw(&statement, encoded.iter()), turn).await?;
     Ok(Started {
@@ -93,11 +93,35 @@ where
     let first = futures_util::poll!(send.as_mut());
     drop(turn);
     match first {
-        std::task::Poll::Ready(r) => r,
-        std::task::Poll::Pending => send.await,
+        std::task::Poll::Ready(Err(e)) if e.is_closed() => Err(not_sent()),
+        std::task::Poll::Ready(r) => r.map_err(Error::from_query),
+        std::task::Poll::Pending => send.await.map_err(Error::from_query),
     }
-    .map_err(Error::from_query)
 }
+
+/// Awaits a prepare, telling apart a connection that was already closed (nothing was written:
+/// the first poll fails) from one lost while waiting.
+async fn not_sent_if_closed<F, T>(conn: &Connection, prepare: F) -> Result<T, Error>
+where
+    F: std::future::Future<Output = Result<T, Error>>,
+{
+    if conn.is_closed() {
+        return Err(not_sent());
+    }
+    prepare.await
+}
+
+/// The error for a statement that never left the client: safe to run elsewhere.
+pub fn not_sent() -> Error {
+    Error::Connection {
+        message: "connection lost before the statement was sent".into(),
+        code: NOT_SENT,
+        server: None,
+    }
+}
+
+/// The `code` of [`not_sent`].
+pub const NOT_SENT: &str = "ENOTSENT";
 
 /// Reads the whole result and encodes what `mode` asks for as one buffer.
 pub async fn collect(started: Started, mode: Mode) -> Result<Vec<u8>, Error> {
