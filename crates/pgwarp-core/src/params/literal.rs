@@ -87,16 +87,7 @@ pub fn array_literal(items: &[Value], elem: &Type, n: usize) -> Result<String, E
             }
             _ => match scalar_text(item, elem, n)? {
                 None => out.push_str("NULL"),
-                Some(text) => {
-                    out.push('"');
-                    for c in text.chars() {
-                        if c == '"' || c == '\\' {
-                            out.push('\\');
-                        }
-                        out.push(c);
-                    }
-                    out.push('"');
-                }
+                Some(text) => text::push_quoted(&text, false, &mut out),
             },
         }
     }

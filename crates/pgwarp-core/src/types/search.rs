@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::text::push_quoted;
 use super::ConvertError;
 use crate::bytes::Reader;
 
@@ -37,17 +38,6 @@ pub fn write_tsvector(raw: &[u8], out: &mut String) -> Result<(), ConvertError> 
     Ok(())
 }
 
-fn push_quoted(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-}
-
 /// `"a"=>"1", "b"=>NULL` from hstore's binary form.
 pub fn write_hstore(raw: &[u8], out: &mut String) -> Result<(), ConvertError> {
     let mut r = Reader::new(raw);
@@ -57,13 +47,21 @@ pub fn write_hstore(raw: &[u8], out: &mut String) -> Result<(), ConvertError> {
             out.push_str(", ");
         }
         let key_len = r.i32_be()?;
-        push_quoted(std::str::from_utf8(r.take(key_len.max(0) as usize)?)?, out);
+        push_quoted(
+            std::str::from_utf8(r.take(key_len.max(0) as usize)?)?,
+            false,
+            out,
+        );
         out.push_str("=>");
         let value_len = r.i32_be()?;
         if value_len < 0 {
             out.push_str("NULL");
         } else {
-            push_quoted(std::str::from_utf8(r.take(value_len as usize)?)?, out);
+            push_quoted(
+                std::str::from_utf8(r.take(value_len as usize)?)?,
+                false,
+                out,
+            );
         }
     }
     Ok(())

@@ -211,7 +211,9 @@ fn needs_quotes(s: &str, specials: &[char]) -> bool {
         })
 }
 
-fn push_quoted(s: &str, doubled: bool, out: &mut String) {
+/// `s` in double quotes, with `"` and `\\` escaped by doubling (records) or by a backslash
+/// (arrays, ranges, hstore).
+pub(crate) fn push_quoted(s: &str, doubled: bool, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         if c == '"' || c == '\\' {
