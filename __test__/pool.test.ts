@@ -36,6 +36,31 @@ describe('completion bridge', () => {
   });
 });
 
+describe('pools dropped without close()', () => {
+  it('are collected, and their engine threads end', () => {
+    const script = `
+      const { Pool } = require(${JSON.stringify(path.resolve('dist/index.js'))});
+      const fs = require('fs');
+      const shardThreads = () => fs.readdirSync('/proc/self/task').filter((t) => {
+        try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').startsWith('pgwarp-shard'); } catch { return false; }
+      }).length;
+      (async () => {
+        await (async () => {
+          for (let i = 0; i < 3; i++) {
+            const pool = new Pool(${JSON.stringify(databaseUrl)}, { shards: 2 });
+            await pool.query('select 1').all();
+          }
+        })();
+        const before = shardThreads();
+        for (let i = 0; i < 100 && shardThreads() > 0; i++) { global.gc(); await new Promise((r) => setTimeout(r, 50)); }
+        console.log(before + ' ' + shardThreads());
+      })();`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { timeout: 30_000, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('6 0');
+  });
+});
+
 describe('shards', () => {
   it('spread queries over every shard by load', async () => {
     const pool = newPool({ shards: 2, max: 4 });

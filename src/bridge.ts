@@ -23,6 +23,13 @@ const EVENT_NEW_CONNECTION = 2;
 /** SQL texts are registered with the engine by id so repeats send 4 bytes, up to this many. */
 const MAX_SQL_IDS = 4096;
 
+/**
+ * Bridges with work in flight. The engine's wake function reaches its bridge only through a
+ * WeakRef (a strong one would keep every pool alive through the engine's reference to the
+ * function, with its threads), so busy bridges are held here until their work settles.
+ */
+const busy = new Set<Bridge>();
+
 interface Pending {
   resolve(buf: Buffer): void;
   reject(err: unknown): void;
@@ -45,7 +52,8 @@ export class Bridge {
     options: NativePoolOptions,
     private readonly onNewConnection?: (conn: number) => void,
   ) {
-    this.native = new NativePool({ ...options, onConnect: onNewConnection !== undefined }, () => this.onWake());
+    const self = new WeakRef(this);
+    this.native = new NativePool({ ...options, onConnect: onNewConnection !== undefined }, () => self.deref()?.onWake());
   }
 
   /** Runs a statement; resolves to its result buffer (which may carry an error). */
@@ -139,7 +147,10 @@ export class Bridge {
 
   private expect(id: number): Promise<Buffer> {
     this.schedule();
-    if (this.inFlight++ === 0) this.native.hold(true);
+    if (this.inFlight++ === 0) {
+      this.native.hold(true);
+      busy.add(this);
+    }
     return new Promise<Buffer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
 
@@ -195,8 +206,9 @@ export class Bridge {
     this.inFlight -= n;
     if (this.inFlight <= 0) {
       this.inFlight = 0;
-      // Nothing in flight: an idle pool must not keep the process alive.
+      // Nothing in flight: an idle pool must not keep the process alive, nor itself.
       this.native.hold(false);
+      busy.delete(this);
     }
   }
 }
