@@ -260,9 +260,3 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions): 
   }
   return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, command };
 }
-
-/** Column names and types of a result buffer (for tools and tests). */
-export function resultColumns(raw: Buffer): ColumnInfo[] {
-  if (raw[0] !== 0) throw errorFromResult(raw);
-  return readColumns(raw, raw.readUInt16LE(2)).columns;
-}

@@ -151,6 +151,7 @@ export class Pool implements QueryRunner {
         return await runTransaction(conn, this.int8, begin, fn);
       } catch (err) {
         if (attempt <= retries && retryable(err)) {
+          // Give the connection back before sleeping (`finally` releasing again is a no-op).
           await conn.release();
           await backoff(attempt);
           continue;

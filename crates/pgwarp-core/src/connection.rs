@@ -17,7 +17,6 @@ pub struct Connection {
     id: u32,
     client: Client,
     cancel: CancelToken,
-    opened: Instant,
     /// When the connection should be retired (max lifetime minus jitter).
     retire_at: Option<Instant>,
     /// Last time a query finished on it, for idle timeouts and validation.
@@ -73,7 +72,6 @@ impl Connection {
             id,
             cancel: client.cancel_token(),
             client,
-            opened,
             retire_at,
             last_used: Mutex::new(opened),
             in_transaction: AtomicBool::new(false),
@@ -87,11 +85,6 @@ impl Connection {
     /// The connection's id.
     pub fn id(&self) -> u32 {
         self.id
-    }
-
-    /// When it was opened.
-    pub fn opened(&self) -> Instant {
-        self.opened
     }
 
     /// Whether it has outlived its lifetime.
@@ -177,11 +170,6 @@ impl Connection {
         if let Some(cache) = &self.statements {
             lock(cache).pop(sql);
         }
-    }
-
-    /// Statements currently cached.
-    pub fn cached_statements(&self) -> usize {
-        self.statements.as_ref().map_or(0, |c| lock(c).len())
     }
 }
 

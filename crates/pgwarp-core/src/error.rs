@@ -65,14 +65,6 @@ impl Error {
         }
     }
 
-    /// The server's SQLSTATE, when the server sent the error.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            Error::Server(db) => Some(db.code().code()),
-            _ => None,
-        }
-    }
-
     /// Classifies an error from opening a connection.
     pub fn from_connect(err: tokio_postgres::Error) -> Error {
         if let Some(db) = err.as_db_error() {

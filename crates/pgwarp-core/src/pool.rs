@@ -638,11 +638,6 @@ impl Pool {
             counters: st.counters,
         }
     }
-
-    /// Queries running on this shard, for load balancing.
-    pub fn load(&self) -> usize {
-        lock(&self.inner.state).in_flight
-    }
 }
 
 /// Marker: the caller should open a connection (its slot is already counted).

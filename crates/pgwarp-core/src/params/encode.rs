@@ -88,8 +88,9 @@ pub fn encode_untyped(values: &[Value]) -> Result<Vec<Encoded>, Error> {
             let n = i + 1;
             Ok(Encoded::text(match v {
                 Value::Array(items) => Some(array_literal(items, &Type::TEXT, n)?),
-                _ => scalar_text(v, &Type::TIMESTAMPTZ, n)
-                    .or_else(|_| scalar_text(v, &Type::TEXT, n))?,
+                // Written as for a timestamptz only so a Date keeps its zone (`...Z`); every
+                // other value is written the same whatever the type.
+                _ => scalar_text(v, &Type::TIMESTAMPTZ, n)?,
             }))
         })
         .collect()
