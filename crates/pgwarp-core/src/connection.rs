@@ -23,6 +23,9 @@ pub struct Connection {
     last_used: Mutex<Instant>,
     /// Whether a transaction is open on it (tracked from the commands a reserved caller runs).
     in_transaction: AtomicBool,
+    /// Must not run anything more (a cancel may still be on its way to it, or the protocol
+    /// state is unknown): closed when it comes back to the pool.
+    spoiled: AtomicBool,
     /// Statements reach the socket in the order their requests arrived: a statement that must
     /// be prepared first would otherwise be overtaken by a later one already in the cache.
     /// Fair (FIFO), held only until a statement's messages are sent.
@@ -75,6 +78,7 @@ impl Connection {
             retire_at,
             last_used: Mutex::new(opened),
             in_transaction: AtomicBool::new(false),
+            spoiled: AtomicBool::new(false),
             order: tokio::sync::Mutex::new(()),
             statements: NonZeroUsize::new(statement_cache_size)
                 .map(|n| Mutex::new(LruCache::new(n))),
@@ -132,9 +136,14 @@ impl Connection {
         &self.client
     }
 
-    /// Whether the connection has been lost.
+    /// Whether the connection has been lost (or spoiled: see [`Connection::spoil`]).
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.spoiled.load(Ordering::Relaxed) || self.client.is_closed()
+    }
+
+    /// Marks the connection as not to be used again; the pool closes it once it is back.
+    pub fn spoil(&self) {
+        self.spoiled.store(true, Ordering::Relaxed);
     }
 
     /// Queries currently pipelined on this connection.

@@ -32,6 +32,13 @@ pub enum Error {
     PoolTimeout(String),
     /// A client-side protocol or conversion failure that is not the caller's fault.
     Internal(String),
+    /// A buffered result grew past `maxRows` or `maxBytes`.
+    TooLarge {
+        /// `maxRows` or `maxBytes`.
+        limit: &'static str,
+        /// The limit's value.
+        max: u64,
+    },
 }
 
 /// Which JavaScript error class the TypeScript layer must build.
@@ -50,6 +57,8 @@ pub enum ErrorKind {
     Internal = 5,
     /// `PoolTimeoutError`.
     PoolTimeout = 6,
+    /// `ResultTooLargeError`.
+    TooLarge = 7,
 }
 
 impl Error {
@@ -62,6 +71,7 @@ impl Error {
             Error::Closed => ErrorKind::Closed,
             Error::Internal(_) => ErrorKind::Internal,
             Error::PoolTimeout(_) => ErrorKind::PoolTimeout,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
         }
     }
 
@@ -122,6 +132,11 @@ impl Error {
                 field(out, b'M', message)
             }
             Error::Closed => field(out, b'M', "the pool is closed"),
+            Error::TooLarge { limit, max } => {
+                field(out, b'M', &self.to_string());
+                field(out, b'K', limit);
+                field(out, b'X', &max.to_string());
+            }
         }
         out.push(0);
     }
@@ -134,6 +149,13 @@ impl fmt::Display for Error {
             Error::Connection { message, .. } => f.write_str(message),
             Error::Parameter(m) | Error::Internal(m) | Error::PoolTimeout(m) => f.write_str(m),
             Error::Closed => f.write_str("the pool is closed"),
+            Error::TooLarge { limit, max } => {
+                let what = if *limit == "maxRows" { "rows" } else { "bytes" };
+                write!(
+                    f,
+                    "the result has more than {limit} ({max}) {what}; read it with stream(), or raise {limit}"
+                )
+            }
         }
     }
 }

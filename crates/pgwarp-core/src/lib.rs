@@ -11,6 +11,8 @@
 pub mod bytes;
 pub mod config;
 pub mod connection;
+pub mod copy_in;
+pub mod copy_out;
 pub mod engine;
 pub mod error;
 pub mod params;

@@ -26,6 +26,15 @@ pub enum Mode {
     One = 2,
     /// No rows, only the count (INSERT/UPDATE/DELETE, DDL).
     Execute = 3,
+    /// Every row, in pages of at most the request's batch size, on a connection held alone
+    /// so that stopping early can cancel on the server; no size limits.
+    Stream = 4,
+    /// `COPY ... TO STDOUT`: the data in pages, held like `Stream`.
+    CopyOut = 5,
+    /// `COPY ... FROM STDIN`: starts a copy that data requests then feed.
+    CopyIn = 6,
+    /// Records-level copy into a table: like `CopyIn`, with rows encoded by the engine.
+    CopyRows = 7,
 }
 
 impl Mode {
@@ -36,6 +45,10 @@ impl Mode {
             1 => Mode::First,
             2 => Mode::One,
             3 => Mode::Execute,
+            4 => Mode::Stream,
+            5 => Mode::CopyOut,
+            6 => Mode::CopyIn,
+            7 => Mode::CopyRows,
             _ => return Err(Error::Internal(format!("unknown result mode {n}"))),
         })
     }
@@ -85,9 +98,9 @@ pub async fn start(
 
 /// Polls `send` once, which writes the statement's messages to the connection, then gives up
 /// the turn (so later statements pipeline behind it) and waits for the answer.
-async fn sent_in_turn<F>(send: F, turn: tokio::sync::MutexGuard<'_, ()>) -> Result<RowStream, Error>
+pub async fn sent_in_turn<F, T>(send: F, turn: tokio::sync::MutexGuard<'_, ()>) -> Result<T, Error>
 where
-    F: std::future::Future<Output = Result<RowStream, tokio_postgres::Error>>,
+    F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 {
     pin_mut!(send);
     let first = futures_util::poll!(send.as_mut());
@@ -99,9 +112,16 @@ where
     }
 }
 
+/// Runs a statement with no result in the connection's order (behind statements issued
+/// before it, ahead of those issued after).
+pub async fn execute_in_turn(conn: &Connection, sql: &str) -> Result<(), Error> {
+    let turn = conn.turn().await;
+    sent_in_turn(conn.client().batch_execute(sql), turn).await
+}
+
 /// Awaits a prepare, telling apart a connection that was already closed (nothing was written:
 /// the first poll fails) from one lost while waiting.
-async fn not_sent_if_closed<F, T>(conn: &Connection, prepare: F) -> Result<T, Error>
+pub async fn not_sent_if_closed<F, T>(conn: &Connection, prepare: F) -> Result<T, Error>
 where
     F: std::future::Future<Output = Result<T, Error>>,
 {
@@ -139,7 +159,8 @@ pub async fn collect(started: Started, mode: Mode) -> Result<Vec<u8>, Error> {
         let wanted = match mode {
             Mode::All => true,
             Mode::First | Mode::One => seen == 1,
-            Mode::Execute => false,
+            // Paged or held modes never collect; encode nothing rather than everything.
+            _ => false,
         };
         if wanted {
             encoder.push(&row)?;
@@ -159,6 +180,17 @@ pub async fn collect(started: Started, mode: Mode) -> Result<Vec<u8>, Error> {
 const FIRST_PAGE_BYTES: usize = 16 * 1024;
 const MAX_PAGE_BYTES: usize = 64 * 1024;
 
+/// How much of a result the engine may read for one caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Rows of a buffered result before it fails (`maxRows`); 0: no limit.
+    pub max_rows: u64,
+    /// Encoded bytes of a buffered result before it fails (`maxBytes`); 0: no limit.
+    pub max_bytes: u64,
+    /// Most rows per page (`stream({ batchSize })`); 0: pages are cut by size only.
+    pub batch_rows: u32,
+}
+
 /// Reads a result page by page, so JavaScript decodes one page while the server is still
 /// sending the next.
 pub struct Pager {
@@ -166,21 +198,45 @@ pub struct Pager {
     encoder: Option<ResultEncoder>,
     command: &'static str,
     seen: u64,
-    limit: usize,
+    /// Bytes of the pages already handed over.
+    sent: u64,
+    page_bytes: usize,
+    limits: Limits,
     cursor: u32,
 }
 
 impl Pager {
     /// A pager over a started statement; `cursor` names it to JavaScript.
-    pub fn new(started: Started, cursor: u32) -> Pager {
+    pub fn new(started: Started, cursor: u32, limits: Limits) -> Pager {
         Pager {
             encoder: started.encoder,
             stream: Box::pin(started.stream),
             command: started.command,
             seen: 0,
-            limit: FIRST_PAGE_BYTES,
+            sent: 0,
+            page_bytes: FIRST_PAGE_BYTES,
+            limits,
             cursor,
         }
+    }
+
+    /// The limit the rows read so far break, if any. Checked as rows arrive, so an oversized
+    /// result fails after reading at most one row past its limit, not after buffering it all.
+    fn exceeded(&self, encoded: usize) -> Option<Error> {
+        let l = &self.limits;
+        if l.max_rows > 0 && self.seen > l.max_rows {
+            return Some(Error::TooLarge {
+                limit: "maxRows",
+                max: l.max_rows,
+            });
+        }
+        if l.max_bytes > 0 && self.sent + encoded as u64 > l.max_bytes {
+            return Some(Error::TooLarge {
+                limit: "maxBytes",
+                max: l.max_bytes,
+            });
+        }
+        None
     }
 
     /// The next page, and whether it is the last (an error page is the last).
@@ -195,9 +251,16 @@ impl Pager {
                     if let Err(e) = encoder.push(&row) {
                         return (error_buffer(&e), true);
                     }
-                    if encoder.size() >= self.limit {
-                        self.limit = (self.limit * 2).min(MAX_PAGE_BYTES);
+                    let (size, rows) = (encoder.size(), encoder.rows());
+                    if let Some(e) = self.exceeded(size) {
+                        return (error_buffer(&e), true);
+                    }
+                    let batch = self.limits.batch_rows;
+                    if size >= self.page_bytes || (batch > 0 && rows >= batch) {
+                        self.page_bytes = (self.page_bytes * 2).min(MAX_PAGE_BYTES);
+                        let encoder = self.encoder.as_mut().expect("encoder set above");
                         let page = encoder.take_page(self.seen, self.command, Some(self.cursor));
+                        self.sent += page.len() as u64;
                         return (page, false);
                     }
                 }
@@ -213,14 +276,57 @@ impl Pager {
 
     /// Sends the remaining pages into `pages`. The channel's bound is the backpressure: at most
     /// its capacity of pages wait for JavaScript. Stops early when the receiver goes away.
-    pub async fn pump(mut self, pages: mpsc::Sender<Vec<u8>>) {
+    /// Returns itself when the statement may still be running (the rest of it was not read).
+    pub async fn pump(mut self, pages: mpsc::Sender<Vec<u8>>) -> Option<Pager> {
         loop {
             let (page, last) = self.next().await;
-            if pages.send(page).await.is_err() || last {
-                return;
+            let unfinished = is_too_large(&page);
+            if pages.send(page).await.is_err() || (last && unfinished) {
+                return Some(self);
+            }
+            if last {
+                return None;
             }
         }
     }
+
+    /// After a cancel was sent: reads what is left (see [`drain_cancelled`]).
+    pub async fn drain_cancelled(self) -> bool {
+        drain_cancelled(self.stream).await
+    }
+}
+
+/// After a cancel request was sent for a statement: reads and drops the rest of its result.
+/// True when it ended with the cancel error (57014): the cancel was used up. Otherwise the
+/// statement ended first, and the cancel may still arrive and hit the next statement on the
+/// connection, which must then not be used again. Gives up (false) after 10 seconds.
+pub async fn drain_cancelled<S, T>(stream: S) -> bool
+where
+    S: futures_util::Stream<Item = Result<T, tokio_postgres::Error>>,
+{
+    let drain = async {
+        pin_mut!(stream);
+        loop {
+            match stream.try_next().await {
+                Ok(Some(_)) => {}
+                Ok(None) => return false,
+                Err(e) => {
+                    return e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), drain)
+        .await
+        .unwrap_or(false)
+}
+
+/// Whether a page is the `maxRows`/`maxBytes` error, after which the statement is abandoned
+/// while it still runs.
+pub fn is_too_large(page: &[u8]) -> bool {
+    page.len() > 1
+        && page[0] == crate::result::layout::STATUS_ERROR
+        && page[1] == crate::error::ErrorKind::TooLarge as u8
 }
 
 /// The statement's command word, upper-cased, skipping leading comments and parentheses.

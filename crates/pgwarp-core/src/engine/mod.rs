@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::config::PoolOptions;
 use crate::connection::lock;
 use crate::error::Error;
-use crate::pool::{Pool, PoolStats};
+use crate::pool::{CopyInput, Pool, PoolStats};
 use crate::result::layout::error_buffer;
 
 pub use completions::Completions;
@@ -87,6 +87,7 @@ impl Engine {
                     sql,
                     conn,
                     params,
+                    limits,
                 } => {
                     let text = match sql {
                         SqlText::Inline { id: 0, text } => Arc::from(text),
@@ -117,6 +118,7 @@ impl Engine {
                             params: params.to_vec(),
                             mode,
                             conn,
+                            limits,
                         },
                         &self.completions,
                     );
@@ -127,6 +129,29 @@ impl Engine {
                 Request::Cancel { cursor } => self
                     .owner(cursor)
                     .send(Command::Cancel { cursor }, &self.completions),
+                Request::Stop { id, cursor } => self
+                    .owner(cursor)
+                    .send(Command::Stop { id, cursor }, &self.completions),
+                Request::CopyData {
+                    id,
+                    copy,
+                    rows,
+                    data,
+                } => {
+                    let input = CopyInput::Data {
+                        rows,
+                        data: data.to_vec(),
+                    };
+                    self.owner(copy)
+                        .send(Command::Copy { id, copy, input }, &self.completions)
+                }
+                Request::CopyEnd { id, copy, error } => {
+                    let input = CopyInput::End {
+                        error: error.map(str::to_string),
+                    };
+                    self.owner(copy)
+                        .send(Command::Copy { id, copy, input }, &self.completions)
+                }
                 Request::Reserve { id } => {
                     self.pick().send(Command::Reserve { id }, &self.completions)
                 }

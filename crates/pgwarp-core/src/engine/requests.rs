@@ -1,15 +1,19 @@
 //! The request batch JavaScript sends once per tick (`src/bridge.ts` writes it). Per request,
 //! little-endian: `u8 kind, u32 request id`, then by kind:
 //!
-//! - `QUERY`: `u8 mode, u32 conn (0: any pooled connection), u32 sql id, u32 sql length,
-//!   sql (when the length is not 0: the text, registered under the id unless it is 0),
-//!   u32 params length, params` (see `params::wire`)
-//! - `NEXT`: `u32 cursor`; `CANCEL`: `u32 cursor`
+//! - `QUERY`: `u8 mode, u32 batch rows, u32 max rows, f64 max bytes (0: no limit),
+//!   u32 conn (0: any pooled connection), u32 sql id, u32 sql length, sql (when the length is
+//!   not 0: the text, registered under the id unless it is 0), u32 params length, params`
+//!   (see `params::wire`)
+//! - `NEXT`: `u32 cursor`; `CANCEL`: `u32 cursor`; `STOP`: `u32 cursor`
 //! - `RESERVE`: nothing; `RELEASE`: `u32 conn`
 //! - `READY`: `u32 conn, u32 error length, error` (`onConnect` finished; empty error: it succeeded)
+//! - `COPY_DATA`: `u32 copy, u8 rows (1: values to encode, 0: COPY data), u32 length, data`
+//! - `COPY_END`: `u32 copy, u32 error length, error` (empty: commit; otherwise abort, saying why)
 
 use crate::bytes::Reader;
 use crate::error::Error;
+use crate::query::Limits;
 
 const QUERY: u8 = 1;
 const NEXT: u8 = 2;
@@ -17,6 +21,9 @@ const CANCEL: u8 = 3;
 const RESERVE: u8 = 4;
 const RELEASE: u8 = 5;
 const READY: u8 = 6;
+const STOP: u8 = 7;
+const COPY_DATA: u8 = 8;
+const COPY_END: u8 = 9;
 
 /// Where a query's text is.
 pub enum SqlText<'a> {
@@ -35,11 +42,27 @@ pub enum Request<'a> {
         sql: SqlText<'a>,
         conn: u32,
         params: &'a [u8],
+        limits: Limits,
     },
     /// The next page of a paged result.
     Next { id: u32, cursor: u32 },
     /// Abandon a paged result (no completion).
     Cancel { cursor: u32 },
+    /// Stop held work early; completes once its connection is clean.
+    Stop { id: u32, cursor: u32 },
+    /// A chunk for a copy in progress.
+    CopyData {
+        id: u32,
+        copy: u32,
+        rows: bool,
+        data: &'a [u8],
+    },
+    /// The end of a copy: commit, or abort with a reason.
+    CopyEnd {
+        id: u32,
+        copy: u32,
+        error: Option<&'a str>,
+    },
     /// Lend a connection to the caller alone.
     Reserve { id: u32 },
     /// Give a reserved connection back.
@@ -58,6 +81,11 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
         out.push(match kind {
             QUERY => {
                 let mode = r.u8()? as u32;
+                let limits = Limits {
+                    batch_rows: r.u32_le()?,
+                    max_rows: r.u32_le()? as u64,
+                    max_bytes: r.f64_le()? as u64,
+                };
                 let conn = r.u32_le()?;
                 let sql_id = r.u32_le()?;
                 let len = r.u32_le()? as usize;
@@ -76,6 +104,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                     sql,
                     conn,
                     params,
+                    limits,
                 }
             }
             NEXT => Request::Next {
@@ -85,6 +114,31 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
             CANCEL => Request::Cancel {
                 cursor: r.u32_le()?,
             },
+            STOP => Request::Stop {
+                id,
+                cursor: r.u32_le()?,
+            },
+            COPY_DATA => {
+                let copy = r.u32_le()?;
+                let rows = r.u8()? == 1;
+                let len = r.u32_le()? as usize;
+                Request::CopyData {
+                    id,
+                    copy,
+                    rows,
+                    data: r.take(len)?,
+                }
+            }
+            COPY_END => {
+                let copy = r.u32_le()?;
+                let len = r.u32_le()? as usize;
+                let error = std::str::from_utf8(r.take(len)?).unwrap_or("the copy failed");
+                Request::CopyEnd {
+                    id,
+                    copy,
+                    error: (len > 0).then_some(error),
+                }
+            }
             RESERVE => Request::Reserve { id },
             RELEASE => Request::Release {
                 id,

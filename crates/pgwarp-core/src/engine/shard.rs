@@ -11,8 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::completions::Completions;
 use crate::error::Error;
-use crate::pool::{panic_error, Pool};
-use crate::result::layout::{error_buffer, STATUS_OK};
+use crate::pool::{panic_error, CopyInput, Pool};
+use crate::query::Limits;
+use crate::result::layout::{error_buffer, value_buffer};
 
 /// Work for a shard.
 pub enum Command {
@@ -23,11 +24,26 @@ pub enum Command {
         params: Vec<u8>,
         mode: u32,
         conn: u32,
+        limits: Limits,
     },
     /// The next page of a paged result.
     Next { id: u32, cursor: u32 },
     /// Abandon a paged result.
     Cancel { cursor: u32 },
+    /// Stop held work early.
+    Stop { id: u32, cursor: u32 },
+    /// Input for a copy in progress.
+    Copy {
+        id: u32,
+        copy: u32,
+        input: CopyInput,
+    },
+    /// Internal: a copy's answer to wait for (inputs are queued in arrival order by the
+    /// shard's loop itself, not by tasks that could run out of order).
+    Answer {
+        id: u32,
+        answer: oneshot::Receiver<Vec<u8>>,
+    },
     /// Lend a connection.
     Reserve { id: u32 },
     /// Give a reserved connection back.
@@ -89,6 +105,13 @@ impl Shard {
                             let _ = done.send(());
                             break;
                         }
+                        let cmd = match cmd {
+                            Command::Copy { id, copy, input } => Command::Answer {
+                                id,
+                                answer: p.copy_send(copy, input),
+                            },
+                            other => other,
+                        };
                         tokio::spawn(run(p.clone(), completions.clone(), l.clone(), cmd));
                     }
                 });
@@ -162,17 +185,13 @@ fn command_id(cmd: &Command) -> Option<u32> {
     match cmd {
         Command::Query { id, .. }
         | Command::Next { id, .. }
+        | Command::Stop { id, .. }
+        | Command::Copy { id, .. }
+        | Command::Answer { id, .. }
         | Command::Reserve { id }
         | Command::Release { id, .. } => Some(*id),
         Command::Cancel { .. } | Command::Close { .. } => None,
     }
-}
-
-/// A value result: status 0, then a u32 at offset 4 (a reserved connection's id).
-fn value(v: u32) -> Vec<u8> {
-    let mut out = vec![STATUS_OK, 0, 0, 0];
-    out.extend_from_slice(&v.to_le_bytes());
-    out
 }
 
 async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, cmd: Command) {
@@ -184,19 +203,26 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                 params,
                 mode,
                 conn,
+                limits,
                 ..
-            } => Some(pool.query(&sql, &params, mode, conn).await),
+            } => Some(pool.query(&sql, &params, mode, conn, limits).await),
             Command::Next { cursor, .. } => Some(pool.next_page(cursor).await),
+            Command::Stop { cursor, .. } => Some(pool.stop(cursor).await),
+            Command::Answer { answer, .. } => Some(answer.await.unwrap_or_else(|_| {
+                error_buffer(&Error::Internal("the copy ended without answering".into()))
+            })),
+            // Turned into `Answer` by the shard's loop.
+            Command::Copy { .. } => None,
             Command::Cancel { cursor } => {
                 pool.cancel(cursor);
                 None
             }
             Command::Reserve { .. } => Some(match pool.reserve().await {
-                Ok(conn) => value(conn),
+                Ok(conn) => value_buffer(conn),
                 Err(e) => error_buffer(&e),
             }),
             Command::Release { conn, .. } => Some(match pool.release(conn).await {
-                Ok(()) => value(0),
+                Ok(()) => value_buffer(0),
                 Err(e) => error_buffer(&e),
             }),
             Command::Close { .. } => None,

@@ -17,6 +17,11 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// The bytes to send (`None` for NULL), and whether they are in the type's binary form.
+    pub fn parts(&self) -> (Option<&[u8]>, bool) {
+        (self.bytes.as_deref(), matches!(self.format, Format::Binary))
+    }
+
     fn binary(bytes: Vec<u8>) -> Self {
         Encoded {
             format: Format::Binary,
@@ -160,7 +165,8 @@ fn float_bytes(x: f64, ty: &Type) -> Vec<u8> {
     }
 }
 
-fn encode(value: &Value, declared: &Type, n: usize) -> Result<Encoded, Error> {
+/// Encodes one value for `declared`; errors name it `$n`.
+pub fn encode(value: &Value, declared: &Type, n: usize) -> Result<Encoded, Error> {
     let ty = base_type(declared);
     if let Value::Null = value {
         return Ok(Encoded::text(None));

@@ -1,6 +1,7 @@
 //! Query parameters: the compact form JavaScript writes them in ([`wire`]), and their encoding
-//! for the statement's parameter types ([`encode`]).
+//! for the statement's parameter types ([`encode`]) or as COPY rows ([`copy`]).
 
+pub mod copy;
 pub mod encode;
 pub mod literal;
 pub mod wire;

@@ -64,6 +64,20 @@ pub fn error_buffer(err: &crate::Error) -> Vec<u8> {
     out
 }
 
+/// A result that is one number: status 0, then a u32 at offset 4 (a reserved connection's or
+/// a copy's id) and an f64 at offset 8 (a row count).
+pub fn value_buffer(v: u32) -> Vec<u8> {
+    count_buffer(v, 0)
+}
+
+/// [`value_buffer`] with a count.
+pub fn count_buffer(v: u32, count: u64) -> Vec<u8> {
+    let mut out = vec![STATUS_OK, 0, 0, 0];
+    out.extend_from_slice(&v.to_le_bytes());
+    out.extend_from_slice(&(count as f64).to_le_bytes());
+    out
+}
+
 /// Length of `s` in UTF-16 code units, the unit of JavaScript string indices.
 pub fn utf16_len(s: &[u8]) -> usize {
     if s.is_ascii() {

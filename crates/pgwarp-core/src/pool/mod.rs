@@ -1,7 +1,13 @@
 //! A shard's pool of pipelined connections. Autocommit queries go to the least busy
 //! connection, up to `max_pipeline` deep; a new connection opens (up to the shard's `max`) when
 //! every open one is busy. `reserve()` lends a connection to one caller alone (transactions,
-//! COPY, LISTEN); it comes back clean or not at all.
+//! COPY, LISTEN); it comes back clean or not at all. Streams and COPY hold a connection
+//! alone too ([`exclusive`], [`copy`]).
+
+mod copy;
+mod exclusive;
+
+pub use copy::CopyInput;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -17,7 +23,7 @@ use crate::config::PoolOptions;
 use crate::connection::{self, lock, Connection};
 use crate::error::Error;
 use crate::params;
-use crate::query::{self, Mode, Pager};
+use crate::query::{self, Limits, Mode, Pager};
 use crate::result::layout::{self, error_buffer};
 
 /// Tells JavaScript that new connection `id` waits for `onConnect`.
@@ -41,6 +47,10 @@ struct Inner {
     changed: Notify,
     /// Receivers of the paged results JavaScript is reading.
     cursors: Mutex<HashMap<u32, mpsc::Receiver<Vec<u8>>>>,
+    /// How to stop held work (streams, copy out) early, by cursor.
+    stops: Mutex<HashMap<u32, oneshot::Sender<exclusive::StopReply>>>,
+    /// Inboxes of the COPY FROM STDIN sessions in progress, by copy id.
+    copies: Mutex<HashMap<u32, copy::Inbox>>,
     next_cursor: AtomicU32,
     /// New connections waiting for JavaScript's `onConnect` to finish, by id.
     initialising: Mutex<HashMap<u32, oneshot::Sender<Result<(), String>>>>,
@@ -153,6 +163,8 @@ impl Pool {
                 state: Mutex::new(State::default()),
                 changed: Notify::new(),
                 cursors: Mutex::new(HashMap::new()),
+                stops: Mutex::new(HashMap::new()),
+                copies: Mutex::new(HashMap::new()),
                 next_cursor: AtomicU32::new(1),
                 initialising: Mutex::new(HashMap::new()),
                 announce: Mutex::new(None),
@@ -162,8 +174,15 @@ impl Pool {
 
     /// Runs one query (on a reserved connection when `conn` is not 0) and returns its result
     /// buffer, or an error buffer: this never fails and never panics.
-    pub async fn query(&self, sql: &str, params: &[u8], mode: u32, conn: u32) -> Vec<u8> {
-        let run = AssertUnwindSafe(self.try_query(sql, params, mode, conn)).catch_unwind();
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[u8],
+        mode: u32,
+        conn: u32,
+        limits: Limits,
+    ) -> Vec<u8> {
+        let run = AssertUnwindSafe(self.try_query(sql, params, mode, conn, limits)).catch_unwind();
         let out = match run.await {
             Ok(Ok(buf)) => buf,
             Ok(Err(err)) => error_buffer(&err),
@@ -183,9 +202,26 @@ impl Pool {
         params: &[u8],
         mode: u32,
         conn: u32,
+        limits: Limits,
     ) -> Result<Vec<u8>, Error> {
         let mode = Mode::from_u32(mode)?;
         let values = params::decode(params)?;
+        match mode {
+            Mode::Stream | Mode::CopyOut => {
+                return self
+                    .start_held(sql, &values, mode, conn, limits.batch_rows)
+                    .await
+            }
+            Mode::CopyIn | Mode::CopyRows => {
+                if !values.is_empty() {
+                    return Err(Error::Parameter(
+                        "copyIn() takes no parameters: COPY cannot use them".into(),
+                    ));
+                }
+                return self.start_copy_in(sql, conn, mode == Mode::CopyRows).await;
+            }
+            _ => {}
+        }
         let mut lease = if conn == 0 {
             self.acquire(Want::Shared).await?
         } else {
@@ -222,21 +258,69 @@ impl Pool {
         if mode != Mode::All {
             return query::collect(started, mode).await;
         }
-        let cursor =
-            (self.inner.next_cursor.fetch_add(1, Ordering::Relaxed) << 8) | self.inner.shard as u32;
-        let mut pager = Pager::new(started, cursor);
+        let cursor = self.new_cursor();
+        let limits = Limits {
+            batch_rows: 0,
+            ..limits
+        };
+        let mut pager = Pager::new(started, cursor, limits);
         let (first, last) = pager.next().await;
         if last {
+            if query::is_too_large(&first) {
+                self.abandon(lease, pager).await;
+            }
             return Ok(first);
         }
         let (tx, rx) = mpsc::channel(PAGES_AHEAD);
         lock(&self.inner.cursors).insert(cursor, rx);
+        let pool = self.clone();
         tokio::spawn(async move {
             // The lease lives as long as rows are still coming.
-            let _lease = lease;
-            pager.pump(tx).await;
+            if let Some(pager) = pager.pump(tx).await {
+                pool.abandon(lease, pager).await;
+            }
         });
         Ok(first)
+    }
+
+    /// A result nobody will read to the end (too large, or its reader gave up) would keep its
+    /// connection busy until the server had sent it all. When nothing else runs on that
+    /// connection, it is taken out of sharing and the statement is cancelled; otherwise (a
+    /// cancel could hit a query pipelined behind) the rest is read and discarded.
+    async fn abandon(&self, lease: Lease, pager: Pager) {
+        let conn = lease.conn.clone();
+        let taken = {
+            let mut st = lock(&self.inner.state);
+            match st.shared.iter().position(|c| Arc::ptr_eq(c, &conn)) {
+                Some(i) if conn.in_flight() == 1 => {
+                    let c = st.shared.swap_remove(i);
+                    st.reserved.insert(c.id(), c);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !taken {
+            return;
+        }
+        conn.cancel_running().await;
+        let clean = pager.drain_cancelled().await;
+        let mut st = lock(&self.inner.state);
+        st.reserved.remove(&conn.id());
+        if clean && !conn.is_closed() && !st.closed {
+            st.shared.push(conn);
+        } else {
+            // A cancel that came too late may still hit the next statement: close instead.
+            st.counters.destroyed += 1;
+        }
+        drop(st);
+        drop(lease);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// A new id for a paged result or a copy; its low 8 bits name the shard that owns it.
+    fn new_cursor(&self) -> u32 {
+        (self.inner.next_cursor.fetch_add(1, Ordering::Relaxed) << 8) | self.inner.shard as u32
     }
 
     /// The next page of a paged result; `cursor` comes from the previous page's header.
@@ -613,6 +697,8 @@ impl Pool {
                         st.reserved.clear();
                         st.in_flight = st.in_flight.saturating_sub(held);
                         lock(&inner.cursors).clear();
+                        lock(&inner.stops).clear();
+                        lock(&inner.copies).clear();
                     }
                 }
                 _ => notified.await,
