@@ -15,6 +15,18 @@ const CANCEL = 3;
 const RESERVE = 4;
 const RELEASE = 5;
 const READY = 6;
+const STOP = 7;
+const COPY_DATA = 8;
+const COPY_END = 9;
+
+/** Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`); 0: none. */
+export interface Limits {
+  batch?: number;
+  maxRows?: number;
+  maxBytes?: number;
+}
+
+const NO_LIMITS: Limits = {};
 
 /** Completions with this id are events from the engine; the first byte says which. */
 const EVENT_ID = 0;
@@ -57,7 +69,7 @@ export class Bridge {
   }
 
   /** Runs a statement; resolves to its result buffer (which may carry an error). */
-  query(sql: string, params: readonly unknown[] | undefined, mode: number, conn = 0): Promise<Buffer> {
+  query(sql: string, params: readonly unknown[] | undefined, mode: number, conn = 0, limits: Limits = NO_LIMITS): Promise<Buffer> {
     const w = this.batch;
     const start = w.at;
     const id = this.nextId++;
@@ -66,6 +78,9 @@ export class Bridge {
       w.u8(QUERY);
       w.u32(id);
       w.u8(mode);
+      w.u32(limits.batch ?? 0);
+      w.u32(limits.maxRows ?? 0);
+      w.f64(limits.maxBytes ?? 0);
       w.u32(conn);
       const known = this.sqlIds.get(sql);
       if (known !== undefined) {
@@ -105,6 +120,35 @@ export class Bridge {
     this.batch.u32(0);
     this.batch.u32(cursor);
     this.schedule();
+  }
+
+  /** Stops a stream or copy-out early; resolves once its connection is clean. */
+  stop(cursor: number): Promise<Buffer> {
+    return this.simple(STOP, cursor);
+  }
+
+  /**
+   * A chunk for copy `copy`: COPY data as is, or (`rows`) rows' values in the parameter wire
+   * format, which the engine encodes. Resolves once the connection took it (backpressure).
+   */
+  copyData(copy: number, rows: boolean, data: Uint8Array): Promise<Buffer> {
+    const id = this.nextId++;
+    this.batch.u8(COPY_DATA);
+    this.batch.u32(id);
+    this.batch.u32(copy);
+    this.batch.u8(rows ? 1 : 0);
+    this.batch.bytes(data);
+    return this.expect(id);
+  }
+
+  /** Ends copy `copy`: commits when `error` is empty, aborts saying `error` otherwise. */
+  copyEnd(copy: number, error: string): Promise<Buffer> {
+    const id = this.nextId++;
+    this.batch.u8(COPY_END);
+    this.batch.u32(id);
+    this.batch.u32(copy);
+    this.batch.str(error);
+    return this.expect(id);
   }
 
   /** Lends a connection to the caller alone; resolves to a buffer holding its id. */

@@ -63,6 +63,38 @@ export interface PoolOptions {
   statementCacheSize?: number;
   /** How int8 values arrive: `'number'` (default; throws beyond +/-2^53-1), `'bigint'`, `'string'`. */
   int8?: Int8Mode;
+  /**
+   * Most rows a buffered result (`all()`, `model()`, awaiting the query) may have; beyond it
+   * the query fails with `ResultTooLargeError` instead of filling memory. `stream()` is not
+   * limited. 0: no limit (default). Overridable per query.
+   */
+  maxRows?: number;
+  /** Most bytes of row data a buffered result may have, as for `maxRows`. 0: no limit (default). */
+  maxBytes?: number;
+}
+
+/** The per-query settings a pool hands to every query, overridable per query. */
+export interface QueryDefaults {
+  int8: Int8Mode;
+  maxRows: number;
+  maxBytes: number;
+}
+
+/** Checks the per-query settings of pool options (or of one query, over `base`). */
+export function queryDefaults(o: { int8?: Int8Mode; maxRows?: number; maxBytes?: number }, base?: QueryDefaults): QueryDefaults {
+  return {
+    int8: o.int8 === undefined ? (base?.int8 ?? 'number') : checkInt8(o.int8),
+    maxRows: limit('maxRows', o.maxRows) ?? base?.maxRows ?? 0,
+    maxBytes: limit('maxBytes', o.maxBytes) ?? base?.maxBytes ?? 0,
+  };
+}
+
+function limit(name: string, v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  // maxRows travels as a u32, maxBytes as an f64 holding an integer.
+  const max = name === 'maxRows' ? 0xffffffff : Number.MAX_SAFE_INTEGER;
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new PgwarpError(`${name} must be an integer from 0 to ${max}, not ${v}`);
+  return v;
 }
 
 const INT8_MODES: readonly string[] = ['number', 'bigint', 'string'];

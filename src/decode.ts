@@ -208,6 +208,11 @@ function aligned(buf: Buffer, cellsAt: number): Buffer {
   return copy;
 }
 
+/** The cursor id of the pages after this one, or 0 when this page is the last. */
+export function morePages(buf: Buffer): number {
+  return buf[0] === 0 && (buf[1] & 2) !== 0 ? buf.readUInt32LE(44) : 0;
+}
+
 /**
  * Decodes a result buffer into rows, or throws the error it carries.
  * `sql` keys the decoder cache; `query` is attached to server errors.

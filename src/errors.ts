@@ -86,7 +86,28 @@ export class PoolTimeoutError extends PgwarpError {
   override name = 'PoolTimeoutError';
 }
 
-const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4, poolTimeout: 6 } as const;
+/**
+ * A buffered result grew past `maxRows` or `maxBytes`. The query was stopped as soon as the
+ * limit was crossed, without reading the rest; the pool goes on working.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await pool.query('select * from events', [], { maxRows: 100_000 });
+ * } catch (e) {
+ *   if (e instanceof ResultTooLargeError) console.log(e.limit, e.max); // 'maxRows' 100000
+ * }
+ * ```
+ */
+export class ResultTooLargeError extends PgwarpError {
+  override name = 'ResultTooLargeError';
+  /** Which limit: `'maxRows'` or `'maxBytes'`. */
+  limit!: 'maxRows' | 'maxBytes';
+  /** The limit's value. */
+  max!: number;
+}
+
+const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4, poolTimeout: 6, tooLarge: 7 } as const;
 
 const FIELD_NAMES: Record<string, string> = {
   S: 'severity',
@@ -150,6 +171,12 @@ export function errorFromResult(buf: Buffer, query?: string): PgwarpError {
       return new ParameterError(fields.get('M') ?? 'invalid parameter');
     case ERROR_KIND.closed:
       return new PoolClosedError(fields.get('M') ?? 'the pool is closed');
+    case ERROR_KIND.tooLarge: {
+      const err = new ResultTooLargeError(fields.get('M') ?? 'the result is too large; read it with stream()');
+      err.limit = fields.get('K') === 'maxBytes' ? 'maxBytes' : 'maxRows';
+      err.max = Number(fields.get('X') ?? 0);
+      return err;
+    }
     case ERROR_KIND.poolTimeout:
       return new PoolTimeoutError(fields.get('M') ?? 'no connection within acquireTimeout');
     default:

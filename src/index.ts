@@ -6,7 +6,9 @@ export { Pool, type CloseOptions, type PoolCounters, type PoolShardStats, type P
 export { ReservedConnection } from './reserved';
 export { Transaction, type TransactionOptions } from './transaction';
 export type { PoolOptions } from './config';
-export { QueryResult, type ExecuteResult, type ModelLike } from './query-result';
+export { QueryResult, type ExecuteResult, type ModelLike, type StreamOptions } from './query-result';
+export { RowStream } from './stream';
+export type { CopyRows, CopySource, TableName } from './copy';
 export type { Int8Mode, RowMode } from './decode';
 export {
   ConnectionError,
@@ -17,4 +19,5 @@ export {
   PoolTimeoutError,
   PostgresError,
   QueryResultError,
+  ResultTooLargeError,
 } from './errors';

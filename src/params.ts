@@ -29,6 +29,11 @@ export function writeParams(w: Writer, values: readonly unknown[] | undefined): 
   for (let i = 0; i < values.length; i++) write(w, values[i], i + 1, 0);
 }
 
+/** Writes one value; errors name it `$n`. */
+export function writeValue(w: Writer, v: unknown, n: number): void {
+  write(w, v, n, 0);
+}
+
 function write(w: Writer, v: unknown, n: number, depth: number): void {
   switch (typeof v) {
     case 'number':

@@ -2,8 +2,11 @@
  * The pool users hold: the entry point of every query.
  * @module
  */
-import { Bridge } from './bridge';
-import { checkInt8, resolveOptions, type PoolOptions } from './config';
+import type { Readable } from 'node:stream';
+
+import { Bridge, type Limits } from './bridge';
+import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
+import { queryDefaults, resolveOptions, type PoolOptions, type QueryDefaults } from './config';
 import type { Int8Mode, RowMode } from './decode';
 import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
@@ -16,6 +19,10 @@ export interface QueryOptions {
   rowMode?: RowMode;
   /** Overrides the pool's `int8` option for this query. */
   int8?: Int8Mode;
+  /** Overrides the pool's `maxRows` for this query (0: no limit). */
+  maxRows?: number;
+  /** Overrides the pool's `maxBytes` for this query (0: no limit). */
+  maxBytes?: number;
 }
 
 /** Counters since the pool started. */
@@ -50,11 +57,9 @@ export interface CloseOptions {
 }
 
 /** @internal Turns a query call into a QueryResult; shared by the pool and reserved connections. */
-export function makeQuery<T>(runner: QueryRunner, int8: Int8Mode, sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
-  return new QueryResult<T>(runner, sql, params, {
-    rowMode: options?.rowMode === 'array' ? 'array' : 'object',
-    int8: options?.int8 === undefined ? int8 : checkInt8(options.int8),
-  });
+export function makeQuery<T>(runner: QueryRunner, defaults: QueryDefaults, sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
+  const d = options === undefined ? defaults : queryDefaults(options, defaults);
+  return new QueryResult<T>(runner, sql, params, { rowMode: options?.rowMode === 'array' ? 'array' : 'object', int8: d.int8 }, d);
 }
 
 /**
@@ -71,13 +76,14 @@ export function makeQuery<T>(runner: QueryRunner, int8: Int8Mode, sql: string, p
  * ```
  */
 export class Pool implements QueryRunner {
-  private readonly bridge: Bridge;
-  private readonly int8: Int8Mode;
+  /** @internal */
+  readonly bridge: Bridge;
+  private readonly defaults: QueryDefaults;
   private closing: Promise<void> | undefined;
 
   constructor(url?: string | PoolOptions, options?: PoolOptions) {
     const o = (typeof url === 'object' ? url : options) ?? {};
-    this.int8 = checkInt8(o.int8);
+    this.defaults = queryDefaults(o);
     const onConnect = o.onConnect;
     if (onConnect !== undefined && typeof onConnect !== 'function') throw new PgwarpError('onConnect must be a function');
     try {
@@ -91,7 +97,7 @@ export class Pool implements QueryRunner {
   private async prepare(id: number, onConnect: NonNullable<PoolOptions['onConnect']>): Promise<void> {
     let error = '';
     try {
-      await onConnect(new ReservedConnection(this.bridge, id, this.int8, false));
+      await onConnect(new ReservedConnection(this.bridge, id, this.defaults, false));
     } catch (e) {
       error = (e instanceof Error ? e.message : String(e)) || 'onConnect threw';
     }
@@ -103,7 +109,7 @@ export class Pool implements QueryRunner {
    * called or the result is awaited.
    */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
-    return makeQuery<T>(this, this.int8, sql, params, options);
+    return makeQuery<T>(this, this.defaults, sql, params, options);
   }
 
   /**
@@ -121,7 +127,7 @@ export class Pool implements QueryRunner {
     if (this.closing) throw new PoolClosedError('the pool is closed');
     const buf = await this.bridge.reserve();
     if (buf[0] !== 0) throw errorFromResult(buf);
-    return new ReservedConnection(this.bridge, buf.readUInt32LE(4), this.int8);
+    return new ReservedConnection(this.bridge, buf.readUInt32LE(4), this.defaults);
   }
 
   /**
@@ -148,7 +154,7 @@ export class Pool implements QueryRunner {
     for (let attempt = 1; ; attempt++) {
       const conn = await this.reserve();
       try {
-        return await runTransaction(conn, this.int8, begin, fn);
+        return await runTransaction(conn, this.defaults, begin, fn);
       } catch (err) {
         if (attempt <= retries && retryable(err)) {
           // Give the connection back before sleeping (`finally` releasing again is a no-op).
@@ -164,10 +170,67 @@ export class Pool implements QueryRunner {
     }
   }
 
+  /**
+   * Runs a `COPY ... FROM STDIN` statement with data from `source`: a Node Readable (a file,
+   * a gzip stream...) or an (async) iterable of Buffers or strings, in whatever format the
+   * statement names (text, CSV, binary). Resolves to the number of rows copied. The source is
+   * read only as fast as the server takes the data. If the source fails or the server rejects
+   * a row, the COPY is aborted (nothing of it is committed) and the error is thrown; the
+   * connection stays usable.
+   *
+   * @example
+   * ```ts
+   * import { createReadStream } from 'node:fs';
+   * const n = await pool.copyIn('copy events from stdin (format csv)', createReadStream('events.csv'));
+   * ```
+   */
+  copyIn(sql: string, source: CopySource): Promise<number> {
+    return copyIn(this, sql, source);
+  }
+
+  /**
+   * Bulk-loads records: each row an array of values in the order of `columns`, from an array
+   * or an (async) iterable. The engine looks the column types up once (cached per connection)
+   * and encodes the rows as binary COPY (text COPY for tables with types it has no binary
+   * form for) on its own threads. Values follow the same rules as query parameters. Resolves
+   * to the number of rows copied; on any error nothing is committed.
+   *
+   * @example
+   * ```ts
+   * await pool.copyRows('events', ['id', 'kind', 'payload'], [
+   *   [1, 'signup', { plan: 'pro' }],
+   *   [2, 'login', null],
+   * ]);
+   * ```
+   */
+  copyRows(table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
+    return copyRows(this, table, columns, rows);
+  }
+
+  /**
+   * Runs a `COPY ... TO STDOUT` statement; its data arrives as a Node Readable of Buffers
+   * (also an async iterable), read from the server only as fast as it is consumed. Destroying
+   * the stream early cancels the COPY and gives the connection back clean.
+   *
+   * @example
+   * ```ts
+   * import { pipeline } from 'node:stream/promises';
+   * await pipeline(pool.copyOut('copy events to stdout (format csv)'), createWriteStream('events.csv'));
+   * ```
+   */
+  copyOut(sql: string): Readable {
+    return copyOut(this, sql);
+  }
+
   /** @internal */
-  run(sql: string, params: readonly unknown[] | undefined, mode: number): Promise<Buffer> {
+  run(sql: string, params: readonly unknown[] | undefined, mode: number, limits?: Limits): Promise<Buffer> {
     if (this.closing) return Promise.reject(new PoolClosedError('the pool is closed'));
-    return this.bridge.query(sql, params, mode);
+    return this.bridge.query(sql, params, mode, 0, limits);
+  }
+
+  /** @internal */
+  stop(cursor: number): Promise<Buffer> {
+    return this.bridge.stop(cursor);
   }
 
   /** @internal */

@@ -3,8 +3,11 @@
  * method tells the engine how much to materialise.
  * @module
  */
-import { decodeResult, type Decoded, type DecodeOptions } from './decode';
-import { QueryResultError } from './errors';
+import type { Bridge, Limits } from './bridge';
+import type { QueryDefaults } from './config';
+import { decodeResult, morePages, type Decoded, type DecodeOptions } from './decode';
+import { PgwarpError, QueryResultError } from './errors';
+import { RowStream } from './stream';
 
 /** What `execute()` resolves to. */
 export interface ExecuteResult {
@@ -17,19 +20,28 @@ export interface ExecuteResult {
 /** Something `model()` can build from a row: a schema with `parse` (zod...), or a class. */
 export type ModelLike<R, M> = { parse(row: R): M } | (new (row: R) => M);
 
-/** The engine calls a QueryResult runs through (a pool, or later a reserved connection). */
+/** Options of {@link QueryResult.stream}. */
+export interface StreamOptions {
+  /**
+   * Most rows the engine hands over at a time (fewer when they would exceed 64 KB). Memory
+   * stays bounded by a few batches however many rows the query returns. Default 1000.
+   */
+  batchSize?: number;
+}
+
+/** @internal The engine calls a QueryResult runs through: a pool, a reserved connection or a transaction. */
 export interface QueryRunner {
-  run(sql: string, params: readonly unknown[] | undefined, mode: number): Promise<Buffer>;
+  run(sql: string, params: readonly unknown[] | undefined, mode: number, limits?: Limits): Promise<Buffer>;
   /** The next page of a paged result. */
   next(cursor: number): Promise<Buffer>;
   /** Abandons a paged result. */
   cancel(cursor: number): void;
+  /** Stops a stream or copy-out early; resolves once its connection is clean. */
+  stop(cursor: number): Promise<Buffer>;
+  /** The engine, for COPY data. */
+  readonly bridge: Bridge;
 }
 
-/** The cursor id of the following pages, or 0 when this page is the last. */
-function morePages(buf: Buffer): number {
-  return buf[0] === 0 && (buf[1] & 2) !== 0 ? buf.readUInt32LE(44) : 0;
-}
 
 const MODE_ALL = 0;
 const MODE_FIRST = 1;
@@ -57,6 +69,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
     private readonly sql: string,
     private readonly params: readonly unknown[] | undefined,
     private readonly decode: DecodeOptions,
+    private readonly limits: QueryDefaults,
   ) {}
 
   private once<R>(method: string, make: () => Promise<R>): Promise<R> {
@@ -75,7 +88,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
 
   private async fetch<R>(mode: number, options: DecodeOptions): Promise<Decoded<R>> {
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
-    let buf = await this.runner.run(this.sql, this.params, mode);
+    let buf = await this.runner.run(this.sql, this.params, mode, mode === MODE_ALL ? this.limits : undefined);
     let rows: R[] | undefined;
     for (;;) {
       // Ask for the next page before decoding this one, so the engine reads it meanwhile.
@@ -173,6 +186,35 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
       const Ctor = model as new (row: T) => M;
       return rows.map((row) => new Ctor(row));
     });
+  }
+
+  /**
+   * The rows one at a time, as an async iterable with backpressure: the engine reads from the
+   * server only as fast as the loop consumes, so memory stays flat however many rows come.
+   * The query runs on a connection of its own (or on the transaction's), from the first
+   * iteration. Leaving the loop early (`break`, `return`, a throw) cancels the query on the
+   * server and gives the connection back clean; inside a transaction, the transaction goes on.
+   * An error half-way (a division by zero at row 500,000) is thrown from the loop. `maxRows`
+   * and `maxBytes` do not apply.
+   *
+   * @example
+   * ```ts
+   * for await (const event of pool.query<Event>('select * from events order by id').stream()) {
+   *   await sink.write(event);
+   * }
+   * ```
+   */
+  stream(options: StreamOptions = {}): RowStream<T> {
+    const batch = options.batchSize ?? 1000;
+    if (!Number.isInteger(batch) || batch < 1 || batch > 0xffffffff) {
+      throw new PgwarpError(`batchSize must be a positive integer, not ${batch}`);
+    }
+    if (this.started !== undefined) {
+      throw new QueryResultError(`this query already ran with ${this.started}(); call pool.query() again to run it again`);
+    }
+    if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
+    this.started = 'stream';
+    return new RowStream<T>(this.runner, this.sql, this.params, this.decode, batch);
   }
 
   /**

@@ -2,8 +2,11 @@
  * A connection lent to one caller: what transactions, COPY and LISTEN run on.
  * @module
  */
-import type { Bridge } from './bridge';
-import type { Int8Mode } from './decode';
+import type { Readable } from 'node:stream';
+
+import type { Bridge, Limits } from './bridge';
+import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
+import type { QueryDefaults } from './config';
 import { errorFromResult, PgwarpError } from './errors';
 import { makeQuery, type QueryOptions } from './pool';
 import type { QueryResult, QueryRunner } from './query-result';
@@ -29,23 +32,44 @@ export class ReservedConnection implements QueryRunner {
 
   /** @internal */
   constructor(
-    private readonly bridge: Bridge,
+    /** @internal */
+    readonly bridge: Bridge,
     /** The engine's id of this connection. */
     readonly id: number,
-    private readonly int8: Int8Mode,
+    private readonly defaults: QueryDefaults,
     /** False for the connection `onConnect` prepares: the pool takes it back itself. */
     private readonly releasable = true,
   ) {}
 
   /** A query on this connection; same API as `pool.query()`. */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
-    return makeQuery<T>(this, this.int8, sql, params, options);
+    return makeQuery<T>(this, this.defaults, sql, params, options);
+  }
+
+  /** `COPY ... FROM STDIN` on this connection; see `Pool.copyIn`. */
+  copyIn(sql: string, source: CopySource): Promise<number> {
+    return copyIn(this, sql, source);
+  }
+
+  /** Bulk-loads records on this connection; see `Pool.copyRows`. */
+  copyRows(table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
+    return copyRows(this, table, columns, rows);
+  }
+
+  /** `COPY ... TO STDOUT` on this connection; see `Pool.copyOut`. */
+  copyOut(sql: string): Readable {
+    return copyOut(this, sql);
   }
 
   /** @internal */
-  run(sql: string, params: readonly unknown[] | undefined, mode: number): Promise<Buffer> {
+  run(sql: string, params: readonly unknown[] | undefined, mode: number, limits?: Limits): Promise<Buffer> {
     if (this.released) return Promise.reject(new PgwarpError('this connection was released; reserve another one'));
-    return this.bridge.query(sql, params, mode, this.id);
+    return this.bridge.query(sql, params, mode, this.id, limits);
+  }
+
+  /** @internal */
+  stop(cursor: number): Promise<Buffer> {
+    return this.bridge.stop(cursor);
   }
 
   /** @internal */

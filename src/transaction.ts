@@ -3,7 +3,11 @@
  * and opt-in retry of serialization failures and deadlocks.
  * @module
  */
-import type { Int8Mode } from './decode';
+import type { Readable } from 'node:stream';
+
+import type { Bridge, Limits } from './bridge';
+import type { QueryDefaults } from './config';
+import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import { PgwarpError, PostgresError } from './errors';
 import { makeQuery, type QueryOptions } from './pool';
 import type { QueryResult, QueryRunner } from './query-result';
@@ -56,13 +60,13 @@ export class Transaction implements QueryRunner {
   /** @internal */
   constructor(
     private readonly conn: ReservedConnection,
-    private readonly int8: Int8Mode,
+    private readonly defaults: QueryDefaults,
     private readonly depth = 0,
   ) {}
 
   /** A query in the transaction; same API as `pool.query()`. */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
-    return makeQuery<T>(this, this.int8, sql, params, options);
+    return makeQuery<T>(this, this.defaults, sql, params, options);
   }
 
   /**
@@ -83,7 +87,7 @@ export class Transaction implements QueryRunner {
     this.check();
     const name = `pgwarp_sp_${this.depth + 1}_${++this.savepoints}`;
     await this.conn.query(`SAVEPOINT ${name}`).execute();
-    const inner = new Transaction(this.conn, this.int8, this.depth + 1);
+    const inner = new Transaction(this.conn, this.defaults, this.depth + 1);
     try {
       const result = await fn(inner);
       inner.end('released');
@@ -109,14 +113,39 @@ export class Transaction implements QueryRunner {
     }
   }
 
+  /** `COPY ... FROM STDIN` in the transaction; see `Pool.copyIn`. */
+  copyIn(sql: string, source: CopySource): Promise<number> {
+    return copyIn(this, sql, source);
+  }
+
+  /** Bulk-loads records in the transaction; see `Pool.copyRows`. */
+  copyRows(table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
+    return copyRows(this, table, columns, rows);
+  }
+
+  /** `COPY ... TO STDOUT` in the transaction; see `Pool.copyOut`. */
+  copyOut(sql: string): Readable {
+    return copyOut(this, sql);
+  }
+
   /** @internal */
-  run(sql: string, params: readonly unknown[] | undefined, mode: number): Promise<Buffer> {
+  get bridge(): Bridge {
+    return this.conn.bridge;
+  }
+
+  /** @internal */
+  run(sql: string, params: readonly unknown[] | undefined, mode: number, limits?: Limits): Promise<Buffer> {
     try {
       this.check();
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.conn.run(sql, params, mode);
+    return this.conn.run(sql, params, mode, limits);
+  }
+
+  /** @internal */
+  stop(cursor: number): Promise<Buffer> {
+    return this.conn.stop(cursor);
   }
 
   /** @internal */
@@ -131,13 +160,13 @@ export class Transaction implements QueryRunner {
 }
 
 /** @internal One attempt: BEGIN, the callback, COMMIT (or ROLLBACK and rethrow). */
-export async function runTransaction<R>(conn: ReservedConnection, int8: Int8Mode, begin: string, fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
+export async function runTransaction<R>(conn: ReservedConnection, defaults: QueryDefaults, begin: string, fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
   // BEGIN is not awaited before the callback starts: it goes out in the same batch as the
   // callback's first statement, saving a round trip. Statements on the connection run in
   // issue order, so nothing can run before it; its outcome is checked before COMMIT.
   const begun = conn.query(begin).execute();
   begun.catch(() => {});
-  const tx = new Transaction(conn, int8);
+  const tx = new Transaction(conn, defaults);
   let result: R;
   try {
     result = await fn(tx);
