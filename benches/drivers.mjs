@@ -2,6 +2,8 @@
 // (worker.mjs). Methods a driver lacks are left out and the harness reports "n/a" with the
 // reason in `missing`.
 import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const require = createRequire(import.meta.url);
 
@@ -14,6 +16,32 @@ function insertSql(table, count) {
   return `insert into ${table} (a, b, c) values ${values.join(', ')}`;
 }
 const flat = (rows) => rows.flat();
+
+/** COPY text format for value arrays, as a user of a text-only COPY API writes it. */
+function copyText(rows) {
+  let out = '';
+  for (const r of rows) {
+    out += r.map((v) => (v === null || v === undefined ? '\\N' : String(v).replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]))).join('\t') + '\n';
+  }
+  return out;
+}
+const COPY_ESCAPES = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** pg with pg-copy-streams: the usual way to COPY with pg. */
+function pgCopy(pool) {
+  const copyIn = async (table, text) => {
+    const { from } = require('pg-copy-streams');
+    const client = await pool.connect();
+    try {
+      const stream = client.query(from(`copy ${table} (a, b, c) from stdin`));
+      await pipeline(Readable.from([text]), stream);
+      return Number(stream.rowCount);
+    } finally {
+      client.release();
+    }
+  };
+  return { copyIn, copyRows: (table, rows) => copyIn(table, copyText(rows)) };
+}
 
 const TX = [
   'update bench_tx set v = v + 1 where id = $1',
@@ -66,6 +94,11 @@ export const drivers = {
         first: (sql) => pool.query(sql).first(),
         insert: (table, rows) => pool.query(insertSql(table, rows.length), flat(rows)).execute(),
         exec: (sql) => pool.query(sql).execute(),
+        async stream(sql, batch, onRow) {
+          for await (const row of pool.query(sql).stream({ batchSize: batch })) onRow(row);
+        },
+        copyIn: (table, text) => pool.copyIn(`copy ${table} (a, b, c) from stdin`, [text]),
+        copyRows: (table, rows) => pool.copyRows(table, ['a', 'b', 'c'], rows),
         tx: (id) =>
           pool.transaction(async (tx) => {
             await tx.query(TX[0], [id]).execute();
@@ -75,7 +108,6 @@ export const drivers = {
         close: () => pool.close(),
       };
     },
-    missing: { W5: 'stream() arrives with the streaming issue (#6)' },
   },
 
   pg: {
@@ -83,7 +115,7 @@ export const drivers = {
     async open(url, { connections }) {
       const pg = require('pg');
       const pool = new pg.Pool({ connectionString: url, max: connections });
-      return { ...pgLike(pool), stream: pgQueryStream(pool), close: () => pool.end() };
+      return { ...pgLike(pool), ...pgCopy(pool), stream: pgQueryStream(pool), close: () => pool.end() };
     },
   },
 
@@ -92,7 +124,7 @@ export const drivers = {
     async open(url, { connections, inFlight }) {
       const pg = require('pg');
       const pool = new pg.Pool({ connectionString: url, max: connections });
-      const db = { ...pgLike(pool, { named: true }), stream: pgQueryStream(pool) };
+      const db = { ...pgLike(pool, { named: true }), ...pgCopy(pool), stream: pgQueryStream(pool) };
       let clients = [];
       if (inFlight > 1) {
         // pg 8.23's pipeline mode sends queries without waiting for the previous result.
@@ -140,6 +172,7 @@ export const drivers = {
         close: () => pool.end(),
       };
     },
+    missing: { W4c: 'pg-copy-streams does not work with pg-native', W4r: 'pg-copy-streams does not work with pg-native' },
   },
 
   postgres: {
@@ -161,6 +194,15 @@ export const drivers = {
           }),
         async stream(text, batch, onRow) {
           for await (const rows of sql.unsafe(text).cursor(batch)) for (const row of rows) onRow(row);
+        },
+        async copyIn(table, text) {
+          const writable = await sql.unsafe(`copy ${table} (a, b, c) from stdin`).writable();
+          await pipeline(Readable.from([text]), writable);
+          // postgres.js does not report the COPY's row count.
+          return text.split('\n').length - 1;
+        },
+        copyRows(table, rows) {
+          return this.copyIn(table, copyText(rows));
         },
         close: () => sql.end(),
       };

@@ -10,9 +10,39 @@ function jsonDoc(i) {
 }
 
 /** Sizes: the defaults, or tiny ones for --quick. Each can be overridden by flag. */
+/**
+ * A bulk load of `scale.copyRows` rows `[int, text, float]` per operation, made in JS the same
+ * way for every driver; `prepare` turns them into what the method takes (COPY text or rows).
+ */
+function copyWorkload(title, method, prepare) {
+  return {
+    title,
+    unit: 'rows',
+    method,
+    perOp: (scale) => scale.copyRows,
+    async setup(db, state) {
+      state.table = `bench_copy_${process.pid}`;
+      await db.exec(`drop table if exists ${state.table}`);
+      await db.exec(`create table ${state.table} (a int4, b text, c float8)`);
+    },
+    async run(db, state, scale) {
+      const rows = [];
+      for (let i = 0; i < scale.copyRows; i++) rows.push([i, `label ${i}`, i * 0.5]);
+      const n = await db[method](state.table, prepare(rows));
+      if (n !== scale.copyRows) throw new Error(`${method} copied ${n} rows of ${scale.copyRows}`);
+      return scale.copyRows;
+    },
+    async teardown(db, state) {
+      const rows = await db.all(`select count(*)::int as n from ${state.table}`);
+      await db.exec(`drop table ${state.table}`);
+      return Number(rows[0].n) > 0 ? 1 : 0;
+    },
+  };
+}
+
 export const sizes = {
-  full: { wideRows: 1000, jsonRows: 200, insertBatch: 1000, streamRows: 1_000_000 },
-  quick: { wideRows: 100, jsonRows: 20, insertBatch: 100, streamRows: 20_000 },
+  full: { wideRows: 1000, jsonRows: 200, insertBatch: 1000, streamRows: 1_000_000, copyRows: 10_000 },
+  quick: { wideRows: 100, jsonRows: 20, insertBatch: 100, streamRows: 20_000, copyRows: 1000 },
 };
 
 export const setupSql = (scale) => [
@@ -127,6 +157,12 @@ export const workloads = {
       return Number(rows[0].n) > 0 ? 1 : 0;
     },
   },
+  W4c: copyWorkload('W4c COPY FROM STDIN, text lines built in JS, 3 columns, 10,000 rows per COPY', 'copyIn', (rows) => {
+    let text = '';
+    for (const r of rows) text += `${r[0]}\t${r[1]}\t${r[2]}\n`;
+    return text;
+  }),
+  W4r: copyWorkload('W4r COPY of records (value arrays), 3 columns, 10,000 rows per COPY', 'copyRows', (rows) => rows),
   W6: {
     title: 'W6 transaction (BEGIN, update, select, insert, COMMIT), 8 in flight on 8 connections',
     unit: 'transactions',
