@@ -1,8 +1,12 @@
 // npm run demo: a store of AI-agent sessions on a throwaway PostgreSQL, written and read
 // through pgwarp, and the same steps through pg for comparison.
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import QueryStream from 'pg-query-stream';
 import { Pool } from 'pgwarp';
 import { startPostgres } from 'pgwarp/testing';
 
@@ -85,6 +89,18 @@ function steps(db) {
       for (let i = 0; i < 200; i++) count = await db.scalar(`select count(*)::int from ${db.t}sessions where state @> $1`, [{ status: 'active', model: i % 2 ? 'large' : 'small' }]);
       return `${count} active`;
     }],
+    ['stream(): every event, one at a time, counting tool calls', async () => {
+      let calls = 0;
+      await db.stream(`select session_id, seq, content from ${db.t}events`, (row) => {
+        if (row.content.kind === 'tool_call') calls++;
+      });
+      return `${calls} tool calls`;
+    }],
+    ['copyRows(): archive 15,000 events in one COPY', async () => {
+      const rows = [];
+      for (let i = 0; i < SESSIONS; i++) for (let e = 0; e < EVENTS_PER_SESSION; e++) rows.push([uuid(i), e, { kind: 'archived', of: i }]);
+      return `${await db.copyRows(`${db.t}archive`, ['session_id', 'seq', 'content'], rows)} rows`;
+    }],
     ['model(Session): sessions of 20 agents as class instances', async () => {
       let steps = 0;
       for (let a = 0; a < 20; a++) steps += (await db.model(`select id, agent, state from ${db.t}sessions where agent = $1`, [`agent-${a}`], Session)).reduce((n, s) => n + s.stepCount, 0);
@@ -94,7 +110,8 @@ function steps(db) {
 }
 
 async function schema(execute, prefix) {
-  await execute(`drop table if exists ${prefix}events, ${prefix}sessions`);
+  await execute(`drop table if exists ${prefix}events, ${prefix}sessions, ${prefix}archive`);
+  await execute(`create table ${prefix}archive (session_id uuid not null, seq int not null, content jsonb not null)`);
   await execute(`create table ${prefix}sessions (id uuid primary key, agent text not null, state jsonb not null, created_at timestamptz not null default now())`);
   await execute(`create index on ${prefix}sessions using gin (state jsonb_path_ops)`);
   await execute(`create index on ${prefix}sessions (agent)`);
@@ -110,9 +127,18 @@ const warp = {
   first: (sql, params) => pool.query(sql, params).first(),
   scalar: (sql, params) => pool.query(sql, params).scalar(),
   model: (sql, params, M) => pool.query(sql, params).model(M),
+  async stream(sql, onRow) {
+    for await (const row of pool.query(sql).stream()) onRow(row);
+  },
+  copyRows: (table, columns, rows) => pool.copyRows(table, columns, rows),
 };
 
 const pgPool = new pg.Pool({ connectionString: url, max: 4 });
+// pg can still hold a socket a client used for COPY or a cursor when the server stops at the
+// end; the server's goodbye (57P01, admin shutdown) is expected then, not a failure.
+pgPool.on('error', (err) => {
+  if (err.code !== '57P01') throw err;
+});
 const pgDb = {
   t: 'pg_',
   execute: (sql, params) => pgPool.query(sql, params?.map((p) => (p && typeof p === 'object' ? JSON.stringify(p) : p))),
@@ -128,6 +154,26 @@ const pgDb = {
     return rows[0]?.[0] ?? null;
   },
   model: async (sql, params, M) => (await pgPool.query(sql, params)).rows.map((r) => new M(r)),
+  async stream(sql, onRow) {
+    const client = await pgPool.connect();
+    try {
+      for await (const row of client.query(new QueryStream(sql))) onRow(row);
+    } finally {
+      client.release();
+    }
+  },
+  async copyRows(table, columns, rows) {
+    // pg users write COPY text themselves: escape each value, join with tabs.
+    const escape = (v) => (typeof v === 'object' ? JSON.stringify(v) : String(v)).replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]);
+    const client = await pgPool.connect();
+    try {
+      const copy = client.query(copyStreams.from(`copy ${table} (${columns.join(', ')}) from stdin`));
+      await pipeline(Readable.from([rows.map((r) => r.map(escape).join('\t')).join('\n') + '\n']), copy);
+      return copy.rowCount;
+    } finally {
+      client.release();
+    }
+  },
 };
 
 await schema((sql) => pool.query(sql).execute(), warp.t);
