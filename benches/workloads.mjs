@@ -9,28 +9,13 @@ function jsonDoc(i) {
   return { session: i, agent: 'planner', model: 'm-large', tokens: { in: 1000 + i, out: 200 + i }, tags: ['a', 'b', 'c'], steps };
 }
 
-/** Sizes: the defaults, or tiny ones for --quick. Each can be overridden by flag. */
-/**
- * A bulk load of `scale.copyRows` rows `[int, text, float]` per operation, made in JS the same
- * way for every driver; `prepare` turns them into what the method takes (COPY text or rows).
- */
-function copyWorkload(title, method, prepare) {
+/** A table `(a int4, b text, c float8)` of its own per worker, loaded by W4, W4c and W4r. */
+function loadTable(prefix) {
   return {
-    title,
-    unit: 'rows',
-    method,
-    perOp: (scale) => scale.copyRows,
     async setup(db, state) {
-      state.table = `bench_copy_${process.pid}`;
+      state.table = `${prefix}_${process.pid}`;
       await db.exec(`drop table if exists ${state.table}`);
       await db.exec(`create table ${state.table} (a int4, b text, c float8)`);
-    },
-    async run(db, state, scale) {
-      const rows = [];
-      for (let i = 0; i < scale.copyRows; i++) rows.push([i, `label ${i}`, i * 0.5]);
-      const n = await db[method](state.table, prepare(rows));
-      if (n !== scale.copyRows) throw new Error(`${method} copied ${n} rows of ${scale.copyRows}`);
-      return scale.copyRows;
     },
     async teardown(db, state) {
       const rows = await db.all(`select count(*)::int as n from ${state.table}`);
@@ -40,6 +25,33 @@ function copyWorkload(title, method, prepare) {
   };
 }
 
+/** `n` rows `[int, text, float]`, made the same way for every driver. */
+function loadRows(n) {
+  const rows = [];
+  for (let i = 0; i < n; i++) rows.push([i, `label ${i}`, i * 0.5]);
+  return rows;
+}
+
+/**
+ * A bulk load of `scale.copyRows` rows per operation; `prepare` turns them into what the
+ * method takes (COPY text or rows).
+ */
+function copyWorkload(title, method, prepare) {
+  return {
+    title,
+    unit: 'rows',
+    method,
+    perOp: (scale) => scale.copyRows,
+    ...loadTable('bench_copy'),
+    async run(db, state, scale) {
+      const n = await db[method](state.table, prepare(loadRows(scale.copyRows)));
+      if (n !== scale.copyRows) throw new Error(`${method} copied ${n} rows of ${scale.copyRows}`);
+      return scale.copyRows;
+    },
+  };
+}
+
+/** Sizes: the defaults, or tiny ones for --quick. Each can be overridden by flag. */
 export const sizes = {
   full: { wideRows: 1000, jsonRows: 200, insertBatch: 1000, streamRows: 1_000_000, copyRows: 10_000 },
   quick: { wideRows: 100, jsonRows: 20, insertBatch: 100, streamRows: 20_000, copyRows: 1000 },
@@ -140,21 +152,10 @@ export const workloads = {
     unit: 'rows',
     method: 'insert',
     perOp: (scale) => scale.insertBatch,
-    async setup(db, state) {
-      state.table = `bench_insert_${process.pid}`;
-      await db.exec(`drop table if exists ${state.table}`);
-      await db.exec(`create table ${state.table} (a int4, b text, c float8)`);
-    },
+    ...loadTable('bench_insert'),
     async run(db, state, scale) {
-      const rows = [];
-      for (let i = 0; i < scale.insertBatch; i++) rows.push([i, `label ${i}`, i * 0.5]);
-      await db.insert(state.table, rows);
+      await db.insert(state.table, loadRows(scale.insertBatch));
       return scale.insertBatch;
-    },
-    async teardown(db, state) {
-      const rows = await db.all(`select count(*)::int as n, sum(a)::int8 as s from ${state.table}`);
-      await db.exec(`drop table ${state.table}`);
-      return Number(rows[0].n) > 0 ? 1 : 0;
     },
   },
   W4c: copyWorkload('W4c COPY FROM STDIN, text lines built in JS, 3 columns, 10,000 rows per COPY', 'copyIn', (rows) => {

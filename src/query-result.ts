@@ -77,13 +77,13 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
       this.started = method;
       this.pending = make();
     } else if (this.started !== method) {
-      return Promise.reject(
-        new QueryResultError(
-          `this query already ran with ${this.started}(); call pool.query() again to run it again`,
-        ),
-      );
+      return Promise.reject(this.ranAlready());
     }
     return this.pending as Promise<R>;
+  }
+
+  private ranAlready(): QueryResultError {
+    return new QueryResultError(`this query already ran with ${this.started}(); call pool.query() again to run it again`);
   }
 
   private async fetch<R>(mode: number, options: DecodeOptions): Promise<Decoded<R>> {
@@ -209,9 +209,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
     if (!Number.isInteger(batch) || batch < 1 || batch > 0xffffffff) {
       throw new PgwarpError(`batchSize must be a positive integer, not ${batch}`);
     }
-    if (this.started !== undefined) {
-      throw new QueryResultError(`this query already ran with ${this.started}(); call pool.query() again to run it again`);
-    }
+    if (this.started !== undefined) throw this.ranAlready();
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
     this.started = 'stream';
     return new RowStream<T>(this.runner, this.sql, this.params, this.decode, batch);
