@@ -76,13 +76,14 @@ describe('settings', () => {
 });
 
 describe.runIf(ownServer)('authentication and sockets', () => {
-  const admin = newPool();
+  const pool = newPool();
   const setup = (async () => {
+    // One connection of its own: the password_encryption setting is per session.
+    await using admin = await pool.reserve();
     await admin.query(`set password_encryption = 'md5'`).execute();
     for (const role of ['pw_plain', 'pw_md5', 'pw_scram']) {
       await admin.query(`drop role if exists ${role}`).execute();
     }
-    // One connection: the md5 setting above is per session.
     await admin.query(`create role pw_md5 login password 'md5 secret'`).execute();
     await admin.query(`set password_encryption = 'scram-sha-256'`).execute();
     await admin.query(`create role pw_plain login password 'plain secret'`).execute();

@@ -51,10 +51,10 @@ describe('QueryResult', () => {
 
   it('execute() reports the command and row count', async () => {
     const t = tableName();
-    expect(await pool.query(`create table ${t} (a int)`).execute()).toEqual({ command: 'CREATE', rowCount: 0 });
-    expect(await pool.query(`insert into ${t} select generate_series(1, 4)`).execute()).toEqual({ command: 'INSERT', rowCount: 4 });
-    expect(await pool.query(`update ${t} set a = a + 1 where a > 2`).execute()).toEqual({ command: 'UPDATE', rowCount: 2 });
-    expect(await pool.query(`delete from ${t}`).execute()).toEqual({ command: 'DELETE', rowCount: 4 });
+    expect(await pool.query(`create table ${t} (a int)`).execute()).toEqual({ command: 'CREATE TABLE', rowCount: 0, tag: 'CREATE TABLE' });
+    expect(await pool.query(`insert into ${t} select generate_series(1, 4)`).execute()).toEqual({ command: 'INSERT', rowCount: 4, tag: 'INSERT 0 4' });
+    expect(await pool.query(`update ${t} set a = a + 1 where a > 2`).execute()).toEqual({ command: 'UPDATE', rowCount: 2, tag: 'UPDATE 2' });
+    expect(await pool.query(`delete from ${t}`).execute()).toEqual({ command: 'DELETE', rowCount: 4, tag: 'DELETE 4' });
     await pool.query(`drop table ${t}`).execute();
   });
 
@@ -71,7 +71,7 @@ describe('QueryResult', () => {
     await pending.execute();
     expect(await pool.query(`select count(*)::int from ${t}`).scalar()).toBe(1);
     // Runs once: the same method again shares the run, another method is refused.
-    await expect(pending.execute()).resolves.toEqual({ command: 'INSERT', rowCount: 1 });
+    await expect(pending.execute()).resolves.toEqual({ command: 'INSERT', rowCount: 1, tag: 'INSERT 0 1' });
     await expect(pending.all()).rejects.toThrow(/already ran with execute\(\)/);
     expect(await pool.query(`select count(*)::int from ${t}`).scalar()).toBe(1);
     await pool.query(`drop table ${t}`).execute();

@@ -44,6 +44,7 @@ export interface NativePoolOptions {
   database?: string
   applicationName?: string
   options?: string
+  /** Milliseconds (numbers, so values past 2^32 are not wrapped). */
   connectTimeoutMs?: number
   statementTimeoutMs?: number
   sslMode?: string
@@ -79,4 +80,5 @@ export interface NativeShardStats {
   created: number
   destroyed: number
   errors: number
+  resets: number
 }

@@ -18,6 +18,7 @@ const READY = 6;
 const STOP = 7;
 const COPY_DATA = 8;
 const COPY_END = 9;
+const END = 10;
 
 /** Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`); 0: none. */
 export interface Limits {
@@ -159,6 +160,20 @@ export class Bridge {
   /** Gives a reserved connection back. */
   release(conn: number): Promise<Buffer> {
     return this.simple(RELEASE, conn);
+  }
+
+  /**
+   * Ends the transaction on reserved connection `conn` with COMMIT (or ROLLBACK) and gives the
+   * connection back; resolves to a result whose tag is the server's (`ROLLBACK` when a COMMIT
+   * rolled back).
+   */
+  end(conn: number, commit: boolean): Promise<Buffer> {
+    const id = this.nextId++;
+    this.batch.u8(END);
+    this.batch.u32(id);
+    this.batch.u32(conn);
+    this.batch.u8(commit ? 1 : 0);
+    return this.expect(id);
   }
 
   /** A request that is its kind and at most one number. */

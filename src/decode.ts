@@ -42,8 +42,13 @@ export interface Decoded<T> {
   rows: T[];
   /** Rows the statement returned or affected. */
   rowCount: number;
-  /** The statement's command word: `SELECT`, `INSERT`, ... */
-  command: string;
+  /** The server's command tag (`INSERT 0 1`, `CREATE TABLE`); empty on pages before the last. */
+  tag: string;
+}
+
+/** The command of a server tag, without its counts: `INSERT 0 1` is `INSERT`, `CREATE TABLE` stays. */
+export function commandOf(tag: string): string {
+  return tag.replace(/( \d+)+$/, '');
 }
 
 type RowBuilder = (
@@ -231,11 +236,11 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions): 
   const stringsLen = buf.readUInt32LE(32);
   const bytesAt = buf.readUInt32LE(36);
   const commandLen = buf.readUInt32LE(40);
-  const command = buf.toString('latin1', HEADER, HEADER + commandLen);
+  const tag = buf.toString('latin1', HEADER, HEADER + commandLen);
   if (count === 0) {
     // `select from t` returns rows without columns.
     const rows = Array.from({ length: n }, () => (opts.rowMode === 'array' ? [] : {}));
-    return { rows: rows as T[], rowCount: total, command };
+    return { rows: rows as T[], rowCount: total, tag };
   }
 
   const key = opts.rowMode === 'array' ? `a${opts.int8[0]}${sql}` : `o${opts.int8[0]}${sql}`;
@@ -263,5 +268,5 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions): 
     }
     at += COLUMN + buf.readUInt16LE(at + 6);
   }
-  return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, command };
+  return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, tag };
 }

@@ -56,7 +56,10 @@ export class ConnectionError extends PgwarpError {
   code!: string;
 }
 
-/** A parameter was refused before anything was sent. */
+/**
+ * The caller's input was refused before anything was sent: a parameter its type cannot hold,
+ * or a statement the method it went through cannot run (`BEGIN` through `pool.query()`).
+ */
 export class ParameterError extends PgwarpError {
   override name = 'ParameterError';
 }
@@ -107,7 +110,29 @@ export class ResultTooLargeError extends PgwarpError {
   max!: number;
 }
 
-const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4, poolTimeout: 6, tooLarge: 7 } as const;
+/**
+ * Work the server had accepted did not stay: a transaction whose `COMMIT` the server turned
+ * into a `ROLLBACK` (an earlier statement in it had failed), or a statement that left a
+ * shared connection inside a transaction, which pgwarp rolled back rather than let it capture
+ * other callers' queries. `cause` is the first failure, when there was one.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await pool.transaction(async (tx) => {
+ *     await tx.query('insert into t values (1)').execute();
+ *     await tx.query('select 1/0').execute().catch(() => {}); // caught, but the transaction is failed
+ *   });
+ * } catch (e) {
+ *   if (e instanceof RolledBackError) console.log(e.cause); // the division by zero
+ * }
+ * ```
+ */
+export class RolledBackError extends PgwarpError {
+  override name = 'RolledBackError';
+}
+
+const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4, poolTimeout: 6, tooLarge: 7, rolledBack: 8 } as const;
 
 const FIELD_NAMES: Record<string, string> = {
   S: 'severity',
@@ -179,6 +204,8 @@ export function errorFromResult(buf: Buffer, query?: string): PgwarpError {
     }
     case ERROR_KIND.poolTimeout:
       return new PoolTimeoutError(fields.get('M') ?? 'no connection within acquireTimeout');
+    case ERROR_KIND.rolledBack:
+      return new RolledBackError(fields.get('M') ?? 'the work was rolled back');
     default:
       return new PgwarpError(fields.get('M') ?? 'unknown engine error');
   }

@@ -20,4 +20,5 @@ export {
   PostgresError,
   QueryResultError,
   ResultTooLargeError,
+  RolledBackError,
 } from './errors';

@@ -33,6 +33,8 @@ export interface PoolCounters {
   created: number;
   destroyed: number;
   errors: number;
+  /** Released connections that were rolled back or had their session reset before reuse. */
+  resets: number;
 }
 
 /** A snapshot of connections and work, for one shard or the whole pool. */
@@ -114,8 +116,10 @@ export class Pool implements QueryRunner {
 
   /**
    * A connection for the caller alone, until `release()` (or the end of an `await using`
-   * block). Use it for session state, transactions by hand, advisory locks. Released inside a
-   * transaction, it is rolled back first (or closed if that fails), never handed on dirty.
+   * block). Use it for session state, transactions by hand, advisory locks. On release it is
+   * rolled back if the server says a transaction is open, and its session is reset (settings,
+   * role, locks, LISTENs, cursors, temporary tables) unless only transaction control ran on it;
+   * it is closed if that fails, never handed on dirty.
    *
    * @example
    * ```ts
@@ -133,9 +137,11 @@ export class Pool implements QueryRunner {
   /**
    * Runs `fn` in a transaction on a connection of its own: `BEGIN` (with the options), then
    * `COMMIT` when `fn` resolves or `ROLLBACK` when it throws (the original error is rethrown).
-   * Resolves to what `fn` returned. With `retries`, the whole of `fn` runs again on
-   * serialization failures and deadlocks, so `fn` must be safe to run again; the final error
-   * carries `attempts`.
+   * Resolves to what `fn` returned, and only if the server committed: when an earlier
+   * statement failed (even one whose error `fn` caught), the server answers COMMIT with
+   * ROLLBACK, and this rejects with a {@link RolledBackError} whose `cause` is that failure.
+   * With `retries`, the whole of `fn` runs again on serialization failures and deadlocks, so
+   * `fn` must be safe to run again; the final error carries `attempts`.
    *
    * @example
    * ```ts
@@ -265,13 +271,14 @@ export class Pool implements QueryRunner {
         created: s.created,
         destroyed: s.destroyed,
         errors: s.errors,
+        resets: s.resets,
       },
     }));
     const total: PoolStats = {
       connections: { total: 0, idle: 0, busy: 0, reserved: 0 },
       inFlight: 0,
       waiting: 0,
-      counters: { queries: 0, acquires: 0, acquireTimeouts: 0, created: 0, destroyed: 0, errors: 0 },
+      counters: { queries: 0, acquires: 0, acquireTimeouts: 0, created: 0, destroyed: 0, errors: 0, resets: 0 },
       shards,
     };
     for (const s of shards) {

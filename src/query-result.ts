@@ -5,16 +5,22 @@
  */
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
-import { decodeResult, morePages, type Decoded, type DecodeOptions } from './decode';
+import { commandOf, decodeResult, morePages, type Decoded, type DecodeOptions } from './decode';
 import { PgwarpError, QueryResultError } from './errors';
 import { RowStream } from './stream';
 
-/** What `execute()` resolves to. */
+/** What `execute()` resolves to: what the server said the statement did. */
 export interface ExecuteResult {
-  /** The statement's command word: `INSERT`, `UPDATE`, `DELETE`, `CREATE`, ... */
+  /**
+   * The command of the server's tag, without its counts: `INSERT` (also for
+   * `WITH ... INSERT`), `UPDATE`, `MERGE`, `COPY`, `SELECT`, `CREATE TABLE`, and `ROLLBACK` for a
+   * `COMMIT` of a failed transaction.
+   */
   command: string;
-  /** Rows inserted, updated, deleted or returned. */
+  /** Rows inserted, updated, deleted, copied or returned (0 for statements that count none). */
   rowCount: number;
+  /** The server's command tag as sent: `INSERT 0 1`, `SELECT 5`, `CREATE TABLE`. */
+  tag: string;
 }
 
 /** Something `model()` can build from a row: a schema with `parse` (zod...), or a class. */
@@ -106,7 +112,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
       }
       if (rows === undefined) rows = page.rows;
       else for (const row of page.rows) rows.push(row);
-      if (next === undefined) return { rows, rowCount: page.rowCount, command: page.command };
+      if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag };
       buf = await next;
     }
   }
@@ -225,8 +231,8 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
    */
   execute(): Promise<ExecuteResult> {
     return this.once('execute', async () => {
-      const { command, rowCount } = await this.fetch<never>(MODE_EXECUTE, this.decode);
-      return { command, rowCount };
+      const { tag, rowCount } = await this.fetch<never>(MODE_EXECUTE, this.decode);
+      return { command: commandOf(tag), rowCount, tag };
     });
   }
 

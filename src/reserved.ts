@@ -1,5 +1,5 @@
 /**
- * A connection lent to one caller: what transactions, COPY and LISTEN run on.
+ * A connection lent to one caller: what transactions and session state run on.
  * @module
  */
 import type { Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Bridge, Limits } from './bridge';
 import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import type { QueryDefaults } from './config';
+import { commandOf, decodeResult } from './decode';
 import { errorFromResult, PgwarpError } from './errors';
 import { makeQuery, type QueryOptions } from './pool';
 import type { QueryResult, QueryRunner } from './query-result';
@@ -87,7 +88,28 @@ export class ReservedConnection implements QueryRunner {
     return this.released !== undefined;
   }
 
-  /** Gives the connection back to the pool (rolled back first if a transaction is open). */
+  /**
+   * @internal Ends the transaction with COMMIT (or ROLLBACK) and gives the connection back,
+   * in one round trip; resolves to the command of the server's tag (`ROLLBACK` when a COMMIT
+   * rolled back).
+   */
+  async end(commit: boolean): Promise<string> {
+    if (this.released) throw new PgwarpError('this connection was released; reserve another one');
+    const ended = this.bridge.end(this.id, commit);
+    this.released = ended.then(() => {});
+    this.released.catch(() => {});
+    const buf = await ended;
+    if (buf[0] !== 0) throw errorFromResult(buf, commit ? 'COMMIT' : 'ROLLBACK');
+    return commandOf(decodeResult<never>(buf, '', { rowMode: 'array', int8: 'number' }).tag);
+  }
+
+  /**
+   * Gives the connection back to the pool. The server's status decides what happens first: a
+   * transaction left open (or failed) is rolled back; and unless only transaction control ran
+   * on it, the session is reset (settings, role, advisory locks, LISTENs, cursors, temporary
+   * tables; what `onConnect` set is set again), so the next caller never sees this one's
+   * state. If that fails, the connection is closed instead.
+   */
   release(): Promise<void> {
     if (!this.releasable) return Promise.resolve();
     this.released ??= this.bridge.release(this.id).then((buf) => {

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
 import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
-import { PgwarpError, PostgresError } from './errors';
+import { errorFromResult, PgwarpError, PostgresError, RolledBackError } from './errors';
 import { makeQuery, type QueryOptions } from './pool';
 import type { QueryResult, QueryRunner } from './query-result';
 import type { ReservedConnection } from './reserved';
@@ -49,6 +49,12 @@ export function beginStatement(o: TransactionOptions): string {
   return parts.join(' ');
 }
 
+/** What the whole transaction knows, shared by `tx` and its savepoints. */
+interface Root {
+  /** The first failure since the transaction (or the savepoint last rolled back to) was healthy. */
+  failure: unknown;
+}
+
 /**
  * The `tx` a transaction callback gets. Queries on it run on the transaction's connection in
  * the order they were issued, awaited or not.
@@ -56,12 +62,18 @@ export function beginStatement(o: TransactionOptions): string {
 export class Transaction implements QueryRunner {
   private state: 'open' | 'committed' | 'rolled back' | 'released' | 'rolled back to savepoint' = 'open';
   private savepoints = 0;
+  /** The savepoint open on this level, during which queries must go through it. */
+  private child: string | undefined;
+  /** Settles when the last savepoint opened on this level has ended. */
+  private turn: Promise<void> = Promise.resolve();
 
   /** @internal */
   constructor(
     private readonly conn: ReservedConnection,
     private readonly defaults: QueryDefaults,
     private readonly depth = 0,
+    /** @internal */
+    readonly root: Root = { failure: undefined },
   ) {}
 
   /** A query in the transaction; same API as `pool.query()`. */
@@ -72,6 +84,9 @@ export class Transaction implements QueryRunner {
   /**
    * Runs `fn` inside a savepoint: released when `fn` resolves, rolled back to when it throws
    * (the error is rethrown; the outer transaction goes on if you catch it). Nests to any depth.
+   * Savepoints started together on one level run one after another, so one that resolved is
+   * never undone by a sibling's rollback; while a savepoint runs, queries go through its `sp`
+   * (a query on the outer `tx` is refused, since it would run inside the savepoint).
    *
    * @example
    * ```ts
@@ -85,17 +100,36 @@ export class Transaction implements QueryRunner {
    */
   async savepoint<R>(fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
     this.check();
+    const before = this.turn;
+    let done!: () => void;
+    this.turn = new Promise<void>((resolve) => (done = resolve));
+    try {
+      await before;
+      this.check();
+      return await this.runSavepoint(fn);
+    } finally {
+      done();
+    }
+  }
+
+  private async runSavepoint<R>(fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
     const name = `pgwarp_sp_${this.depth + 1}_${++this.savepoints}`;
+    const failureBefore = this.root.failure;
     await this.conn.query(`SAVEPOINT ${name}`).execute();
-    const inner = new Transaction(this.conn, this.defaults, this.depth + 1);
+    const inner = new Transaction(this.conn, this.defaults, this.depth + 1, this.root);
+    this.child = name;
     try {
       const result = await fn(inner);
       inner.end('released');
+      this.child = undefined;
       await this.conn.query(`RELEASE SAVEPOINT ${name}`).execute();
       return result;
     } catch (err) {
       inner.end('rolled back to savepoint');
+      this.child = undefined;
       await this.conn.query(`ROLLBACK TO SAVEPOINT ${name}`).execute();
+      // Rolled back to: the failures inside no longer doom the transaction.
+      this.root.failure = failureBefore;
       throw err;
     }
   }
@@ -109,6 +143,11 @@ export class Transaction implements QueryRunner {
     if (this.state !== 'open') {
       throw new PgwarpError(
         `this ${this.depth ? 'savepoint' : 'transaction'} has ended (${this.state}); queries must run inside its callback`,
+      );
+    }
+    if (this.child !== undefined) {
+      throw new PgwarpError(
+        `savepoint ${this.child} is open on this ${this.depth ? 'savepoint' : 'transaction'}: run queries through the savepoint's own handle (the \`sp\` its callback gets) or await the savepoint first`,
       );
     }
   }
@@ -140,7 +179,10 @@ export class Transaction implements QueryRunner {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.conn.run(sql, params, mode, limits);
+    return this.conn.run(sql, params, mode, limits).then((buf) => {
+      if (buf[0] !== 0) this.root.failure ??= errorFromResult(buf, sql);
+      return buf;
+    });
   }
 
   /** @internal */
@@ -159,7 +201,10 @@ export class Transaction implements QueryRunner {
   }
 }
 
-/** @internal One attempt: BEGIN, the callback, COMMIT (or ROLLBACK and rethrow). */
+/**
+ * @internal One attempt: BEGIN, the callback, then COMMIT (or ROLLBACK and rethrow), which
+ * also gives the connection back. Resolves only if the server says the transaction committed.
+ */
 export async function runTransaction<R>(conn: ReservedConnection, defaults: QueryDefaults, begin: string, fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
   // BEGIN is not awaited before the callback starts: it goes out in the same batch as the
   // callback's first statement, saving a round trip. Statements on the connection run in
@@ -173,23 +218,26 @@ export async function runTransaction<R>(conn: ReservedConnection, defaults: Quer
     await begun;
   } catch (err) {
     tx.end('rolled back');
-    await conn
-      .query('ROLLBACK')
-      .execute()
-      .catch(() => {
-        // The connection may be gone; releasing it discards it. The callback's error matters.
-      });
+    // The connection may be gone; ending it then discards it. The callback's error matters.
+    await conn.end(false).catch(() => {});
     throw err;
   }
   tx.end('committed');
   // A failing COMMIT (a deferred constraint, a serialization failure) rolls back on the
   // server: nothing is committed, and its error is the transaction's.
-  await conn.query('COMMIT').execute();
+  const tag = await conn.end(true);
+  if (tag !== 'COMMIT') {
+    throw new RolledBackError(
+      `the transaction was rolled back, not committed (the server answered COMMIT with ${tag || 'nothing'}): an earlier statement in it failed${tx.root.failure instanceof Error ? ` (${tx.root.failure.message})` : ''}, even if its error was caught`,
+      { cause: tx.root.failure },
+    );
+  }
   return result;
 }
 
-/** @internal Whether a failed attempt may be run again. */
+/** @internal Whether a failed attempt may be run again (also when the failure was caught and COMMIT rolled back). */
 export function retryable(err: unknown): boolean {
+  if (err instanceof RolledBackError) return retryable(err.cause);
   return err instanceof PostgresError && RETRYABLE.has(err.code);
 }
 

@@ -1,5 +1,6 @@
-//! One server connection: the pipelining `tokio_postgres::Client`, its background I/O task, and
-//! a bounded cache of its prepared statements.
+//! One server connection as the pool sees it: the pipelining [`wire::Client`], a bounded
+//! cache of its prepared statements, the types it has looked up, and what its current holder
+//! may have left in the session.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -7,9 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use tokio_postgres::{CancelToken, Client, Config, NoTls, Statement};
 
 use crate::error::Error;
+use crate::session::Marks;
+use crate::wire::{self, CancelToken, Client, Description, Settings, TypeCache};
+
+/// A statement prepared on one connection, under a name of that connection's.
+pub struct Prepared {
+    /// The server-side name.
+    pub name: String,
+    /// Its parameter and column types.
+    pub description: Description,
+}
 
 /// An open connection shared by the queries pipelined on it.
 pub struct Connection {
@@ -17,12 +27,11 @@ pub struct Connection {
     id: u32,
     client: Client,
     cancel: CancelToken,
+    types: TypeCache,
     /// When the connection should be retired (max lifetime minus jitter).
     retire_at: Option<Instant>,
     /// Last time a query finished on it, for idle timeouts and validation.
     last_used: Mutex<Instant>,
-    /// Whether a transaction is open on it (tracked from the commands a reserved caller runs).
-    in_transaction: AtomicBool,
     /// Must not run anything more (a cancel may still be on its way to it, or the protocol
     /// state is unknown): closed when it comes back to the pool.
     spoiled: AtomicBool,
@@ -30,44 +39,26 @@ pub struct Connection {
     /// be prepared first would otherwise be overtaken by a later one already in the cache.
     /// Fair (FIFO), held only until a statement's messages are sent.
     order: tokio::sync::Mutex<()>,
-    /// Least recently used statements are dropped beyond the bound; tokio-postgres closes a
-    /// statement on the server when its last handle goes (deadpool's cache is unbounded:
-    /// deadpool-rs/deadpool#281).
-    statements: Option<Mutex<LruCache<String, Statement>>>,
+    /// Least recently used statements are closed beyond the bound (deadpool's cache is
+    /// unbounded: deadpool-rs/deadpool#281).
+    statements: Option<Mutex<LruCache<String, Arc<Prepared>>>>,
+    next_statement: AtomicU32,
     in_flight: AtomicUsize,
+    /// What the current holder's statements may have changed in the session.
+    marks: Mutex<Marks>,
+    /// Statements that set again what `onConnect` set, after a reset.
+    baseline: Mutex<String>,
 }
 
 impl Connection {
-    /// Opens a connection and starts its I/O task on the current runtime.
+    /// Opens a connection; its I/O task runs on the current runtime.
     pub async fn open(
-        config: &Config,
+        settings: &Settings,
         statement_cache_size: usize,
         id: u32,
         lifetime: Option<Duration>,
     ) -> Result<Arc<Self>, Error> {
-        // tokio-postgres' connect_timeout bounds only the socket connect; a server that accepts
-        // and then says nothing would hang the caller, so the whole handshake is bounded too.
-        let connect = config.connect(NoTls);
-        let (client, connection) = match config.get_connect_timeout() {
-            Some(limit) => {
-                tokio::time::timeout(*limit, connect)
-                    .await
-                    .map_err(|_| Error::Connection {
-                        message: format!(
-                            "could not connect: no answer from the server within {} ms",
-                            limit.as_millis()
-                        ),
-                        code: "ETIMEDOUT",
-                        server: None,
-                    })?
-            }
-            None => connect.await,
-        }
-        .map_err(Error::from_connect)?;
-        tokio::spawn(async move {
-            // Errors here surface to the queries in flight; the pool drops a closed client.
-            let _ = connection.await;
-        });
+        let client = wire::connect(settings).await?;
         let opened = Instant::now();
         // Up to 10% jitter, so connections opened together do not all retire together.
         let retire_at = lifetime.map(|l| opened + l.mul_f64(1.0 - 0.1 * jitter(id)));
@@ -75,14 +66,17 @@ impl Connection {
             id,
             cancel: client.cancel_token(),
             client,
+            types: TypeCache::default(),
             retire_at,
             last_used: Mutex::new(opened),
-            in_transaction: AtomicBool::new(false),
             spoiled: AtomicBool::new(false),
             order: tokio::sync::Mutex::new(()),
             statements: NonZeroUsize::new(statement_cache_size)
                 .map(|n| Mutex::new(LruCache::new(n))),
+            next_statement: AtomicU32::new(1),
             in_flight: AtomicUsize::new(0),
+            marks: Mutex::new(Marks::default()),
+            baseline: Mutex::new(String::new()),
         }))
     }
 
@@ -107,23 +101,12 @@ impl Connection {
 
     /// Asks the server to cancel whatever runs on this connection.
     pub async fn cancel_running(&self) {
-        let _ = self.cancel.cancel_query(NoTls).await;
+        let _ = self.cancel.cancel().await;
     }
 
-    /// Whether a transaction is open, as far as the commands run on it tell.
-    pub fn in_transaction(&self) -> bool {
-        self.in_transaction.load(Ordering::Relaxed)
-    }
-
-    /// Follows the transaction state through a command that ran (or failed) on it.
-    pub fn track(&self, command: &str) {
-        match command {
-            "BEGIN" | "START" => self.in_transaction.store(true, Ordering::Relaxed),
-            "COMMIT" | "ROLLBACK" | "END" | "ABORT" => {
-                self.in_transaction.store(false, Ordering::Relaxed)
-            }
-            _ => {}
-        }
+    /// The transaction status the server last reported: `I`, `T` or `E`.
+    pub fn status(&self) -> u8 {
+        self.client.status()
     }
 
     /// Waits for this request's turn to send on the connection (see `order`).
@@ -131,19 +114,36 @@ impl Connection {
         self.order.lock().await
     }
 
-    /// The client, for running statements.
+    /// The protocol client, for running statements.
     pub fn client(&self) -> &Client {
         &self.client
     }
 
-    /// Whether the connection has been lost (or spoiled: see [`Connection::spoil`]).
+    /// The types this connection has looked up.
+    pub fn types(&self) -> &TypeCache {
+        &self.types
+    }
+
+    /// Whether the connection has been lost, poisoned or spoiled.
     pub fn is_closed(&self) -> bool {
-        self.spoiled.load(Ordering::Relaxed) || self.client.is_closed()
+        self.spoiled.load(Ordering::Relaxed) || self.client.is_closed() || self.client.is_poisoned()
     }
 
     /// Marks the connection as not to be used again; the pool closes it once it is back.
     pub fn spoil(&self) {
         self.spoiled.store(true, Ordering::Relaxed);
+    }
+
+    /// Closes the socket at once (a statement left it in a state nobody may inherit).
+    pub fn kill(&self) {
+        self.spoil();
+        self.client.kill();
+    }
+
+    /// Shared by autocommit callers (`true`) or held by one (`false`); see
+    /// [`Client::set_strict`].
+    pub fn set_shared(&self, shared: bool) {
+        self.client.set_strict(shared);
     }
 
     /// Queries currently pipelined on this connection.
@@ -160,25 +160,87 @@ impl Connection {
         }
     }
 
-    /// The prepared statement for `sql`, preparing it on first use.
-    pub async fn prepare(&self, sql: &str) -> Result<Statement, Error> {
+    /// Follows a statement the holder ran: its tag, or `None` if it failed. A dropped set of
+    /// server statements empties the cache at once, so nothing uses a name that is gone.
+    pub fn note(&self, tag: Option<&str>) {
+        let mut marks = lock(&self.marks);
+        marks.note(tag);
+        if marks.statements_dropped {
+            marks.statements_dropped = false;
+            drop(marks);
+            self.forget_all();
+        }
+    }
+
+    /// What the holder's statements may have changed, and forgets it (for the next holder).
+    pub fn take_marks(&self) -> Marks {
+        std::mem::take(&mut *lock(&self.marks))
+    }
+
+    /// Statements that set again what `onConnect` set.
+    pub fn baseline(&self) -> String {
+        lock(&self.baseline).clone()
+    }
+
+    /// Keeps what `onConnect` set, to set it again after a reset.
+    pub fn set_baseline(&self, sql: String) {
+        *lock(&self.baseline) = sql;
+    }
+
+    /// The prepared statement for `sql`, preparing it on first use; evicted statements are
+    /// closed on the server. Call it in the connection's turn.
+    pub async fn prepare(&self, sql: &str) -> Result<Arc<Prepared>, Error> {
         if let Some(cache) = &self.statements {
-            if let Some(stmt) = lock(cache).get(sql) {
-                return Ok(stmt.clone());
+            if let Some(p) = lock(cache).get(sql) {
+                return Ok(p.clone());
             }
         }
-        let stmt = self.client.prepare(sql).await.map_err(Error::from_query)?;
+        let name = format!(
+            "pgwarp_{}",
+            self.next_statement.fetch_add(1, Ordering::Relaxed)
+        );
+        let description = self.client.prepare(&name, sql, &self.types).await?;
+        let prepared = Arc::new(Prepared { name, description });
         if let Some(cache) = &self.statements {
-            lock(cache).put(sql.to_string(), stmt.clone());
+            if let Some((_, old)) = lock(cache).push(sql.to_string(), prepared.clone()) {
+                if old.name != prepared.name {
+                    self.client.close_statement(&old.name);
+                }
+            }
         }
-        Ok(stmt)
+        Ok(prepared)
+    }
+
+    /// Whether prepared statements are kept for reuse (`statementCacheSize` > 0).
+    pub fn caches_statements(&self) -> bool {
+        self.statements.is_some()
+    }
+
+    /// Describes `sql` without keeping a statement (the unnamed one), for `prepare: false`.
+    pub async fn describe_unnamed(&self, sql: &str) -> Result<Description, Error> {
+        self.client.prepare("", sql, &self.types).await
     }
 
     /// Drops a cached statement, e.g. after the server says its plan went stale.
     pub fn forget(&self, sql: &str) {
         if let Some(cache) = &self.statements {
-            lock(cache).pop(sql);
+            if let Some(old) = lock(cache).pop(sql) {
+                self.client.close_statement(&old.name);
+            }
         }
+    }
+
+    /// Drops every cached statement and looked-up type (the server dropped them).
+    pub fn forget_all(&self) {
+        if let Some(cache) = &self.statements {
+            let old: Vec<_> = lock(cache).iter().map(|(_, p)| p.name.clone()).collect();
+            lock(cache).clear();
+            for name in old {
+                // Closing a name the server no longer has is not an error.
+                self.client.close_statement(&name);
+            }
+        }
+        self.types.clear();
     }
 }
 

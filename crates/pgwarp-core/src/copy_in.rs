@@ -1,41 +1,22 @@
 //! `COPY ... FROM STDIN`: data from JavaScript as it arrives (raw, in any COPY format), or rows
-//! of values that [`RowEncoder`] turns into binary or text COPY. Dropping a [`CopyIn`] before
+//! of values that [`RowEncoder`] turns into binary or text COPY. A [`CopyIn`] dropped before
 //! [`CopyIn::finish`] aborts the COPY, so nothing of it is committed.
 
-use std::pin::Pin;
+use std::sync::Arc;
 
-use bytes::Bytes;
-use futures_util::SinkExt;
-use tokio_postgres::CopyInSink;
+use bytes::{Bytes, BytesMut};
+use postgres_protocol::message::frontend;
 
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::params::copy::RowEncoder;
-use crate::query::{not_sent_if_closed, sent_in_turn};
-
-/// Why a COPY could not start.
-#[derive(Debug)]
-pub struct StartError {
-    /// What the server or the client said.
-    pub error: Error,
-    /// The server refused the COPY statement itself (an unknown table, say). tokio-postgres
-    /// then still sends CopyFail and a second Sync, whose answer nothing waits for, so the
-    /// connection must not be used again.
-    pub connection_spoiled: bool,
-}
-
-impl From<Error> for StartError {
-    fn from(error: Error) -> Self {
-        StartError {
-            error,
-            connection_spoiled: false,
-        }
-    }
-}
+use crate::query::not_sent;
+use crate::wire;
 
 /// A COPY in progress.
 pub struct CopyIn {
-    sink: Pin<Box<CopyInSink<Bytes>>>,
+    copy: Option<wire::CopyIn>,
+    conn: Arc<Connection>,
     rows: Option<RowEncoder>,
     /// Rows encoded so far, to number rows in error messages.
     encoded: u64,
@@ -43,50 +24,63 @@ pub struct CopyIn {
 
 impl CopyIn {
     /// Starts `sql`, a `COPY ... FROM STDIN` whose data the caller sends as is.
-    pub async fn start(conn: &Connection, sql: &str) -> Result<CopyIn, StartError> {
+    pub async fn start(conn: &Arc<Connection>, sql: &str) -> Result<CopyIn, Error> {
         Ok(CopyIn {
-            sink: Box::pin(start_sink(conn, sql).await?),
+            copy: Some(start_copy(conn, sql).await?),
+            conn: conn.clone(),
             rows: None,
             encoded: 0,
         })
     }
 
     /// Starts a COPY into `table`'s `columns` (both already quoted as identifiers), whose rows
-    /// the caller sends as values. The column types come from preparing a SELECT of the
-    /// columns, which the connection's statement cache keeps for the next copy.
+    /// the caller sends as values. The column types come from describing a SELECT of the
+    /// columns: prepared and cached per connection, or (`prepare: false`) as the unnamed
+    /// statement, so that nothing named is left on a server behind PgBouncer.
     pub async fn start_rows(
-        conn: &Connection,
+        conn: &Arc<Connection>,
         table: &str,
         columns: &str,
-    ) -> Result<CopyIn, StartError> {
-        let probe = conn
-            .prepare(&format!("SELECT {columns} FROM {table} LIMIT 0"))
-            .await?;
+        prepare: bool,
+    ) -> Result<CopyIn, Error> {
+        let probe = format!("SELECT {columns} FROM {table} LIMIT 0");
+        let columns_of = {
+            let _turn = conn.turn().await;
+            if prepare {
+                conn.prepare(&probe).await?.description.columns.clone()
+            } else {
+                conn.describe_unnamed(&probe).await?.columns
+            }
+        };
         let encoder = RowEncoder::new(
-            probe.columns().iter().map(|c| c.type_().clone()).collect(),
-            probe
-                .columns()
-                .iter()
-                .map(|c| c.name().to_string())
-                .collect(),
+            columns_of.iter().map(|c| c.type_.clone()).collect(),
+            columns_of.iter().map(|c| c.name.clone()).collect(),
         );
         let format = if encoder.binary() { "binary" } else { "text" };
         let sql = format!("COPY {table} ({columns}) FROM STDIN (FORMAT {format})");
-        let mut sink = Box::pin(start_sink(conn, &sql).await?);
-        if !encoder.header().is_empty() {
-            sink.feed(Bytes::from_static(encoder.header()))
-                .await
-                .map_err(|e| StartError::from(Error::from_query(e)))?;
-        }
-        Ok(CopyIn {
-            sink,
-            rows: Some(encoder),
+        let mut copy = CopyIn {
+            copy: Some(start_copy(conn, &sql).await?),
+            conn: conn.clone(),
+            rows: None,
             encoded: 0,
-        })
+        };
+        if !encoder.header().is_empty() {
+            copy.send(Bytes::from_static(encoder.header())).await?;
+        }
+        copy.rows = Some(encoder);
+        Ok(copy)
+    }
+
+    async fn send(&mut self, data: Bytes) -> Result<(), Error> {
+        match self.copy.as_mut() {
+            Some(copy) => copy.write(self.conn.client(), data).await,
+            None => Err(Error::Internal("the COPY has ended".into())),
+        }
     }
 
     /// Sends a chunk: COPY data as is, or (`rows`) a batch of rows' values to encode first.
-    /// Waits while the connection's buffers are full, which is the backpressure.
+    /// Waits while the connection's buffers are full, which is the backpressure; fails as soon
+    /// as the server has refused a row.
     pub async fn write(&mut self, data: Vec<u8>, rows: bool) -> Result<(), Error> {
         let data = match (&self.rows, rows) {
             (Some(encoder), true) => {
@@ -101,10 +95,7 @@ impl CopyIn {
                 ))
             }
         };
-        self.sink
-            .send(Bytes::from(data))
-            .await
-            .map_err(Error::from_query)
+        self.send(Bytes::from(data)).await
     }
 
     /// Ends the COPY; the server checks the last rows and commits (or fails the statement).
@@ -112,23 +103,41 @@ impl CopyIn {
     pub async fn finish(mut self) -> Result<u64, Error> {
         if let Some(trailer) = self.rows.as_ref().map(RowEncoder::trailer) {
             if !trailer.is_empty() {
-                self.sink
-                    .feed(Bytes::from_static(trailer))
-                    .await
-                    .map_err(Error::from_query)?;
+                self.send(Bytes::from_static(trailer)).await?;
             }
         }
-        self.sink.as_mut().finish().await.map_err(Error::from_query)
+        let copy = self
+            .copy
+            .take()
+            .ok_or_else(|| Error::Internal("the COPY has ended".into()))?;
+        copy.finish(self.conn.client()).await
+    }
+
+    /// Aborts the COPY with `reason`; resolves once the server has rolled it back.
+    pub async fn abort(mut self, reason: &str) {
+        if let Some(copy) = self.copy.take() {
+            copy.abort(self.conn.client(), reason).await;
+        }
     }
 }
 
-async fn start_sink(conn: &Connection, sql: &str) -> Result<CopyInSink<Bytes>, StartError> {
-    let turn = conn.turn().await;
-    let statement = not_sent_if_closed(conn, conn.prepare(sql)).await?;
-    sent_in_turn(conn.client().copy_in(&statement), turn)
-        .await
-        .map_err(|error| StartError {
-            error,
-            connection_spoiled: true,
-        })
+impl Drop for CopyIn {
+    fn drop(&mut self) {
+        if self.copy.take().is_some() {
+            // Abandoned mid-way: CopyFail makes the server roll the COPY back; its answer is
+            // read (and dropped) by the connection, in order.
+            let mut buf = BytesMut::new();
+            if frontend::copy_fail("the COPY was abandoned", &mut buf).is_ok() {
+                let _ = self.conn.client().send_more(buf);
+            }
+        }
+    }
+}
+
+async fn start_copy(conn: &Arc<Connection>, sql: &str) -> Result<wire::CopyIn, Error> {
+    let _turn = conn.turn().await;
+    if conn.is_closed() {
+        return Err(not_sent());
+    }
+    conn.client().copy_in(sql).await
 }

@@ -3,15 +3,11 @@
 //! A page: `u8 status (0), u8 flags (bit 1: more pages follow), u16 0, u32 cursor`, then the
 //! data. Pages end on the server's message boundaries (a row each in text and CSV formats).
 
-use std::pin::Pin;
-
-use futures_util::TryStreamExt;
-use tokio_postgres::CopyOutStream;
-
 use crate::connection::Connection;
 use crate::error::Error;
-use crate::query::{drain_cancelled, not_sent_if_closed, sent_in_turn};
+use crate::query::{drain_cancelled, not_sent};
 use crate::result::layout::{error_buffer, FLAG_MORE, STATUS_OK};
+use crate::wire;
 
 /// Bytes of data per page: large enough that few pages cross the boundary, small enough that
 /// the two pages waiting for JavaScript stay small.
@@ -19,30 +15,38 @@ const PAGE_BYTES: usize = 64 * 1024;
 const HEADER: usize = 8;
 
 /// Starts a `COPY ... TO STDOUT` statement.
-pub async fn start(conn: &Connection, sql: &str) -> Result<CopyOutStream, Error> {
-    let turn = conn.turn().await;
-    let statement = not_sent_if_closed(conn, conn.prepare(sql)).await?;
-    sent_in_turn(conn.client().copy_out(&statement), turn).await
+pub async fn start(conn: &Connection, sql: &str) -> Result<wire::CopyOut, Error> {
+    let _turn = conn.turn().await;
+    if conn.is_closed() {
+        return Err(not_sent());
+    }
+    conn.client().copy_out(sql).await
 }
 
 /// Reads a COPY's data page by page.
 pub struct CopyPager {
-    stream: Pin<Box<CopyOutStream>>,
+    copy: wire::CopyOut,
     cursor: u32,
 }
 
 impl CopyPager {
     /// A pager over a started COPY; `cursor` names it to JavaScript.
-    pub fn new(stream: CopyOutStream, cursor: u32) -> CopyPager {
-        CopyPager {
-            stream: Box::pin(stream),
-            cursor,
-        }
+    pub fn new(copy: wire::CopyOut, cursor: u32) -> CopyPager {
+        CopyPager { copy, cursor }
     }
 
     /// After a cancel was sent: reads what is left (see [`drain_cancelled`]).
-    pub async fn drain_cancelled(self) -> bool {
-        drain_cancelled(self.stream).await
+    pub async fn drain_cancelled(mut self) -> bool {
+        drain_cancelled(async move {
+            loop {
+                match self.copy.next().await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return false,
+                    Err(e) => return e.sqlstate() == Some("57014"),
+                }
+            }
+        })
+        .await
     }
 
     /// The next page, and whether it is the last (an error page is the last).
@@ -51,7 +55,7 @@ impl CopyPager {
         page.extend_from_slice(&[STATUS_OK, 0, 0, 0]);
         page.extend_from_slice(&self.cursor.to_le_bytes());
         loop {
-            match self.stream.as_mut().try_next().await {
+            match self.copy.next().await {
                 Ok(Some(data)) => {
                     page.extend_from_slice(&data);
                     if page.len() >= HEADER + PAGE_BYTES {
@@ -60,7 +64,7 @@ impl CopyPager {
                     }
                 }
                 Ok(None) => return (page, true),
-                Err(e) => return (error_buffer(&Error::from_query(e)), true),
+                Err(e) => return (error_buffer(&e), true),
             }
         }
     }

@@ -5,15 +5,14 @@
 //! field and a stack that points at the caller.
 
 use std::fmt;
-use std::io;
 
-use tokio_postgres::error::{DbError, ErrorPosition};
+use crate::wire::ServerError;
 
 /// What went wrong, with everything the server said when the server said it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Error {
     /// The server answered with an ErrorResponse.
-    Server(Box<DbError>),
+    Server(Box<ServerError>),
     /// A connection could not be opened or was lost.
     Connection {
         /// What happened, in words.
@@ -22,7 +21,7 @@ pub enum Error {
         /// `ETIMEDOUT`, `ECONNRESET`, `EAUTH`...).
         code: &'static str,
         /// The server's error, when the server refused us (authentication, unknown database).
-        server: Option<Box<DbError>>,
+        server: Option<Box<ServerError>>,
     },
     /// The caller's input was refused before anything was sent.
     Parameter(String),
@@ -32,6 +31,9 @@ pub enum Error {
     PoolTimeout(String),
     /// A client-side protocol or conversion failure that is not the caller's fault.
     Internal(String),
+    /// Work the server had done was rolled back by the engine, to keep it from reaching
+    /// other callers (a statement left a shared connection inside a transaction).
+    RolledBack(String),
     /// A buffered result grew past `maxRows` or `maxBytes`.
     TooLarge {
         /// `maxRows` or `maxBytes`.
@@ -59,6 +61,8 @@ pub enum ErrorKind {
     PoolTimeout = 6,
     /// `ResultTooLargeError`.
     TooLarge = 7,
+    /// `RolledBackError`.
+    RolledBack = 8,
 }
 
 impl Error {
@@ -72,43 +76,21 @@ impl Error {
             Error::Internal(_) => ErrorKind::Internal,
             Error::PoolTimeout(_) => ErrorKind::PoolTimeout,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::RolledBack(_) => ErrorKind::RolledBack,
         }
     }
 
-    /// Classifies an error from opening a connection.
-    pub fn from_connect(err: tokio_postgres::Error) -> Error {
-        if let Some(db) = err.as_db_error() {
-            let code = if db.code().code().starts_with("28") {
-                "EAUTH"
-            } else {
-                "ESERVER"
-            };
-            return Error::Connection {
-                message: format!("could not connect: {}", db.message()),
-                code,
-                server: Some(Box::new(db.clone())),
-            };
-        }
-        Error::Connection {
-            message: format!("could not connect: {}", describe(&err)),
-            code: io_code(&err).unwrap_or("ECONNECT"),
-            server: None,
+    /// The server's SQLSTATE, when the server raised this error.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::Server(e) => Some(e.code()),
+            _ => None,
         }
     }
 
-    /// Classifies an error from running a query on an open connection.
-    pub fn from_query(err: tokio_postgres::Error) -> Error {
-        if let Some(db) = err.as_db_error() {
-            return Error::Server(Box::new(db.clone()));
-        }
-        if err.is_closed() || io_code(&err).is_some() {
-            return Error::Connection {
-                message: format!("connection lost: {}", describe(&err)),
-                code: io_code(&err).unwrap_or("ECONNRESET"),
-                server: None,
-            };
-        }
-        Error::Internal(describe(&err))
+    /// Whether this is a connection error with `code` (`ENOTSENT`, `ECONNRESET`...).
+    pub fn is_connection(&self, code: &str) -> bool {
+        matches!(self, Error::Connection { code: c, .. } if *c == code)
     }
 
     /// Encodes the error as the body of an error result: kind byte, then `(field, length, bytes)`
@@ -128,9 +110,10 @@ impl Error {
                     encode_db(db, out);
                 }
             }
-            Error::Parameter(message) | Error::Internal(message) | Error::PoolTimeout(message) => {
-                field(out, b'M', message)
-            }
+            Error::Parameter(message)
+            | Error::Internal(message)
+            | Error::PoolTimeout(message)
+            | Error::RolledBack(message) => field(out, b'M', message),
             Error::Closed => field(out, b'M', "the pool is closed"),
             Error::TooLarge { limit, max } => {
                 field(out, b'M', &self.to_string());
@@ -147,7 +130,10 @@ impl fmt::Display for Error {
         match self {
             Error::Server(db) => write!(f, "{}: {}", db.severity(), db.message()),
             Error::Connection { message, .. } => f.write_str(message),
-            Error::Parameter(m) | Error::Internal(m) | Error::PoolTimeout(m) => f.write_str(m),
+            Error::Parameter(m)
+            | Error::Internal(m)
+            | Error::PoolTimeout(m)
+            | Error::RolledBack(m) => f.write_str(m),
             Error::Closed => f.write_str("the pool is closed"),
             Error::TooLarge { limit, max } => {
                 let what = if *limit == "maxRows" { "rows" } else { "bytes" };
@@ -162,40 +148,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-fn encode_db(db: &DbError, out: &mut Vec<u8>) {
-    field(out, b'S', db.severity());
-    if let Some(v) = db.parsed_severity() {
-        field(out, b'V', &v.to_string());
-    }
-    field(out, b'C', db.code().code());
-    field(out, b'M', db.message());
-    let optional = [
-        (b'D', db.detail()),
-        (b'H', db.hint()),
-        (b'W', db.where_()),
-        (b's', db.schema()),
-        (b't', db.table()),
-        (b'c', db.column()),
-        (b'd', db.datatype()),
-        (b'n', db.constraint()),
-        (b'F', db.file()),
-        (b'R', db.routine()),
-    ];
-    for (letter, value) in optional {
-        if let Some(v) = value {
-            field(out, letter, v);
-        }
-    }
-    if let Some(line) = db.line() {
-        field(out, b'L', &line.to_string());
-    }
-    match db.position() {
-        Some(ErrorPosition::Original(p)) => field(out, b'P', &p.to_string()),
-        Some(ErrorPosition::Internal { position, query }) => {
-            field(out, b'p', &position.to_string());
-            field(out, b'q', query);
-        }
-        None => {}
+/// Every field the server sent, under its protocol letter.
+fn encode_db(db: &ServerError, out: &mut Vec<u8>) {
+    for (letter, value) in db.fields() {
+        field(out, *letter, value);
     }
 }
 
@@ -203,45 +159,6 @@ fn field(out: &mut Vec<u8>, letter: u8, value: &str) {
     out.push(letter);
     out.extend_from_slice(&(value.len() as u32).to_le_bytes());
     out.extend_from_slice(value.as_bytes());
-}
-
-/// tokio-postgres' Display for some errors is only "error connecting to server"; the useful
-/// part is in the source chain.
-fn describe(err: &tokio_postgres::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
-
-fn io_code(err: &tokio_postgres::Error) -> Option<&'static str> {
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            return Some(match io.kind() {
-                io::ErrorKind::ConnectionRefused => "ECONNREFUSED",
-                io::ErrorKind::ConnectionReset => "ECONNRESET",
-                io::ErrorKind::TimedOut => "ETIMEDOUT",
-                io::ErrorKind::NotFound => "ENOENT",
-                io::ErrorKind::PermissionDenied => "EACCES",
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => "ECONNRESET",
-                _ if io.to_string().contains("lookup") => "ENOTFOUND",
-                _ => "EIO",
-            });
-        }
-        source = s.source();
-    }
-    if err.to_string().contains("timed out") {
-        return Some("ETIMEDOUT");
-    }
-    None
 }
 
 #[cfg(test)]

@@ -15,11 +15,14 @@ pub mod copy_in;
 pub mod copy_out;
 pub mod engine;
 pub mod error;
+pub mod guard;
 pub mod params;
 pub mod pool;
 pub mod query;
 pub mod result;
+pub mod session;
 pub mod types;
+pub mod wire;
 
 pub use config::{ConnectOptions, PoolOptions};
 pub use engine::Engine;

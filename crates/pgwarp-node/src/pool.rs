@@ -4,6 +4,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Buffer, Env, Error, Function, Result};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
+use pgwarp_core::config::millis;
 use pgwarp_core::{ConnectOptions, Engine, PoolOptions, PoolStats};
 
 /// Settings as resolved by the TypeScript layer (URL, explicit fields, environment).
@@ -17,8 +18,9 @@ pub struct NativePoolOptions {
     pub database: Option<String>,
     pub application_name: Option<String>,
     pub options: Option<String>,
-    pub connect_timeout_ms: Option<u32>,
-    pub statement_timeout_ms: Option<u32>,
+    /// Milliseconds (numbers, so values past 2^32 are not wrapped).
+    pub connect_timeout_ms: Option<f64>,
+    pub statement_timeout_ms: Option<f64>,
     pub ssl_mode: Option<String>,
     pub max: Option<u32>,
     pub min: Option<u32>,
@@ -26,11 +28,11 @@ pub struct NativePoolOptions {
     pub statement_cache_size: Option<u32>,
     pub prepare: Option<bool>,
     /// Milliseconds; 0 disables.
-    pub idle_timeout_ms: Option<u32>,
+    pub idle_timeout_ms: Option<f64>,
     /// Milliseconds; 0 disables.
-    pub max_lifetime_ms: Option<u32>,
+    pub max_lifetime_ms: Option<f64>,
     /// Milliseconds; 0 waits forever.
-    pub acquire_timeout_ms: Option<u32>,
+    pub acquire_timeout_ms: Option<f64>,
     pub shards: Option<u32>,
     /// Whether JavaScript wants to prepare every new connection (`onConnect`).
     pub on_connect: Option<bool>,
@@ -53,6 +55,7 @@ pub struct NativeShardStats {
     pub created: f64,
     pub destroyed: f64,
     pub errors: f64,
+    pub resets: f64,
 }
 
 type Waker = ThreadsafeFunction<(), (), (), napi::Status, false, true>;
@@ -65,12 +68,8 @@ pub struct NativePool {
     waker: Arc<Waker>,
 }
 
-fn ms(v: Option<u32>, default: Option<Duration>) -> Option<Duration> {
-    match v {
-        None => default,
-        Some(0) => None,
-        Some(n) => Some(Duration::from_millis(n as u64)),
-    }
+fn ms(name: &str, v: Option<f64>, default: Option<Duration>) -> Result<Option<Duration>> {
+    millis(name, v, default).map_err(|e| Error::from_reason(e.to_string()))
 }
 
 #[napi]
@@ -95,8 +94,10 @@ impl NativePool {
                 database: o.database,
                 application_name: o.application_name,
                 options: o.options,
-                connect_timeout_ms: o.connect_timeout_ms,
-                statement_timeout_ms: o.statement_timeout_ms,
+                connect_timeout_ms: ms("connectTimeout", o.connect_timeout_ms, None)?
+                    .map(|d| d.as_millis() as u64),
+                statement_timeout_ms: ms("statementTimeout", o.statement_timeout_ms, None)?
+                    .map(|d| d.as_millis() as u64),
                 ssl_mode: o.ssl_mode,
             },
             max: o.max.map_or(d.max, |v| v as usize),
@@ -106,9 +107,9 @@ impl NativePool {
                 .statement_cache_size
                 .map_or(d.statement_cache_size, |v| v as usize),
             prepare: o.prepare.unwrap_or(d.prepare),
-            idle_timeout: ms(o.idle_timeout_ms, d.idle_timeout),
-            max_lifetime: ms(o.max_lifetime_ms, d.max_lifetime),
-            acquire_timeout: ms(o.acquire_timeout_ms, d.acquire_timeout),
+            idle_timeout: ms("idleTimeout", o.idle_timeout_ms, d.idle_timeout)?,
+            max_lifetime: ms("maxLifetime", o.max_lifetime_ms, d.max_lifetime)?,
+            acquire_timeout: ms("acquireTimeout", o.acquire_timeout_ms, d.acquire_timeout)?,
             validate_after: d.validate_after,
             shards: o.shards.map_or(d.shards, |v| v as usize),
             on_connect: o.on_connect.unwrap_or(false),
@@ -173,10 +174,14 @@ impl NativePool {
     /// Refuses new work, lets running work finish (up to `timeout_ms`, then cancels it), and
     /// closes every connection.
     #[napi]
-    pub async fn close(&self, timeout_ms: Option<u32>) {
-        self.engine
-            .close(timeout_ms.map(|t| Duration::from_millis(t as u64)))
-            .await
+    pub async fn close(&self, timeout_ms: Option<f64>) -> Result<()> {
+        // Here 0 means "cancel at once", not "no limit".
+        let timeout = match timeout_ms {
+            Some(0.0) => Some(Duration::ZERO),
+            other => ms("close timeout", other, None)?,
+        };
+        self.engine.close(timeout).await;
+        Ok(())
     }
 
     /// Numbers per shard.
@@ -201,5 +206,6 @@ fn shard_stats(s: &PoolStats) -> NativeShardStats {
         created: c.created as f64,
         destroyed: c.destroyed as f64,
         errors: c.errors as f64,
+        resets: c.resets as f64,
     }
 }

@@ -158,6 +158,9 @@ impl Engine {
                 Request::Release { id, conn } => self
                     .owner(conn)
                     .send(Command::Release { id, conn }, &self.completions),
+                Request::End { id, conn, commit } => self
+                    .owner(conn)
+                    .send(Command::End { id, conn, commit }, &self.completions),
                 Request::Ready { conn, error } => self
                     .owner(conn)
                     .pool()

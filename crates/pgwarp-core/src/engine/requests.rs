@@ -7,6 +7,7 @@
 //!   (see `params::wire`)
 //! - `NEXT`: `u32 cursor`; `CANCEL`: `u32 cursor`; `STOP`: `u32 cursor`
 //! - `RESERVE`: nothing; `RELEASE`: `u32 conn`
+//! - `END`: `u32 conn, u8 commit (1: COMMIT, 0: ROLLBACK)`: ends a transaction and releases
 //! - `READY`: `u32 conn, u32 error length, error` (`onConnect` finished; empty error: it succeeded)
 //! - `COPY_DATA`: `u32 copy, u8 rows (1: values to encode, 0: COPY data), u32 length, data`
 //! - `COPY_END`: `u32 copy, u32 error length, error` (empty: commit; otherwise abort, saying why)
@@ -24,6 +25,7 @@ const READY: u8 = 6;
 const STOP: u8 = 7;
 const COPY_DATA: u8 = 8;
 const COPY_END: u8 = 9;
+const END: u8 = 10;
 
 /// Where a query's text is.
 pub enum SqlText<'a> {
@@ -67,6 +69,8 @@ pub enum Request<'a> {
     Reserve { id: u32 },
     /// Give a reserved connection back.
     Release { id: u32, conn: u32 },
+    /// End the transaction on a reserved connection and give it back.
+    End { id: u32, conn: u32, commit: bool },
     /// `onConnect` finished for a new connection (no completion).
     Ready { conn: u32, error: Option<&'a str> },
 }
@@ -143,6 +147,11 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
             RELEASE => Request::Release {
                 id,
                 conn: r.u32_le()?,
+            },
+            END => Request::End {
+                id,
+                conn: r.u32_le()?,
+                commit: r.u8()? == 1,
             },
             READY => {
                 let conn = r.u32_le()?;

@@ -48,6 +48,8 @@ pub enum Command {
     Reserve { id: u32 },
     /// Give a reserved connection back.
     Release { id: u32, conn: u32 },
+    /// End the transaction on a reserved connection and give it back.
+    End { id: u32, conn: u32, commit: bool },
     /// Close the pool.
     Close {
         timeout: Option<Duration>,
@@ -189,7 +191,8 @@ fn command_id(cmd: &Command) -> Option<u32> {
         | Command::Copy { id, .. }
         | Command::Answer { id, .. }
         | Command::Reserve { id }
-        | Command::Release { id, .. } => Some(*id),
+        | Command::Release { id, .. }
+        | Command::End { id, .. } => Some(*id),
         Command::Cancel { .. } | Command::Close { .. } => None,
     }
 }
@@ -223,6 +226,10 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
             }),
             Command::Release { conn, .. } => Some(match pool.release(conn).await {
                 Ok(()) => value_buffer(0),
+                Err(e) => error_buffer(&e),
+            }),
+            Command::End { conn, commit, .. } => Some(match pool.end(conn, commit).await {
+                Ok(page) => page,
                 Err(e) => error_buffer(&e),
             }),
             Command::Close { .. } => None,

@@ -3,7 +3,7 @@
 //! text COPY otherwise (the server then parses types such as numeric, interval or ranges, as
 //! it does for text parameters). Both run on the engine's threads.
 
-use tokio_postgres::types::{Kind, Type};
+use postgres_types::{Kind, Type};
 
 use super::encode::{encode, label};
 use super::literal::scalar_text;

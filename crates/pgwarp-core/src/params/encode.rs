@@ -1,63 +1,38 @@
 //! Each parameter encoded for its statement parameter type, before anything is sent: a value
 //! that does not fit is refused here with a message naming `$n` and the type.
 
-use bytes::BytesMut;
-use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type};
+use postgres_types::{Kind, Type};
 
 use super::literal::{array_literal, is_integer, is_json, json_text, scalar_text};
 use super::Value;
 use crate::error::Error;
-use crate::types::{base_type, datetime, ConvertError};
+use crate::types::{base_type, datetime};
 
 /// A parameter ready for the Bind message.
 #[derive(Debug)]
 pub struct Encoded {
-    format: Format,
+    binary: bool,
     bytes: Option<Vec<u8>>,
 }
 
 impl Encoded {
     /// The bytes to send (`None` for NULL), and whether they are in the type's binary form.
     pub fn parts(&self) -> (Option<&[u8]>, bool) {
-        (self.bytes.as_deref(), matches!(self.format, Format::Binary))
+        (self.bytes.as_deref(), self.binary)
     }
 
     fn binary(bytes: Vec<u8>) -> Self {
         Encoded {
-            format: Format::Binary,
+            binary: true,
             bytes: Some(bytes),
         }
     }
 
     fn text(text: Option<String>) -> Self {
         Encoded {
-            format: Format::Text,
+            binary: false,
             bytes: text.map(String::into_bytes),
         }
-    }
-}
-
-impl ToSql for Encoded {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, ConvertError> {
-        match &self.bytes {
-            Some(b) => {
-                out.extend_from_slice(b);
-                Ok(IsNull::No)
-            }
-            None => Ok(IsNull::Yes),
-        }
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-
-    fn to_sql_checked(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, ConvertError> {
-        self.to_sql(ty, out)
-    }
-
-    fn encode_format(&self, _: &Type) -> Format {
-        self.format
     }
 }
 

@@ -2,7 +2,7 @@
 //! Text lets the server parse types whose binary form would be a second implementation here
 //! (inet, interval, ranges, enums...), at no measurable cost for parameters.
 
-use tokio_postgres::types::{Kind, Type};
+use postgres_types::{Kind, Type};
 
 use super::encode::{check_integer, mismatch};
 use super::Value;

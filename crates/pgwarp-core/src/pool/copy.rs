@@ -35,8 +35,11 @@ impl Pool {
         let hold = Hold::take(self, conn, id, false).await?;
         let started = if rows {
             match sql.split_once('\0') {
-                Some((table, columns)) => CopyIn::start_rows(hold.conn(), table, columns).await,
-                None => Err(Error::Internal("copyRows without a column list".into()).into()),
+                Some((table, columns)) => {
+                    let prepare = self.inner.options.prepare;
+                    CopyIn::start_rows(hold.conn(), table, columns, prepare).await
+                }
+                None => Err(Error::Internal("copyRows without a column list".into())),
             }
         } else {
             CopyIn::start(hold.conn(), sql).await
@@ -44,13 +47,14 @@ impl Pool {
         let copy = match started {
             Ok(copy) => copy,
             Err(e) => {
-                if e.connection_spoiled {
-                    hold.conn().spoil();
-                }
                 hold.end(Outcome::Failed).await;
-                return Err(e.error);
+                return Err(e);
             }
         };
+        if hold.is_callers() {
+            // A COPY can fire triggers, which can change the session.
+            hold.conn().note(None);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         lock(&self.inner.copies).insert(id, tx);
         tokio::spawn(self.clone().run_copy(id, copy, hold, rx));
@@ -128,8 +132,8 @@ impl Pool {
             }
         };
         lock(&self.inner.copies).remove(&id);
-        // Dropping the COPY sends CopyFail: the server rolls the statement back.
-        drop(copy);
+        // CopyFail: the server rolls the statement back.
+        copy.abort("the COPY was aborted").await;
         hold.end(Outcome::Failed).await;
         if let Some((answer, out)) = last {
             let _ = answer.send(out);

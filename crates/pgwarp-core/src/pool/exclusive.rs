@@ -12,7 +12,7 @@ use crate::connection::{lock, Connection};
 use crate::copy_out::{self, CopyPager};
 use crate::error::Error;
 use crate::params::Value;
-use crate::query::{self, Limits, Mode, Pager};
+use crate::query::{self, Caller, Limits, Mode, Pager};
 use crate::result::layout::{self, value_buffer};
 
 /// Answered once the stopped work has left its connection clean.
@@ -67,7 +67,22 @@ impl Hold {
             owned,
             savepoint: None,
         };
-        if savepoint && hold.conn().in_transaction() {
+        if owned.is_none() {
+            // The holder's earlier statements decide whether a transaction is open.
+            let settled = async {
+                loop {
+                    let notified = pool.inner.changed.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if hold.conn().in_flight() <= 2 {
+                        return;
+                    }
+                    notified.await;
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), settled).await;
+        }
+        if savepoint && hold.conn().status() != crate::wire::IDLE {
             let name = format!("pgwarp_stream_{tag}");
             if let Err(e) = query::execute_in_turn(hold.conn(), &format!("SAVEPOINT {name}")).await
             {
@@ -84,15 +99,16 @@ impl Hold {
         &self.lease.conn
     }
 
+    /// Whether the connection is the caller's reservation (not one the engine took for this).
+    pub(super) fn is_callers(&self) -> bool {
+        self.owned.is_none()
+    }
+
     /// Ends work that ran to its end or failed: the savepoint is released (or left to the
     /// aborted transaction), and an engine-reserved connection goes back.
     pub(super) async fn end(self, outcome: Outcome) {
         if let (Some(name), Outcome::Completed) = (&self.savepoint, outcome) {
-            let _ = self
-                .conn()
-                .client()
-                .batch_execute(&format!("RELEASE SAVEPOINT {name}"))
-                .await;
+            let _ = query::execute_in_turn(self.conn(), &format!("RELEASE SAVEPOINT {name}")).await;
         }
         self.give_back().await;
     }
@@ -116,7 +132,7 @@ impl Hold {
         }
         if let Some(name) = &self.savepoint {
             let sql = format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}");
-            if conn.client().batch_execute(&sql).await.is_err() {
+            if query::execute_in_turn(&conn, &sql).await.is_err() {
                 conn.spoil();
             }
         }
@@ -179,7 +195,12 @@ impl Pool {
                     batch_rows,
                     ..Limits::default()
                 };
-                query::start(hold.conn(), sql, values, self.inner.options.prepare)
+                let caller = if conn == 0 {
+                    Caller::Engine
+                } else {
+                    Caller::Holder
+                };
+                query::start(hold.conn(), sql, values, self.inner.options.prepare, caller)
                     .await
                     .map(|s| Source::Rows(Box::new(Pager::new(s, cursor, limits))))
             }

@@ -1,15 +1,16 @@
 //! Rows to one result buffer. Runs on the engine's threads, so the JavaScript thread only
 //! slices and parses.
 
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::types as wire;
-use tokio_postgres::types::{Kind, Type};
-use tokio_postgres::{Column, Row};
+use postgres_types::{Kind, Type};
 
 use super::layout::{self, JsKind};
 use crate::error::Error;
 use crate::types::json::{self, ElemFix};
-use crate::types::raw::RawValue;
 use crate::types::{base_type, datetime, text, ConvertError};
+use crate::wire::Column;
 
 /// How the encoder writes one column.
 #[derive(Clone, Debug)]
@@ -99,7 +100,7 @@ pub struct ResultEncoder {
 impl ResultEncoder {
     /// An encoder for a statement's columns.
     pub fn new(columns: &[Column]) -> Self {
-        let plans: Vec<Plan> = columns.iter().map(|c| Plan::of(c.type_())).collect();
+        let plans: Vec<Plan> = columns.iter().map(|c| Plan::of(&c.type_)).collect();
         let json = plans
             .iter()
             .map(|p| {
@@ -113,7 +114,7 @@ impl ResultEncoder {
         ResultEncoder {
             columns: columns
                 .iter()
-                .map(|c| (c.name().to_string(), c.type_().clone()))
+                .map(|c| (c.name.clone(), c.type_.clone()))
                 .collect(),
             plans,
             rows: 0,
@@ -140,12 +141,18 @@ impl ResultEncoder {
             + self.json.iter().map(Vec::len).sum::<usize>()
     }
 
-    /// Appends one row.
-    pub fn push(&mut self, row: &Row) -> Result<(), Error> {
+    /// Appends one row, as the server sent it.
+    pub fn push(&mut self, row: &DataRowBody) -> Result<(), Error> {
+        let buf = row.buffer();
+        let mut ranges = row.ranges();
         for i in 0..self.plans.len() {
-            let RawValue(value) = row
-                .try_get::<_, RawValue>(i)
-                .map_err(|e| Error::Internal(format!("reading column {i}: {e}")))?;
+            let range = ranges
+                .next()
+                .map_err(|e| Error::Internal(format!("reading column {i}: {e}")))?
+                .ok_or_else(|| {
+                    Error::Internal(format!("the server sent a row with only {i} columns"))
+                })?;
+            let value = range.map(|r| &buf[r]);
             self.push_value(i, value).map_err(|e| {
                 Error::Internal(format!(
                     "decoding column {:?} ({}): {e}",

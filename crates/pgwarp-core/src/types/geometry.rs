@@ -1,7 +1,7 @@
 //! Geometric types (point, lseg, box, line, path, polygon, circle) from binary to
 //! PostgreSQL's text.
 
-use tokio_postgres::types::Type;
+use postgres_types::Type;
 
 use super::text::write_float;
 use super::ConvertError;

@@ -2,7 +2,7 @@
 //! `JSON.parse` per column: json/jsonb documents and arrays.
 
 use postgres_protocol::types as wire;
-use tokio_postgres::types::{Kind, Type};
+use postgres_types::{Kind, Type};
 
 use super::{base_type, text, ConvertError};
 

@@ -5,11 +5,10 @@ pub mod datetime;
 pub mod geometry;
 pub mod json;
 pub mod numeric;
-pub mod raw;
 pub mod search;
 pub mod text;
 
-use tokio_postgres::types::{Kind, Type};
+use postgres_types::{Kind, Type};
 
 /// Follows domains down to the type whose wire format they use.
 pub fn base_type(ty: &Type) -> &Type {

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use postgres_protocol::types as wire;
-use tokio_postgres::types::{Kind, Type};
+use postgres_types::{Kind, Type};
 
 use super::{base_type, datetime, geometry, numeric, search, ConvertError};
 use crate::bytes::Reader;

@@ -1,0 +1,218 @@
+//! Statements that must not run on a shared, pipelined connection, refused before anything is
+//! sent: transaction control (a `BEGIN` there would capture every other caller's queries) and
+//! session state (a `SET` there would change the session under other callers).
+//!
+//! This reads only the statement's first words, after comments and parentheses. It is a
+//! courtesy that names the right tool; the guarantee is elsewhere: an autocommit query
+//! succeeds only if the server says the connection is idle after it
+//! ([`crate::query::Caller::Shared`]).
+
+use crate::error::Error;
+
+const TRANSACTION_HINT: &str =
+    "use pool.transaction(async (tx) => ...) for a transaction, or pool.reserve() to run \
+     transaction control by hand on a connection of your own";
+const SESSION_HINT: &str = "session state set here would reach other callers: use onConnect to \
+     set it on every connection, SET LOCAL inside pool.transaction(), or pool.reserve() for a \
+     connection of your own";
+
+/// Why `sql` may not run through `pool.query()`, if it may not.
+pub fn refuse_shared(sql: &str) -> Option<Error> {
+    let mut words = Words::new(sql);
+    let first = words.next()?;
+    let second = words.next().unwrap_or_default();
+    let transaction = match first.as_str() {
+        "BEGIN" | "START" | "END" | "ABORT" | "SAVEPOINT" | "RELEASE" => true,
+        "COMMIT" | "ROLLBACK" => second != "PREPARED",
+        "PREPARE" => second == "TRANSACTION",
+        _ => false,
+    };
+    if transaction {
+        return Some(refusal(&first, TRANSACTION_HINT));
+    }
+    let session = match first.as_str() {
+        "SET" => !matches!(second.as_str(), "LOCAL" | "TRANSACTION"),
+        "RESET" | "LISTEN" | "DISCARD" | "DEALLOCATE" | "PREPARE" | "DECLARE" | "LOAD" => true,
+        "CREATE" => {
+            let third = words.next().unwrap_or_default();
+            matches!(second.as_str(), "TEMP" | "TEMPORARY")
+                || (second == "LOCAL" || second == "GLOBAL")
+                    && matches!(third.as_str(), "TEMP" | "TEMPORARY")
+        }
+        _ => false,
+    };
+    if session {
+        return Some(refusal(&first, SESSION_HINT));
+    }
+    if first == "COPY" {
+        let upper = sql.to_ascii_uppercase();
+        if upper.contains("STDIN") {
+            return Some(copy_refusal("FROM STDIN", "copyIn"));
+        }
+        if upper.contains("STDOUT") {
+            return Some(copy_refusal("TO STDOUT", "copyOut"));
+        }
+    }
+    None
+}
+
+fn refusal(word: &str, hint: &str) -> Error {
+    Error::Parameter(format!(
+        "pool.query() cannot run {word} on the shared, pipelined connections: {hint}"
+    ))
+}
+
+fn copy_refusal(direction: &str, method: &str) -> Error {
+    Error::Parameter(format!(
+        "COPY ... {direction} cannot run through query(); use {method}()"
+    ))
+}
+
+/// The leading keywords of a statement, upper-cased, skipping whitespace, `--` and (nested)
+/// `/* */` comments and opening parentheses.
+struct Words<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Words<'a> {
+    fn new(sql: &'a str) -> Words<'a> {
+        Words { rest: sql }
+    }
+
+    fn skip_noise(&mut self) {
+        loop {
+            let r = self.rest.trim_start();
+            if let Some(after) = r.strip_prefix("--") {
+                self.rest = after.split_once('\n').map_or("", |(_, t)| t);
+            } else if r.starts_with("/*") {
+                self.rest = skip_block_comment(r);
+            } else if let Some(after) = r.strip_prefix('(') {
+                self.rest = after;
+            } else {
+                self.rest = r;
+                return;
+            }
+        }
+    }
+}
+
+impl Iterator for Words<'_> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        self.skip_noise();
+        let end = self
+            .rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(self.rest.len());
+        if end == 0 {
+            return None;
+        }
+        let word = self.rest[..end].to_ascii_uppercase();
+        self.rest = &self.rest[end..];
+        Some(word)
+    }
+}
+
+/// What follows a block comment at the start of `s`; comments nest, as in PostgreSQL.
+fn skip_block_comment(s: &str) -> &str {
+    let bytes = s.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return &s[i..];
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    ""
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(sql: &str) -> bool {
+        refuse_shared(sql).is_some()
+    }
+
+    #[test]
+    fn transaction_control_is_refused_through_comments_and_case() {
+        for sql in [
+            "begin",
+            "  BeGiN isolation level serializable",
+            "-- note\nbegin",
+            "/* a /* nested */ comment */ begin",
+            "start transaction",
+            "commit",
+            "end",
+            "rollback",
+            "abort",
+            "savepoint a",
+            "release savepoint a",
+            "prepare transaction 'x'",
+        ] {
+            assert!(refused(sql), "{sql}");
+        }
+        let e = refuse_shared("BEGIN").unwrap().to_string();
+        assert!(
+            e.contains("pool.transaction(") && e.contains("pool.reserve()"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn session_state_is_refused_and_names_the_tools() {
+        for sql in [
+            "set search_path = x",
+            "SET ROLE app",
+            "set session authorization app",
+            "reset all",
+            "listen ch",
+            "discard all",
+            "deallocate all",
+            "prepare p as select 1",
+            "declare c cursor with hold for select 1",
+            "create temp table t (a int)",
+            "create local temporary table t (a int)",
+            "copy t from stdin",
+            "copy (select 1) to stdout",
+        ] {
+            assert!(refused(sql), "{sql}");
+        }
+        let e = refuse_shared("set role x").unwrap().to_string();
+        assert!(
+            e.contains("onConnect") && e.contains("pool.reserve()"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ordinary_statements_pass() {
+        for sql in [
+            "select 1",
+            "(select 1)",
+            "with x as (select 1) insert into t select * from x",
+            "set local work_mem = '1MB'",
+            "commit prepared 'x'",
+            "rollback prepared 'x'",
+            "create table t (a int)",
+            "select 'begin'",
+            "copy t to '/tmp/file'",
+            "",
+            "-- only a comment",
+        ] {
+            assert!(!refused(sql), "{sql}");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Getting a connection: the least busy shared one below `max_pipeline`, or an idle one for a
+//! caller alone, or a new one up to `max`, or a wait bounded by `acquire_timeout`. New
+//! connections go through JavaScript's `onConnect` first; idle ones are checked before use.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::{Announce, Inner, Pool};
+use crate::connection::{self, lock, Connection};
+use crate::error::Error;
+use crate::session;
+
+/// A connection lent to one query; gives it back on drop, whatever happened.
+pub(super) struct Lease {
+    pub(super) conn: Arc<Connection>,
+    pub(super) pool: Arc<Inner>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.conn.add_in_flight(-1);
+        self.conn.touch();
+        lock(&self.pool.state).in_flight -= 1;
+        self.pool.changed.notify_waiters();
+    }
+}
+
+/// Whether a caller wants a pipelined share of a connection or one of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Want {
+    Shared,
+    Exclusive,
+}
+
+/// Marker: the caller should open a connection (its slot is already counted).
+struct Opening;
+
+impl Pool {
+    pub(super) async fn acquire(&self, want: Want) -> Result<Lease, Error> {
+        let inner = &self.inner;
+        let deadline = inner.options.acquire_timeout.map(|t| Instant::now() + t);
+        let mut waiting = false;
+        let result = loop {
+            let notified = inner.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_acquire(want) {
+                Ok(Some(lease)) => break self.validated(lease, want).await,
+                Ok(None) => {}
+                Err(Opening) => break self.open_for(want).await,
+            }
+            if lock(&inner.state).closed {
+                break Err(Error::Closed);
+            }
+            if !waiting {
+                waiting = true;
+                lock(&inner.state).waiting += 1;
+            }
+            match deadline {
+                Some(d) => {
+                    if tokio::time::timeout_at(d.into(), notified).await.is_err() {
+                        break Err(self.timeout_error());
+                    }
+                }
+                None => notified.await,
+            }
+        };
+        if waiting {
+            lock(&inner.state).waiting -= 1;
+        }
+        result
+    }
+
+    fn timeout_error(&self) -> Error {
+        let mut st = lock(&self.inner.state);
+        st.counters.acquire_timeouts += 1;
+        let busy = st.shared.iter().filter(|c| c.in_flight() > 0).count();
+        Error::PoolTimeout(format!(
+            "no connection within acquireTimeout ({} ms): {} of max {} in use ({} reserved, {} busy), {} callers waiting",
+            self.inner.options.acquire_timeout.unwrap_or_default().as_millis(),
+            st.shared.len() + st.reserved.len(),
+            self.inner.max,
+            st.reserved.len(),
+            busy,
+            st.waiting
+        ))
+    }
+
+    /// Picks a connection, or says to open one (`Err(Opening)`), or to wait (`Ok(None)`).
+    fn try_acquire(&self, want: Want) -> Result<Option<Lease>, Opening> {
+        let inner = &self.inner;
+        let mut st = lock(&inner.state);
+        if st.closed {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        // Broken connections go; old ones retire once idle.
+        let before = st.shared.len();
+        st.shared.retain(|c| {
+            !((c.is_closed() && c.in_flight() == 0) || (c.in_flight() == 0 && c.should_retire(now)))
+        });
+        st.counters.destroyed += (before - st.shared.len()) as u64;
+        let total = st.shared.len() + st.reserved.len() + st.opening;
+        let best = st
+            .shared
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_closed())
+            .min_by_key(|(_, c)| c.in_flight())
+            .map(|(i, c)| (i, c.in_flight()));
+        let pick = match (want, best) {
+            (_, Some((i, 0))) => Some(i),
+            (Want::Shared, Some((i, depth)))
+                if total >= inner.max && depth < inner.options.max_pipeline =>
+            {
+                Some(i)
+            }
+            _ if total < inner.max => {
+                st.opening += 1;
+                st.in_flight += 1;
+                return Err(Opening);
+            }
+            _ => None,
+        };
+        let Some(i) = pick else { return Ok(None) };
+        let conn = if want == Want::Exclusive {
+            let conn = st.shared.swap_remove(i);
+            // Nothing is in flight on it: from here on its status belongs to one holder.
+            conn.set_shared(false);
+            st.reserved.insert(conn.id(), conn.clone());
+            conn
+        } else {
+            st.shared[i].clone()
+        };
+        conn.add_in_flight(1);
+        st.in_flight += 1;
+        st.counters.acquires += 1;
+        Ok(Some(Lease {
+            conn,
+            pool: inner.clone(),
+        }))
+    }
+
+    /// A connection idle for long may have been cut by a firewall or the server: check it
+    /// with an empty query first, and take another if it is dead.
+    async fn validated(&self, lease: Lease, want: Want) -> Result<Lease, Error> {
+        let conn = &lease.conn;
+        if conn.in_flight() > 1 || conn.idle_for(Instant::now()) < self.inner.options.validate_after
+        {
+            return Ok(lease);
+        }
+        let probe = tokio::time::timeout(
+            Duration::from_secs(5),
+            crate::query::execute_in_turn(conn, ""),
+        )
+        .await;
+        if matches!(probe, Ok(Ok(_))) {
+            conn.touch();
+            return Ok(lease);
+        }
+        self.discard(&lease.conn);
+        drop(lease);
+        Box::pin(self.acquire(want)).await
+    }
+
+    pub(super) fn discard(&self, conn: &Arc<Connection>) {
+        conn.spoil();
+        let mut st = lock(&self.inner.state);
+        st.shared.retain(|c| !Arc::ptr_eq(c, conn));
+        st.reserved.remove(&conn.id());
+        st.counters.destroyed += 1;
+    }
+
+    /// Sets how to tell JavaScript that a new connection needs `onConnect`.
+    pub fn set_announce(&self, announce: Announce) {
+        *lock(&self.inner.announce) = Some(announce);
+    }
+
+    /// JavaScript's `onConnect` finished for connection `id` (with its error, if it threw).
+    pub fn connection_ready(&self, id: u32, result: Result<(), String>) {
+        if let Some(tx) = lock(&self.inner.initialising).remove(&id) {
+            let _ = tx.send(result);
+        }
+    }
+
+    /// Opens a connection and, when `onConnect` is set, lets JavaScript prepare it while it is
+    /// reserved for that alone. What `onConnect` set becomes the session's baseline, set again
+    /// after every reset.
+    async fn open_connection(&self) -> Result<Arc<Connection>, Error> {
+        let inner = &self.inner;
+        let conn = Connection::open(
+            &inner.settings,
+            if inner.options.prepare {
+                inner.options.statement_cache_size
+            } else {
+                0
+            },
+            connection::next_id(inner.shard),
+            inner.options.max_lifetime,
+        )
+        .await?;
+        let announce = lock(&inner.announce).clone();
+        let Some(announce) = announce.filter(|_| inner.options.on_connect) else {
+            return Ok(conn);
+        };
+        let (tx, rx) = oneshot::channel();
+        lock(&inner.initialising).insert(conn.id(), tx);
+        {
+            let mut st = lock(&inner.state);
+            st.reserved.insert(conn.id(), conn.clone());
+            st.in_flight += 1;
+        }
+        announce(conn.id());
+        let outcome = rx.await;
+        {
+            let mut st = lock(&inner.state);
+            st.reserved.remove(&conn.id());
+            st.in_flight -= 1;
+        }
+        match outcome {
+            Ok(Ok(())) if !conn.is_closed() => {
+                self.keep_baseline(&conn).await?;
+                Ok(conn)
+            }
+            Ok(Err(message)) => Err(Error::Connection {
+                message: format!("onConnect failed: {message}"),
+                code: "EONCONNECT",
+                server: None,
+            }),
+            _ => Err(Error::Connection {
+                message: "the connection closed during onConnect".into(),
+                code: "ECONNRESET",
+                server: None,
+            }),
+        }
+    }
+
+    /// After `onConnect`: a transaction it left open is an error; the settings and role it
+    /// set are read back, to be set again after each reset.
+    async fn keep_baseline(&self, conn: &Arc<Connection>) -> Result<(), Error> {
+        if conn.status() != crate::wire::IDLE {
+            return Err(Error::Connection {
+                message: "onConnect left the connection inside a transaction; commit it there"
+                    .into(),
+                code: "EONCONNECT",
+                server: None,
+            });
+        }
+        if conn.take_marks().touched {
+            let script = crate::query::execute_in_turn(conn, session::BASELINE_QUERY).await?;
+            conn.set_baseline(session::baseline_script(&script.rows));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn open_for(&self, want: Want) -> Result<Lease, Error> {
+        let inner = &self.inner;
+        let opened = self.open_connection().await;
+        let mut st = lock(&inner.state);
+        st.opening -= 1;
+        let result = match opened {
+            Ok(conn) if !st.closed => {
+                conn.add_in_flight(1);
+                st.counters.created += 1;
+                st.counters.acquires += 1;
+                if want == Want::Exclusive {
+                    st.reserved.insert(conn.id(), conn.clone());
+                } else {
+                    conn.set_shared(true);
+                    st.shared.push(conn.clone());
+                }
+                Ok(Lease {
+                    conn,
+                    pool: inner.clone(),
+                })
+            }
+            Ok(_) => {
+                st.in_flight -= 1;
+                Err(Error::Closed)
+            }
+            Err(e) => {
+                st.in_flight -= 1;
+                Err(e)
+            }
+        };
+        drop(st);
+        inner.changed.notify_waiters();
+        result
+    }
+}

@@ -1,0 +1,166 @@
+//! Lending a connection to one caller (`reserve()`, transactions) and taking it back clean:
+//! a connection the server says is inside a transaction is rolled back, and a session its
+//! holder touched is reset, before anyone else gets it; if that fails it is closed instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Lease, Pool, Want};
+use crate::connection::{lock, Connection};
+use crate::error::Error;
+use crate::result::ResultEncoder;
+use crate::session;
+use crate::wire;
+
+/// How long `release()` waits for the holder's statements still running (a stream it left
+/// open, say) before closing the connection instead.
+const QUIET_WAIT: Duration = Duration::from_secs(10);
+
+impl Pool {
+    /// Lends a connection to one caller alone; returns its id.
+    pub async fn reserve(&self) -> Result<u32, Error> {
+        let lease = self.acquire(Want::Exclusive).await?;
+        let id = lease.conn.id();
+        // The reservation itself counts as in flight until release, so close() waits for it.
+        std::mem::forget(lease);
+        Ok(id)
+    }
+
+    pub(super) fn lease_reserved(&self, id: u32) -> Result<Lease, Error> {
+        let mut st = lock(&self.inner.state);
+        let conn = st.reserved.get(&id).cloned().ok_or_else(|| {
+            Error::Internal(format!(
+                "connection {id} is not reserved (released already?)"
+            ))
+        })?;
+        conn.add_in_flight(1);
+        st.in_flight += 1;
+        Ok(Lease {
+            conn,
+            pool: self.inner.clone(),
+        })
+    }
+
+    fn reserved(&self, id: u32) -> Result<Arc<Connection>, Error> {
+        lock(&self.inner.state)
+            .reserved
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("connection {id} is not reserved")))
+    }
+
+    /// Gives a reserved connection back, rolled back and reset as needed (see the module).
+    pub async fn release(&self, id: u32) -> Result<(), Error> {
+        let conn = self.reserved(id)?;
+        let mut healthy = self.quiet(&conn).await && !conn.is_closed();
+        let marks = conn.take_marks();
+        let open = conn.status() != wire::IDLE;
+        if healthy && (open || marks.touched) {
+            let sql = if marks.touched {
+                session::reset_script(open, &conn.baseline())
+            } else {
+                "ROLLBACK".to_string()
+            };
+            healthy = restored(crate::query::execute_in_turn(&conn, &sql).await, &conn);
+            lock(&self.inner.state).counters.resets += 1;
+        }
+        self.give_back(conn, healthy);
+        Ok(())
+    }
+
+    /// Ends the transaction on reserved connection `id` with `COMMIT` or `ROLLBACK` and
+    /// releases it. The session reset, when the transaction's statements may have touched the
+    /// session, goes out right behind, in the same round trip. Answers with a result buffer
+    /// whose command is the server's tag: `ROLLBACK` for a COMMIT of a failed transaction.
+    pub async fn end(&self, id: u32, commit: bool) -> Result<Vec<u8>, Error> {
+        let conn = self.reserved(id)?;
+        if !self.quiet(&conn).await || conn.is_closed() {
+            self.give_back(conn.clone(), false);
+            return Err(conn_error(&conn));
+        }
+        let marks = conn.take_marks();
+        let (ending, reset) = {
+            let _turn = conn.turn().await;
+            let ending = conn
+                .client()
+                .send_script(if commit { "COMMIT" } else { "ROLLBACK" });
+            // After COMMIT or ROLLBACK no transaction is open, whatever they answer.
+            let reset = marks.touched.then(|| {
+                conn.client()
+                    .send_script(&session::reset_script(false, &conn.baseline()))
+            });
+            (ending, reset)
+        };
+        let outcome = match ending {
+            Ok(answer) => answer.read().await.map_err(|(e, _)| e),
+            Err(e) => Err(e),
+        };
+        let mut healthy = true;
+        if let Some(reset) = reset {
+            let done = match reset {
+                Ok(answer) => answer.read().await.map_err(|(e, _)| e),
+                Err(e) => Err(e),
+            };
+            healthy = restored(done, &conn);
+            lock(&self.inner.state).counters.resets += 1;
+        }
+        healthy &= conn.status() == wire::IDLE && !conn.is_closed();
+        self.give_back(conn, healthy);
+        let script = outcome?;
+        let tag = script.tags.last().cloned().unwrap_or_default();
+        Ok(ResultEncoder::new(&[]).finish(0, &tag))
+    }
+
+    /// Waits until nothing but the reservation itself is in flight on `conn`, so that the
+    /// server's last status is final. False when that takes too long.
+    async fn quiet(&self, conn: &Arc<Connection>) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.inner.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if conn.in_flight() <= 1 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(QUIET_WAIT, wait).await.is_ok()
+    }
+
+    /// Ends a reservation: `conn` goes back to sharing if `healthy`, else it is closed.
+    fn give_back(&self, conn: Arc<Connection>, healthy: bool) {
+        let mut st = lock(&self.inner.state);
+        if st.reserved.remove(&conn.id()).is_none() {
+            return;
+        }
+        st.in_flight -= 1;
+        conn.add_in_flight(-1);
+        conn.touch();
+        if healthy && !conn.is_closed() && !st.closed {
+            conn.set_shared(true);
+            st.shared.push(conn);
+        } else {
+            conn.kill();
+            st.counters.destroyed += 1;
+        }
+        drop(st);
+        self.inner.changed.notify_waiters();
+    }
+}
+
+/// Whether a rollback or reset left the session clean.
+fn restored(outcome: Result<wire::Script, Error>, conn: &Connection) -> bool {
+    outcome.is_ok() && conn.status() == wire::IDLE && !conn.is_closed()
+}
+
+fn conn_error(conn: &Connection) -> Error {
+    Error::Connection {
+        message: format!(
+            "the transaction's connection was lost: {}",
+            conn.client().close_reason()
+        ),
+        code: "ECONNRESET",
+        server: None,
+    }
+}

@@ -1,0 +1,79 @@
+//! The pool's numbers: running totals and snapshots, per shard and summed.
+
+use super::Pool;
+use crate::connection::lock;
+
+/// Running totals since the pool started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Queries run.
+    pub queries: u64,
+    /// Connections handed to a query or a reservation.
+    pub acquires: u64,
+    /// Callers that gave up waiting (`acquireTimeout`).
+    pub acquire_timeouts: u64,
+    /// Connections opened.
+    pub created: u64,
+    /// Connections closed (broken, retired, idle, dirty).
+    pub destroyed: u64,
+    /// Queries that failed.
+    pub errors: u64,
+    /// Released connections whose session was reset (or rolled back) before reuse.
+    pub resets: u64,
+}
+
+/// A snapshot of a pool's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections.
+    pub total: usize,
+    /// Open connections with nothing running and not reserved.
+    pub idle: usize,
+    /// Shared connections with queries running.
+    pub busy: usize,
+    /// Connections lent out by `reserve()`.
+    pub reserved: usize,
+    /// Queries running (plus reservations held).
+    pub in_flight: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+    /// Running totals.
+    pub counters: Counters,
+}
+
+impl PoolStats {
+    /// Adds another shard's numbers.
+    pub fn add(&mut self, o: &PoolStats) {
+        self.total += o.total;
+        self.idle += o.idle;
+        self.busy += o.busy;
+        self.reserved += o.reserved;
+        self.in_flight += o.in_flight;
+        self.waiting += o.waiting;
+        let (a, b) = (&mut self.counters, &o.counters);
+        a.queries += b.queries;
+        a.acquires += b.acquires;
+        a.acquire_timeouts += b.acquire_timeouts;
+        a.created += b.created;
+        a.destroyed += b.destroyed;
+        a.errors += b.errors;
+        a.resets += b.resets;
+    }
+}
+
+impl Pool {
+    /// Current numbers.
+    pub fn stats(&self) -> PoolStats {
+        let st = lock(&self.inner.state);
+        let busy = st.shared.iter().filter(|c| c.in_flight() > 0).count();
+        PoolStats {
+            total: st.shared.len() + st.reserved.len(),
+            idle: st.shared.len() - busy,
+            busy,
+            reserved: st.reserved.len(),
+            in_flight: st.in_flight,
+            waiting: st.waiting,
+            counters: st.counters,
+        }
+    }
+}

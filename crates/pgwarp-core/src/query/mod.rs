@@ -1,0 +1,346 @@
+//! One statement on a connection: prepare (cached), encode parameters for the statement's
+//! types, execute, and read the answer to its end, where the server's command tag and
+//! transaction status decide what the caller is told ([`Caller`]). Reading the rows into
+//! result pages is [`pages`].
+
+pub mod pages;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use postgres_protocol::message::backend::DataRowBody;
+
+pub use pages::{collect, drain_cancelled, is_too_large, Limits, Pager};
+
+use crate::connection::Connection;
+use crate::error::Error;
+use crate::params::{self, Value};
+use crate::result::ResultEncoder;
+use crate::wire::{self, Param, Rows};
+
+/// What the caller will do with the rows, so the engine encodes no more than needed.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Every row.
+    All = 0,
+    /// The first row only; the rest are read off the socket and dropped.
+    First = 1,
+    /// The first row, and a count of all rows (for `one()`'s "exactly one" check).
+    One = 2,
+    /// No rows, only the count (INSERT/UPDATE/DELETE, DDL).
+    Execute = 3,
+    /// Every row, in pages of at most the request's batch size, on a connection held alone
+    /// so that stopping early can cancel on the server; no size limits.
+    Stream = 4,
+    /// `COPY ... TO STDOUT`: the data in pages, held like `Stream`.
+    CopyOut = 5,
+    /// `COPY ... FROM STDIN`: starts a copy that data requests then feed.
+    CopyIn = 6,
+    /// Records-level copy into a table: like `CopyIn`, with rows encoded by the engine.
+    CopyRows = 7,
+}
+
+impl Mode {
+    /// The mode for a number from JavaScript.
+    pub fn from_u32(n: u32) -> Result<Mode, Error> {
+        Ok(match n {
+            0 => Mode::All,
+            1 => Mode::First,
+            2 => Mode::One,
+            3 => Mode::Execute,
+            4 => Mode::Stream,
+            5 => Mode::CopyOut,
+            6 => Mode::CopyIn,
+            7 => Mode::CopyRows,
+            _ => return Err(Error::Internal(format!("unknown result mode {n}"))),
+        })
+    }
+}
+
+/// Who runs the statement, which decides what its end must look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// An autocommit query on a shared, pipelined connection: it succeeds only if the server
+    /// says the connection is idle after it, and nothing before it left a transaction open.
+    Shared,
+    /// Work the engine runs on a connection it holds for it (a pool's `stream()`): autocommit
+    /// too, so it must end idle; its tags mark the session for the reset at release.
+    Engine,
+    /// The holder of a reserved connection (by hand or a transaction): any status is fine,
+    /// the tags mark the session.
+    Holder,
+}
+
+/// A statement whose execution has begun: its messages are sent and the first part of the
+/// answer has been read. Owns everything it needs, so it can move into a task of its own.
+pub struct Started {
+    rows: Rows,
+    conn: Arc<Connection>,
+    encoder: Option<ResultEncoder>,
+    caller: Caller,
+    /// Rows read before they could be encoded: the first one, or all of an unnamed
+    /// statement's whose column types this connection had not looked up yet.
+    early: VecDeque<DataRowBody>,
+    /// The answer has been read to its end (the result is in `end`).
+    ended: Option<Result<(), Error>>,
+}
+
+/// Prepares (through the cache), encodes the parameters for the statement's types, sends the
+/// statement, and reads its answer up to the first row. A statement refused at Bind because
+/// its cached plan went stale or its server statement is gone is prepared again and retried
+/// once, when that is safe (the connection is not inside a failed transaction).
+pub async fn start(
+    conn: &Arc<Connection>,
+    sql: &str,
+    values: &[Value<'_>],
+    prepare: bool,
+    caller: Caller,
+) -> Result<Started, Error> {
+    let first = send(conn, sql, values, prepare, caller)
+        .await?
+        .prime()
+        .await;
+    match first {
+        Err(Error::Server(e))
+            if prepare
+                && conn.status() != wire::FAILED
+                && (e.code() == "26000"
+                    || (e.code() == "0A000" && e.message().contains("cached plan"))) =>
+        {
+            conn.forget(sql);
+            send(conn, sql, values, prepare, caller)
+                .await?
+                .prime()
+                .await
+        }
+        other => other,
+    }
+}
+
+async fn send(
+    conn: &Arc<Connection>,
+    sql: &str,
+    values: &[Value<'_>],
+    prepare: bool,
+    caller: Caller,
+) -> Result<Started, Error> {
+    let turn = conn.turn().await;
+    if conn.is_closed() {
+        return Err(not_sent());
+    }
+    let (rows, encoder) = if prepare {
+        let prepared = match conn.prepare(sql).await {
+            Ok(p) => p,
+            Err(e) => {
+                if caller != Caller::Shared {
+                    conn.note(None);
+                }
+                return Err(e);
+            }
+        };
+        let encoded = params::encode_all(values, &prepared.description.params)?;
+        let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
+        let rows = conn.client().execute(&prepared.name, &params)?;
+        if !conn.caches_statements() {
+            // Nothing keeps it: close it behind its one use.
+            conn.client().close_statement(&prepared.name);
+        }
+        (
+            rows,
+            Some(ResultEncoder::new(&prepared.description.columns)),
+        )
+    } else {
+        // PgBouncer in transaction mode: one round trip with the unnamed statement; the
+        // server infers the parameter types, so values go as text.
+        let encoded = params::encode_untyped(values)?;
+        let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
+        (conn.client().execute_unnamed(sql, &params)?, None)
+    };
+    drop(turn);
+    Ok(Started {
+        rows,
+        conn: conn.clone(),
+        encoder,
+        caller,
+        early: VecDeque::new(),
+        ended: None,
+    })
+}
+
+impl Started {
+    /// Reads up to the first row (or the end), so errors at Bind surface from [`start`].
+    async fn prime(mut self) -> Result<Started, Error> {
+        if self.encoder.is_none() {
+            self.describe().await?;
+        }
+        match self.rows.next().await {
+            Ok(Some(row)) => self.early.push_back(row),
+            Ok(None) => self.ended = Some(Ok(())),
+            Err(e) => {
+                self.ended = Some(Err(e.clone()));
+                self.end_checks()?;
+                return Err(e);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The columns of an unnamed statement, from the answer. Types this connection has not
+    /// looked up can only be looked up after this answer (the lookup queues behind it), so
+    /// the rows are read ahead first; that happens once per type per connection.
+    async fn describe(&mut self) -> Result<(), Error> {
+        let raw = match self.rows.columns().await {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.ended = Some(Err(e.clone()));
+                self.end_checks()?;
+                return Err(e);
+            }
+        };
+        let Some(raw) = raw else {
+            self.encoder = Some(ResultEncoder::new(&[]));
+            return Ok(());
+        };
+        if raw
+            .oids()
+            .iter()
+            .any(|o| self.conn.types().known(*o).is_none())
+        {
+            loop {
+                match self.rows.next().await {
+                    Ok(Some(row)) => self.early.push_back(row),
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.ended = Some(Err(e.clone()));
+                        self.end_checks()?;
+                        return Err(e);
+                    }
+                }
+            }
+            self.ended = Some(Ok(()));
+        }
+        let columns = raw.resolve(self.conn.client(), self.conn.types()).await?;
+        self.encoder = Some(ResultEncoder::new(&columns));
+        Ok(())
+    }
+
+    /// The next row; `Ok(None)` at the end, once the end passed the caller's checks.
+    pub async fn next_row(&mut self) -> Result<Option<DataRowBody>, Error> {
+        if let Some(row) = self.early.pop_front() {
+            return Ok(Some(row));
+        }
+        let outcome = match self.ended.take() {
+            Some(done) => done.map(|_| None),
+            None => self.rows.next().await,
+        };
+        match outcome {
+            Ok(Some(row)) => Ok(Some(row)),
+            Ok(None) => {
+                self.ended = Some(Ok(()));
+                self.end_checks()?;
+                Ok(None)
+            }
+            Err(e) => {
+                self.ended = Some(Err(e.clone()));
+                self.end_checks()?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The encoder for this statement's columns.
+    pub fn encoder(&mut self) -> &mut ResultEncoder {
+        self.encoder.get_or_insert_with(|| ResultEncoder::new(&[]))
+    }
+
+    /// Moves the encoder out (for pagers that own it).
+    pub fn take_encoder(&mut self) -> ResultEncoder {
+        self.encoder
+            .take()
+            .unwrap_or_else(|| ResultEncoder::new(&[]))
+    }
+
+    /// The server's command tag, once the statement ended.
+    pub fn tag(&self) -> &str {
+        self.rows.tag().unwrap_or("")
+    }
+
+    /// Rows the statement returned or affected, from its tag (or `seen`, for tags that do
+    /// not count).
+    pub fn row_count(&self, seen: u64) -> u64 {
+        self.rows.tag().and_then(wire::rows_of_tag).unwrap_or(seen)
+    }
+
+    /// The connection it runs on.
+    pub fn conn(&self) -> &Arc<Connection> {
+        &self.conn
+    }
+
+    /// What the end of the answer means for the caller; see [`Caller`].
+    fn end_checks(&self) -> Result<(), Error> {
+        if self.rows.stuck_in_copy() {
+            // Only closing gets the server out of a COPY nobody feeds.
+            self.conn.kill();
+        }
+        let failed = matches!(self.ended, Some(Err(_)));
+        if self.caller != Caller::Shared {
+            self.conn.note(if failed { None } else { self.rows.tag() });
+        }
+        let status = self.rows.status().unwrap_or(wire::IDLE);
+        let leaked = match self.caller {
+            Caller::Shared => self.rows.poisoned() || status != wire::IDLE,
+            Caller::Engine => status != wire::IDLE,
+            Caller::Holder => false,
+        };
+        if !leaked {
+            return Ok(());
+        }
+        // The connection is closed without COMMIT once what is pipelined on it has come
+        // back, so the server rolls back everything done since the transaction began.
+        self.conn.spoil();
+        Err(left_in_transaction(
+            self.rows.poisoned() && status == wire::IDLE,
+            status,
+        ))
+    }
+}
+
+fn left_in_transaction(by_earlier: bool, status: u8) -> Error {
+    let state = match status {
+        wire::FAILED => "a failed transaction",
+        _ => "a transaction",
+    };
+    Error::RolledBack(if by_earlier {
+        "a statement pipelined before this one left the shared connection inside a transaction, \
+         so this one ran inside it; it was rolled back and the connection closed. Use \
+         pool.transaction() or pool.reserve() for statements that open transactions"
+            .to_string()
+    } else {
+        format!(
+            "the statement left the shared connection inside {state} (server status {:?}), which \
+             would have captured other callers' queries: everything it did was rolled back and \
+             the connection closed. Use pool.transaction() or pool.reserve() for statements that \
+             open transactions",
+            status as char
+        )
+    })
+}
+
+/// Runs an engine statement (SAVEPOINT, RELEASE...) with the simple protocol, in the
+/// connection's order (behind statements issued before it, ahead of those issued after).
+pub async fn execute_in_turn(conn: &Connection, sql: &str) -> Result<wire::Script, Error> {
+    let turn = conn.turn().await;
+    let answer = conn.client().send_script(sql)?;
+    drop(turn);
+    answer.read().await.map_err(|(e, _)| e)
+}
+
+/// The error for a statement that never left the client: safe to run elsewhere.
+pub fn not_sent() -> Error {
+    Error::Connection {
+        message: "connection lost before the statement was sent".into(),
+        code: wire::NOT_SENT,
+        server: None,
+    }
+}

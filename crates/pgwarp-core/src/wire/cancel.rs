@@ -1,0 +1,43 @@
+//! CancelRequest: a new connection to the same server carrying the session's key, which asks
+//! the server to cancel whatever that session runs at the moment it arrives.
+
+use bytes::BytesMut;
+use postgres_protocol::message::frontend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::conn::Client;
+use super::socket::{self, Target};
+
+/// What is needed to cancel a session's statement, detached from its connection.
+#[derive(Clone, Debug)]
+pub struct CancelToken {
+    target: Target,
+    process_id: i32,
+    secret_key: i32,
+}
+
+impl Client {
+    /// A token that cancels this session's running statement.
+    pub fn cancel_token(&self) -> CancelToken {
+        CancelToken {
+            target: self.target.clone(),
+            process_id: self.key.0,
+            secret_key: self.key.1,
+        }
+    }
+}
+
+impl CancelToken {
+    /// Sends the CancelRequest and waits for the server to close that connection (which is
+    /// all it answers). Whether anything was cancelled is not reported, as in libpq.
+    pub async fn cancel(&self) -> std::io::Result<()> {
+        let mut socket = socket::reconnect(&self.target).await?;
+        let mut buf = BytesMut::new();
+        frontend::cancel_request(self.process_id, self.secret_key, &mut buf);
+        socket.write_all(&buf).await?;
+        socket.flush().await?;
+        let mut end = [0u8; 1];
+        let _ = socket.read(&mut end).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! COPY through the simple protocol, as psql and node-postgres run it: no prepared statement
+//! (so it works behind PgBouncer in transaction mode), and the server's answer is watched
+//! while data goes out, so a rejected row stops the copy at once.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::frontend;
+
+use super::conn::Client;
+use super::pipe::Responses;
+use super::server_error::ServerError;
+use crate::error::Error;
+
+/// Bytes of COPY data waiting to be written before a writer waits (backpressure).
+const UNWRITTEN_LIMIT: usize = 512 * 1024;
+
+/// What started instead of the COPY that was asked for.
+fn not_a_copy(expected: &str) -> Error {
+    Error::Parameter(format!(
+        "the statement is not a COPY ... {expected} statement"
+    ))
+}
+
+/// A `COPY ... FROM STDIN` in progress.
+pub struct CopyIn {
+    responses: Responses,
+    /// The server's error, seen while sending: the copy is over.
+    failed: Option<Error>,
+}
+
+/// A `COPY ... TO STDOUT` in progress.
+pub struct CopyOut {
+    responses: Responses,
+    tag: Option<String>,
+}
+
+impl Client {
+    /// Starts `sql`, which must be a `COPY ... FROM STDIN`.
+    pub async fn copy_in(&self, sql: &str) -> Result<CopyIn, Error> {
+        let mut responses = self.query_message(sql)?;
+        match first_answer(&mut responses).await? {
+            Some(Message::CopyInResponse(_)) => Ok(CopyIn {
+                responses,
+                failed: None,
+            }),
+            other => Err(self.wrong_answer(responses, other, "FROM STDIN").await),
+        }
+    }
+
+    /// Starts `sql`, which must be a `COPY ... TO STDOUT`.
+    pub async fn copy_out(&self, sql: &str) -> Result<CopyOut, Error> {
+        let mut responses = self.query_message(sql)?;
+        match first_answer(&mut responses).await? {
+            Some(Message::CopyOutResponse(_)) => Ok(CopyOut {
+                responses,
+                tag: None,
+            }),
+            other => Err(self.wrong_answer(responses, other, "TO STDOUT").await),
+        }
+    }
+
+    fn query_message(&self, sql: &str) -> Result<Responses, Error> {
+        let mut buf = BytesMut::new();
+        frontend::query(sql, &mut buf).map_err(super::prepare::encode_error)?;
+        self.send(buf).map_err(super::lost_error)
+    }
+}
+
+/// The first message that says how the statement started; errors are read to the end.
+async fn first_answer(responses: &mut Responses) -> Result<Option<Message>, Error> {
+    loop {
+        match responses.next().await.map_err(super::lost_error)? {
+            Some(Message::ErrorResponse(body)) => {
+                let e = ServerError::parse(body.fields()).unwrap_or_default();
+                while responses.next().await.map_err(super::lost_error)?.is_some() {}
+                return Err(Error::Server(Box::new(e)));
+            }
+            Some(Message::NoticeResponse(_)) => {}
+            other => return Ok(other),
+        }
+    }
+}
+
+impl Client {
+    /// Reads to the end of an answer that was not the COPY expected (a COPY the other way
+    /// round is failed or drained), so the connection stays usable, and says what was wrong.
+    async fn wrong_answer(
+        &self,
+        mut responses: Responses,
+        first: Option<Message>,
+        expected: &str,
+    ) -> Error {
+        if matches!(first, Some(Message::CopyInResponse(_))) {
+            let mut buf = BytesMut::new();
+            if frontend::copy_fail("not the COPY direction asked for", &mut buf).is_ok() {
+                let _ = self.send_more(buf);
+            }
+        }
+        if !responses.is_done() {
+            while let Ok(Some(_)) = responses.next().await {}
+        }
+        not_a_copy(expected)
+    }
+}
+
+impl CopyIn {
+    /// Sends a chunk of COPY data, waiting while much is still unwritten. Fails with the
+    /// server's error as soon as the server has refused the copy.
+    pub async fn write(&mut self, client: &Client, data: Bytes) -> Result<(), Error> {
+        self.check_early();
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let mut buf = BytesMut::with_capacity(data.len() + 5);
+        frontend::CopyData::new(data)
+            .map_err(super::prepare::encode_error)?
+            .write(&mut buf);
+        client.send_more(buf).map_err(super::lost_error)?;
+        client.writable(UNWRITTEN_LIMIT).await;
+        self.check_early();
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the server already answered (it only does when it refused the data).
+    fn check_early(&mut self) {
+        while self.failed.is_none() {
+            match self.responses.next().now_or_never() {
+                Some(Ok(Some(Message::ErrorResponse(body)))) => {
+                    let e = ServerError::parse(body.fields()).unwrap_or_default();
+                    self.failed = Some(Error::Server(Box::new(e)));
+                }
+                Some(Ok(Some(_))) => {}
+                Some(Ok(None)) => {
+                    self.failed = Some(Error::Internal("the server ended the COPY early".into()))
+                }
+                Some(Err(lost)) => self.failed = Some(super::lost_error(lost)),
+                None => return,
+            }
+        }
+    }
+
+    /// Ends the data; resolves to the rows copied, or the server's error for the last rows.
+    pub async fn finish(mut self, client: &Client) -> Result<u64, Error> {
+        if let Some(e) = self.failed.take() {
+            self.drain().await;
+            return Err(e);
+        }
+        let mut buf = BytesMut::new();
+        frontend::copy_done(&mut buf);
+        client.send_more(buf).map_err(super::lost_error)?;
+        let mut rows = 0;
+        let mut failed = None;
+        loop {
+            match self.responses.next().await.map_err(super::lost_error)? {
+                Some(Message::CommandComplete(body)) => {
+                    rows = super::rows_of_tag(body.tag().unwrap_or_default()).unwrap_or(0);
+                }
+                Some(Message::ErrorResponse(body)) => {
+                    let e = ServerError::parse(body.fields()).unwrap_or_default();
+                    failed.get_or_insert(Error::Server(Box::new(e)));
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(rows),
+        }
+    }
+
+    /// Aborts the copy: nothing of it is kept. Resolves once the server has confirmed.
+    pub async fn abort(mut self, client: &Client, reason: &str) {
+        if self.failed.is_none() {
+            let mut buf = BytesMut::new();
+            if frontend::copy_fail(reason, &mut buf).is_ok() {
+                let _ = client.send_more(buf);
+            }
+        }
+        self.drain().await;
+    }
+
+    async fn drain(&mut self) {
+        while let Ok(Some(_)) = self.responses.next().await {}
+    }
+}
+
+impl CopyOut {
+    /// The next chunk of data (a row, in text and CSV formats); `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, Error> {
+        let mut failed = None;
+        loop {
+            match self.responses.next().await.map_err(super::lost_error)? {
+                Some(Message::CopyData(body)) => return Ok(Some(body.into_bytes())),
+                Some(Message::CommandComplete(body)) => {
+                    self.tag = Some(body.tag().unwrap_or_default().to_string());
+                }
+                Some(Message::ErrorResponse(body)) => {
+                    let e = ServerError::parse(body.fields()).unwrap_or_default();
+                    failed.get_or_insert(Error::Server(Box::new(e)));
+                }
+                Some(_) => {}
+                None => {
+                    return match failed {
+                        Some(e) => Err(e),
+                        None => Ok(None),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Running a statement with the extended protocol: Bind, Execute and Sync for a prepared
+//! statement, or Parse, Bind, Describe, Execute and Sync for the unnamed one (one round trip,
+//! for PgBouncer in transaction mode). Results are always asked for in binary.
+//!
+//! [`Rows`] reads the answer to its end: the rows, then the command tag of CommandComplete and
+//! the transaction status of ReadyForQuery, which the caller needs to know what the statement
+//! did to the session.
+
+use bytes::BytesMut;
+use postgres_protocol::message::backend::{DataRowBody, Message};
+use postgres_protocol::message::frontend;
+use postgres_protocol::IsNull;
+
+use super::conn::Client;
+use super::pipe::Responses;
+use super::prepare::{encode_error, RawColumns};
+use super::server_error::ServerError;
+use crate::error::Error;
+
+/// A parameter value ready for Bind: its bytes (`None`: NULL) and whether they are binary.
+pub type Param<'a> = (Option<&'a [u8]>, bool);
+
+impl Client {
+    /// Runs prepared statement `name` with `params`.
+    pub fn execute(&self, name: &str, params: &[Param<'_>]) -> Result<Rows, Error> {
+        let mut buf = BytesMut::new();
+        bind(name, params, &mut buf)?;
+        frontend::execute("", 0, &mut buf).map_err(encode_error)?;
+        frontend::sync(&mut buf);
+        Ok(Rows::new(self.send(buf).map_err(super::lost_error)?))
+    }
+
+    /// Prepares `sql` as the unnamed statement and runs it, in one round trip. The server
+    /// infers parameter types (values go as text); the columns arrive with the answer.
+    pub fn execute_unnamed(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, Error> {
+        let mut buf = BytesMut::new();
+        frontend::parse("", sql, std::iter::empty(), &mut buf).map_err(encode_error)?;
+        bind("", params, &mut buf)?;
+        frontend::describe(b'P', "", &mut buf).map_err(encode_error)?;
+        frontend::execute("", 0, &mut buf).map_err(encode_error)?;
+        frontend::sync(&mut buf);
+        Ok(Rows::new(self.send(buf).map_err(super::lost_error)?))
+    }
+}
+
+fn bind(statement: &str, params: &[Param<'_>], buf: &mut BytesMut) -> Result<(), Error> {
+    frontend::bind(
+        "",
+        statement,
+        params.iter().map(|(_, binary)| *binary as i16),
+        params.iter(),
+        |(value, _), out| match value {
+            Some(bytes) => {
+                out.extend_from_slice(bytes);
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        },
+        Some(1),
+        buf,
+    )
+    .map_err(|e| match e {
+        frontend::BindError::Conversion(e) => Error::Parameter(e.to_string()),
+        frontend::BindError::Serialization(e) => encode_error(e),
+    })
+}
+
+/// The answer to one statement, read row by row.
+pub struct Rows {
+    responses: Responses,
+    tag: Option<String>,
+    status: Option<u8>,
+    failed: Option<Error>,
+    columns: Option<RawColumns>,
+    /// The statement was a `COPY ... FROM STDIN`: the server now waits for data that will not
+    /// come, so the connection cannot be used again.
+    copy_in: bool,
+}
+
+impl Rows {
+    fn new(responses: Responses) -> Rows {
+        Rows {
+            responses,
+            tag: None,
+            status: None,
+            failed: None,
+            columns: None,
+            copy_in: false,
+        }
+    }
+
+    /// The next row; `Ok(None)` once the statement ended. A server error is returned after
+    /// the answer has been read to its end, so [`Rows::status`] is known by then.
+    pub async fn next(&mut self) -> Result<Option<DataRowBody>, Error> {
+        loop {
+            let message = self.responses.next().await.map_err(super::lost_error)?;
+            match message {
+                Some(Message::DataRow(body)) => return Ok(Some(body)),
+                Some(Message::CommandComplete(body)) => {
+                    self.tag = Some(body.tag().unwrap_or_default().to_string());
+                }
+                Some(Message::RowDescription(body)) => {
+                    self.columns = Some(RawColumns::parse(&body)?);
+                }
+                Some(Message::ErrorResponse(body)) => {
+                    let e = ServerError::parse(body.fields()).unwrap_or_default();
+                    self.failed.get_or_insert(Error::Server(Box::new(e)));
+                }
+                Some(Message::ReadyForQuery(body)) => self.status = Some(body.status()),
+                Some(Message::CopyInResponse(_)) => {
+                    self.copy_in = true;
+                    return Err(copy_refused("copyIn"));
+                }
+                Some(Message::CopyOutResponse(_)) => {
+                    self.failed.get_or_insert(copy_refused("copyOut"));
+                }
+                Some(_) => {}
+                None => {
+                    return match self.failed.take() {
+                        Some(e) => Err(e),
+                        None => Ok(None),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads up to the RowDescription of an unnamed statement (or to the end, for one that
+    /// returns no rows) and returns its columns.
+    pub async fn columns(&mut self) -> Result<Option<RawColumns>, Error> {
+        while self.columns.is_none() && !self.responses.is_done() {
+            let message = self.responses.next().await.map_err(super::lost_error)?;
+            match message {
+                Some(Message::RowDescription(body)) => {
+                    self.columns = Some(RawColumns::parse(&body)?);
+                }
+                Some(Message::NoData) => return Ok(None),
+                Some(Message::ErrorResponse(body)) => {
+                    let e = ServerError::parse(body.fields()).unwrap_or_default();
+                    self.failed.get_or_insert(Error::Server(Box::new(e)));
+                }
+                Some(Message::ReadyForQuery(body)) => self.status = Some(body.status()),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if self.responses.is_done() {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
+        }
+        Ok(self.columns.take())
+    }
+
+    /// The command tag (`INSERT 0 1`, `SELECT 5`, `CREATE TABLE`), once the statement ended.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The transaction status after the statement, once its answer was read to the end.
+    pub fn status(&self) -> Option<u8> {
+        self.status
+    }
+
+    /// Whether a statement at or before this one left the (shared) connection inside a
+    /// transaction; see [`Client::set_strict`].
+    pub fn poisoned(&self) -> bool {
+        self.responses.poisoned()
+    }
+
+    /// Whether the statement turned out to be a `COPY ... FROM STDIN` (see the field).
+    pub fn stuck_in_copy(&self) -> bool {
+        self.copy_in
+    }
+}
+
+fn copy_refused(method: &str) -> Error {
+    Error::Parameter(format!(
+        "COPY ... {} cannot run through query(); use {method}()",
+        if method == "copyIn" {
+            "FROM STDIN"
+        } else {
+            "TO STDOUT"
+        }
+    ))
+}

@@ -1,0 +1,92 @@
+//! The simple query protocol (one `Query` message, any number of statements), for the
+//! engine's own statements: transaction control, session resets, catalog lookups.
+
+use bytes::BytesMut;
+use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::frontend;
+
+use super::conn::Client;
+use super::pipe::Responses;
+use super::server_error::ServerError;
+use crate::error::Error;
+
+/// What a script did: each statement's command tag, the text rows of all its statements, and
+/// the transaction status after it.
+#[derive(Debug, Default)]
+pub struct Script {
+    /// Command tags, one per statement that completed (`SET`, `SELECT 1`, `ROLLBACK`...).
+    pub tags: Vec<String>,
+    /// Every row of every statement, as text (`None` is NULL).
+    pub rows: Vec<Vec<Option<String>>>,
+    /// The ReadyForQuery status after the script.
+    pub status: u8,
+}
+
+/// A script that has been sent; [`ScriptAnswer::read`] collects its answer.
+pub struct ScriptAnswer(Responses);
+
+impl Client {
+    /// Sends `sql` with the simple protocol (now, so it keeps its place in the connection's
+    /// order); the answer is read with [`ScriptAnswer::read`].
+    pub fn send_script(&self, sql: &str) -> Result<ScriptAnswer, Error> {
+        let mut buf = BytesMut::new();
+        frontend::query(sql, &mut buf).map_err(super::prepare::encode_error)?;
+        Ok(ScriptAnswer(self.send(buf).map_err(super::lost_error)?))
+    }
+
+    /// Runs `sql` with the simple protocol and collects what it returned.
+    pub async fn batch(&self, sql: &str) -> Result<Script, Error> {
+        self.send_script(sql)?.read().await.map_err(|(e, _)| e)
+    }
+}
+
+impl ScriptAnswer {
+    /// Collects the answer. A failing statement ends the script (the server skips the rest);
+    /// its error is returned with the status the server reported afterwards.
+    pub async fn read(self) -> Result<Script, (Error, Option<u8>)> {
+        read_script(self.0).await
+    }
+}
+
+async fn read_script(mut responses: Responses) -> Result<Script, (Error, Option<u8>)> {
+    let mut script = Script::default();
+    let mut failed: Option<Error> = None;
+    loop {
+        let message = match responses.next().await {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(lost) => return Err((super::lost_error(lost), None)),
+        };
+        match message {
+            Message::DataRow(body) => {
+                let buf = body.buffer();
+                let mut row = Vec::new();
+                let mut ranges = body.ranges();
+                use fallible_iterator::FallibleIterator;
+                while let Ok(Some(range)) = ranges.next() {
+                    row.push(range.map(|r| String::from_utf8_lossy(&buf[r]).into_owned()));
+                }
+                script.rows.push(row);
+            }
+            Message::CommandComplete(body) => {
+                script.tags.push(body.tag().unwrap_or_default().to_string());
+            }
+            Message::ErrorResponse(body) => {
+                let e = ServerError::parse(body.fields()).unwrap_or_default();
+                failed.get_or_insert(Error::Server(Box::new(e)));
+            }
+            Message::ReadyForQuery(body) => {
+                script.status = body.status();
+            }
+            Message::CopyInResponse(_) | Message::CopyOutResponse(_) => {
+                // The engine's scripts never COPY; refuse rather than hang in copy mode.
+                return Err((Error::Internal("a COPY in an internal script".into()), None));
+            }
+            _ => {}
+        }
+    }
+    match failed {
+        Some(e) => Err((e, Some(script.status))),
+        None => Ok(script),
+    }
+}
