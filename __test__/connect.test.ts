@@ -65,6 +65,33 @@ describe('settings', () => {
     expect(await pool.query('select 1').scalar()).toBe(1);
   });
 
+  it('host and port given as options replace the URL’s', async () => {
+    const p = new Pool(`postgres://${url.username}@no-such-host.invalid:1,other.invalid:2/${url.pathname.slice(1)}`, { host: url.hostname, port });
+    try {
+      expect(await p.query('select 1 as one').scalar()).toBe(1);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('timeouts past 2^32 - 1 ms are kept, not wrapped; fractions and negatives are refused', async () => {
+    // 2^32 + 50 ms wrapped to 50 ms before: the second caller would time out almost at once.
+    const p = new Pool(databaseUrl, { max: 1, acquireTimeout: 2 ** 32 + 50 });
+    try {
+      const held = await p.reserve();
+      const second = p.reserve();
+      const outcome = await Promise.race([second.then(() => 'got one', (e: Error) => e.message), new Promise((r) => setTimeout(() => r('still waiting'), 400))]);
+      expect(outcome).toBe('still waiting');
+      await held.release();
+      await (await second).release();
+    } finally {
+      await p.close();
+    }
+    expect(() => new Pool(databaseUrl, { idleTimeout: 1.5 })).toThrow(/idleTimeout must be a non-negative integer/);
+    expect(() => new Pool(databaseUrl, { max: 2 ** 32 + 1 })).toThrow(/max must be a non-negative integer up to 4294967295/);
+    expect(() => new Pool(databaseUrl, { maxLifetime: 2 ** 53 })).toThrow(/maxLifetime must be/);
+  });
+
   it('refuses bad settings with a clear error', () => {
     expect(() => new Pool('mysql://x@y/z')).toThrow(/postgres:\/\/ or postgresql:\/\//);
     expect(() => new Pool('postgres://x@y/z?sslmode=require')).toThrow(/TLS/);

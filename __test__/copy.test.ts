@@ -8,8 +8,9 @@ import { pipeline } from 'node:stream/promises';
 
 import { describe, expect, it } from 'vitest';
 
-import { ParameterError, PostgresError } from '../src';
-import { newPool, tableName } from './helpers';
+import { ParameterError, Pool, PostgresError } from '../src';
+import { databaseUrl, newPool, tableName } from './helpers';
+import { wireSpy } from './wire-spy';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const settled = { connections: { reserved: 0, busy: 0 }, inFlight: 0, waiting: 0 };
@@ -158,7 +159,35 @@ describe('copyRows', () => {
   });
 
   it('tables of binary-encodable types go as binary COPY and round-trip too', async () => {
-    const pool = newPool();
+    const spy = await wireSpy(databaseUrl);
+    const pool = new Pool(spy.url);
+    try {
+      await binaryRoundTrip(pool);
+      expect(spy.queries().filter((q) => q.startsWith('COPY'))).toEqual([expect.stringMatching(/^COPY "rows_bin_\d+_\d+" \("a", .*"l"\) FROM STDIN \(FORMAT binary\)$/)]);
+    } finally {
+      await pool.close();
+      await spy.close();
+    }
+  });
+
+  it('with prepare: false nothing named is prepared, so PgBouncer in transaction mode can route it', async () => {
+    const spy = await wireSpy(databaseUrl);
+    const pool = new Pool(spy.url, { prepare: false });
+    try {
+      const t = tableName('rows_unnamed');
+      await pool.query(`create table ${t} (a int, b text, c numeric)`).execute();
+      expect(await pool.copyRows(t, ['a', 'b'], [[1, 'x'], [2, 'y']])).toBe(2);
+      expect(await pool.copyRows(t, ['a', 'c'], [[3, '1.5']])).toBe(1);
+      expect(await pool.query<number>(`select sum(a)::int from ${t} where a > $1`, [0]).scalar()).toBe(6);
+      expect(spy.parsedNames().length).toBeGreaterThan(0);
+      expect(spy.parsedNames().filter((n) => n !== '')).toEqual([]);
+    } finally {
+      await pool.close();
+      await spy.close();
+    }
+  });
+
+  async function binaryRoundTrip(pool: Pool): Promise<void> {
     const t = tableName('rows_bin');
     await pool.query(`create table ${t} (a int2, b int4, c int8, d float4, e float8, f bool, g bytea, h text, i varchar, j json, k jsonb, l uuid)`).execute();
     const rows = Array.from({ length: 5000 }, (_, i) => [i % 100, i, BigInt(i) * 1000000007n, i / 4, i / 3, i % 2 === 0, Buffer.from([i & 255]), `t${i}`, 'yes', { i }, { i, s: 'x' }, `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`]);
@@ -166,7 +195,7 @@ describe('copyRows', () => {
     const back = await pool.query(`select * from ${t} order by b`, [], { int8: 'bigint' }).all();
     expect(back[4999]).toEqual({ a: 99, b: 4999, c: 4999n * 1000000007n, d: 4999 / 4, e: 4999 / 3, f: false, g: Buffer.from([4999 & 255]), h: 't4999', i: 'yes', j: { i: 4999 }, k: { i: 4999, s: 'x' }, l: '00000000-0000-0000-0000-000000004999' });
     expect(back.map((r) => r.b)).toEqual(rows.map((r) => r[1]));
-  });
+  }
 
   it('reads async iterables, schema-qualified names and quoted identifiers', async () => {
     const pool = newPool();

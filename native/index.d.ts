@@ -64,6 +64,8 @@ export interface NativePoolOptions {
   onConnect?: boolean
   /** Microseconds a shard spins after each request; 0 sleeps at once. */
   spinUs?: number
+  /** `false` lets transaction control through `pool.query()` (tests of the safety net only). */
+  sharedGuard?: boolean
 }
 
 /** One shard's numbers. */

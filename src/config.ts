@@ -108,9 +108,11 @@ export function checkInt8(mode: unknown): Int8Mode {
   return mode as Int8Mode;
 }
 
-function nonNegative(name: string, v: number | undefined): number | undefined {
+/** A count (`max`: it travels as a u32) or, with `ms`, milliseconds (up to 2^53 - 1). */
+function nonNegative(name: string, v: number | undefined, ms = false): number | undefined {
   if (v === undefined) return undefined;
-  if (!Number.isInteger(v) || v < 0) throw new PgwarpError(`${name} must be a non-negative integer, not ${v}`);
+  const max = ms ? Number.MAX_SAFE_INTEGER : 0xffffffff;
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new PgwarpError(`${name} must be a non-negative integer up to ${max}, not ${v}`);
   return v;
 }
 
@@ -140,19 +142,22 @@ export function resolveOptions(
     database: o.database,
     applicationName: o.applicationName,
     options: o.options,
-    connectTimeoutMs: nonNegative('connectTimeout', o.connectTimeout),
-    statementTimeoutMs: nonNegative('statementTimeout', o.statementTimeout),
+    connectTimeoutMs: nonNegative('connectTimeout', o.connectTimeout, true),
+    statementTimeoutMs: nonNegative('statementTimeout', o.statementTimeout, true),
     sslMode: o.sslmode,
     max: nonNegative('max', o.max),
     min: nonNegative('min', o.min),
     maxPipeline: nonNegative('maxPipeline', o.maxPipeline),
-    acquireTimeoutMs: nonNegative('acquireTimeout', o.acquireTimeout),
-    idleTimeoutMs: nonNegative('idleTimeout', o.idleTimeout),
-    maxLifetimeMs: nonNegative('maxLifetime', o.maxLifetime),
+    acquireTimeoutMs: nonNegative('acquireTimeout', o.acquireTimeout, true),
+    idleTimeoutMs: nonNegative('idleTimeout', o.idleTimeout, true),
+    maxLifetimeMs: nonNegative('maxLifetime', o.maxLifetime, true),
     prepare: o.prepare,
     spinUs: nonNegative('spin', o.spin),
     shards: o.shards === 'auto' ? os.availableParallelism() : nonNegative('shards', o.shards),
     statementCacheSize: nonNegative('statementCacheSize', o.statementCacheSize),
+    // A test hook: without the pre-send check, the server-status rule alone must keep
+    // pool.query('begin') from capturing other callers (__test__/server-state.test.ts).
+    sharedGuard: env.PGWARP_TEST_SKIP_SHARED_GUARD === '1' ? false : undefined,
   };
   // Nothing said where to connect: DATABASE_URL, then libpq's PG* variables.
   const explicit = url ?? (o.host === undefined ? env.DATABASE_URL : undefined);

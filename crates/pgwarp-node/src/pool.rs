@@ -38,6 +38,8 @@ pub struct NativePoolOptions {
     pub on_connect: Option<bool>,
     /// Microseconds a shard spins after each request; 0 sleeps at once.
     pub spin_us: Option<u32>,
+    /// `false` lets transaction control through `pool.query()` (tests of the safety net only).
+    pub shared_guard: Option<bool>,
 }
 
 /// One shard's numbers.
@@ -116,6 +118,7 @@ impl NativePool {
             spin: o
                 .spin_us
                 .map_or(d.spin, |us| Duration::from_micros(us as u64)),
+            shared_guard: o.shared_guard.unwrap_or(d.shared_guard),
         };
         // Weak: an idle pool must not keep the process alive; `hold` refs it while work runs.
         let waker: Arc<Waker> = Arc::new(

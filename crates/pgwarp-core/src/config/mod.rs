@@ -70,6 +70,9 @@ pub struct PoolOptions {
     /// How long a shard keeps its thread spinning after each request instead of sleeping, to
     /// catch the next request and the server's answer without a cross-core wake-up.
     pub spin: Duration,
+    /// Refuse transaction control and session state on the shared path before sending
+    /// ([`crate::guard`]). Only tests turn it off, to show the server-status rule behind it.
+    pub shared_guard: bool,
 }
 
 impl Default for PoolOptions {
@@ -88,6 +91,7 @@ impl Default for PoolOptions {
             shards: 1,
             on_connect: false,
             spin: Duration::from_micros(100),
+            shared_guard: true,
         }
     }
 }

@@ -136,7 +136,7 @@ impl Pool {
         let mode = Mode::from_u32(mode)?;
         let values = params::decode(params)?;
         let copy = matches!(mode, Mode::CopyIn | Mode::CopyOut | Mode::CopyRows);
-        if conn == 0 && !copy {
+        if conn == 0 && !copy && self.inner.options.shared_guard {
             if let Some(refusal) = crate::guard::refuse_shared(sql) {
                 return Err(refusal);
             }

@@ -65,7 +65,7 @@ pub enum Caller {
     /// says the connection is idle after it, and nothing before it left a transaction open.
     Shared,
     /// Work the engine runs on a connection it holds for it (a pool's `stream()`): autocommit
-    /// too, so it must end idle; its tags mark the session for the reset at release.
+    /// too, so it must end idle; like the shared path, it does not mark the session.
     Engine,
     /// The holder of a reserved connection (by hand or a transaction): any status is fine,
     /// the tags mark the session.
@@ -284,12 +284,13 @@ impl Started {
             self.conn.kill();
         }
         let failed = matches!(self.ended, Some(Err(_)));
-        if self.caller != Caller::Shared {
+        if self.caller == Caller::Holder {
             self.conn.note(if failed { None } else { self.rows.tag() });
         }
         let status = self.rows.status().unwrap_or(wire::IDLE);
+        let poison = self.rows.poisoned();
         let leaked = match self.caller {
-            Caller::Shared => self.rows.poisoned() || status != wire::IDLE,
+            Caller::Shared => poison != wire::Poison::Clean,
             Caller::Engine => status != wire::IDLE,
             Caller::Holder => false,
         };
@@ -300,7 +301,7 @@ impl Started {
         // back, so the server rolls back everything done since the transaction began.
         self.conn.spoil();
         Err(left_in_transaction(
-            self.rows.poisoned() && status == wire::IDLE,
+            poison == wire::Poison::ByEarlier,
             status,
         ))
     }

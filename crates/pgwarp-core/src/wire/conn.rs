@@ -19,7 +19,7 @@ use postgres_protocol::message::frontend;
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, Notify};
 
-use super::pipe::{Lost, Pipe, Responses};
+use super::pipe::{Lost, Pipe, Poison, Responses};
 use super::server_error::ServerError;
 use super::socket::{Socket, Target};
 use crate::connection::lock;
@@ -394,7 +394,7 @@ impl Task {
                 backend::NOTICE_RESPONSE_TAG
                 | backend::NOTIFICATION_RESPONSE_TAG
                 | backend::PARAMETER_STATUS_TAG => {
-                    self.hand_over(scanned, false)?;
+                    self.hand_over(scanned, None)?;
                     scanned = 0;
                     let message = self.read.split_to(len);
                     self.unsolicited(message);
@@ -402,10 +402,15 @@ impl Task {
                 backend::READY_FOR_QUERY_TAG => {
                     let status = self.read[scanned + 5];
                     self.shared.status.store(status, Ordering::Relaxed);
-                    if status != IDLE && self.shared.strict.load(Ordering::Relaxed) {
+                    let poison = if self.shared.poisoned.load(Ordering::Relaxed) {
+                        Poison::ByEarlier
+                    } else if status != IDLE && self.shared.strict.load(Ordering::Relaxed) {
                         self.shared.poisoned.store(true, Ordering::Relaxed);
-                    }
-                    self.hand_over(scanned + len, true)?;
+                        Poison::ByThis
+                    } else {
+                        Poison::Clean
+                    };
+                    self.hand_over(scanned + len, Some(poison))?;
                     scanned = 0;
                 }
                 backend::ERROR_RESPONSE_TAG if self.pending.is_empty() => {
@@ -427,24 +432,25 @@ impl Task {
             }
             progress = true;
         }
-        self.hand_over(scanned, false)?;
+        self.hand_over(scanned, None)?;
         Ok(progress)
     }
 
-    /// Gives the first `n` bytes of the read buffer to the request at the head of the queue.
-    fn hand_over(&mut self, n: usize, last: bool) -> Result<(), String> {
+    /// Gives the first `n` bytes of the read buffer to the request at the head of the queue;
+    /// `end` when they end with its ReadyForQuery, saying whether the connection is poisoned.
+    fn hand_over(&mut self, n: usize, end: Option<Poison>) -> Result<(), String> {
         if n == 0 {
             return Ok(());
         }
         let chunk = self.read.split_to(n);
-        let Some((pipe, _)) = (if last {
+        let Some((pipe, _)) = (if end.is_some() {
             self.pending.pop_front()
         } else {
             self.pending.front().cloned()
         }) else {
             return Err("protocol error: an answer with no request waiting".into());
         };
-        pipe.push(chunk, last, self.shared.poisoned.load(Ordering::Relaxed));
+        pipe.push(chunk, end.is_some(), end.unwrap_or_default());
         Ok(())
     }
 

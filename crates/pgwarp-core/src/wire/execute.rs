@@ -12,7 +12,7 @@ use postgres_protocol::message::frontend;
 use postgres_protocol::IsNull;
 
 use super::conn::Client;
-use super::pipe::Responses;
+use super::pipe::{Poison, Responses};
 use super::prepare::{encode_error, RawColumns};
 use super::server_error::ServerError;
 use crate::error::Error;
@@ -164,7 +164,7 @@ impl Rows {
 
     /// Whether a statement at or before this one left the (shared) connection inside a
     /// transaction; see [`Client::set_strict`].
-    pub fn poisoned(&self) -> bool {
+    pub fn poisoned(&self) -> Poison {
         self.responses.poisoned()
     }
 

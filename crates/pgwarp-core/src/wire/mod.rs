@@ -23,7 +23,7 @@ pub use cancel::CancelToken;
 pub use conn::{Client, Unsolicited, UnsolicitedSink, FAILED, IDLE, IN_TRANSACTION};
 pub use copy::{CopyIn, CopyOut};
 pub use execute::{Param, Rows};
-pub use pipe::Lost;
+pub use pipe::{Lost, Poison};
 pub use prepare::{Column, Description, RawColumns};
 pub use server_error::ServerError;
 pub use simple::{Script, ScriptAnswer};

@@ -26,15 +26,27 @@ pub enum Lost {
     Broken(String),
 }
 
+/// Whether (and by whom) a shared connection had been poisoned when an answer ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Poison {
+    /// Idle, as it must be.
+    #[default]
+    Clean,
+    /// This answer's own status was not idle.
+    ByThis,
+    /// An answer before this one had left the connection inside a transaction.
+    ByEarlier,
+}
+
 #[derive(Default)]
 struct State {
     chunks: VecDeque<BytesMut>,
     held: usize,
     /// The ReadyForQuery has been delivered: nothing more will come.
     complete: bool,
-    /// The connection was poisoned when this answer's ReadyForQuery arrived (see
-    /// [`super::Client::set_strict`]).
-    poisoned: bool,
+    /// Whether the connection was poisoned when this answer's ReadyForQuery arrived (see
+    /// [`super::Client::set_strict`]), and by an earlier answer.
+    poisoned: Poison,
     lost: Option<Lost>,
     /// The consumer went away; the task discards the rest of the answer.
     abandoned: bool,
@@ -56,14 +68,16 @@ impl Pipe {
 
     /// Task side: adds a chunk of whole messages; `last` when it ends with ReadyForQuery, and
     /// then whether the connection was poisoned by that time.
-    pub(super) fn push(&self, chunk: BytesMut, last: bool, poisoned: bool) {
+    pub(super) fn push(&self, chunk: BytesMut, last: bool, poisoned: Poison) {
         let mut st = lock(&self.state);
         if !st.abandoned && !chunk.is_empty() {
             st.held += chunk.len();
             st.chunks.push_back(chunk);
         }
         st.complete |= last;
-        st.poisoned |= last && poisoned;
+        if last {
+            st.poisoned = poisoned;
+        }
         if let Some(w) = st.consumer.take() {
             w.wake();
         }
@@ -177,9 +191,9 @@ impl Responses {
         self.done
     }
 
-    /// Whether the connection had been poisoned when this answer ended: a statement at or
-    /// before this one left a shared connection inside a transaction.
-    pub fn poisoned(&self) -> bool {
+    /// Whether the connection had been poisoned when this answer ended: this statement or
+    /// one before it left a shared connection inside a transaction.
+    pub fn poisoned(&self) -> Poison {
         lock(&self.pipe.state).poisoned
     }
 }

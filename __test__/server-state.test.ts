@@ -1,0 +1,270 @@
+// Transaction and session state come from the server: nothing one caller leaves behind reaches
+// the next, and nothing is acknowledged that does not stay. Each case checks, from a fresh
+// pool, exactly which writes were committed.
+import { describe, expect, it } from 'vitest';
+
+import { ParameterError, Pool, PostgresError, RolledBackError } from '../src';
+import { databaseUrl, newPool, tableName } from './helpers';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The rows of `t`, as a fresh pool (another session, after everything closed) sees them. */
+async function committed(t: string): Promise<string[]> {
+  const fresh = new Pool(databaseUrl);
+  try {
+    return (await fresh.query<{ v: string }>(`select v from ${t} order by v`)).map((r) => r.v);
+  } finally {
+    await fresh.close();
+  }
+}
+
+async function table(): Promise<string> {
+  const t = tableName('state');
+  const setup = new Pool(databaseUrl);
+  await setup.query(`create table ${t} (v text)`).execute();
+  await setup.close();
+  return t;
+}
+
+describe('a released connection is rolled back when the server says a transaction is open', () => {
+  const leftOpen: [string, string[]][] = [
+    ['savepoint and rollback to savepoint', ['begin', 'savepoint a', 'rollback to savepoint a']],
+    ['commit and chain', ['begin', "insert into T values ('chained')", 'commit and chain']],
+    ['rollback and chain', ['begin', 'rollback and chain']],
+    ['start transaction', ['start transaction isolation level repeatable read']],
+    ['a leading comment before begin', ['/* why */ -- not\n  BeGiN']],
+    ['a failed statement inside', ['begin', "insert into T values ('failed tx')", 'select 1/0']],
+    ['abandoned work', ['begin', "insert into T values ('abandoned')"]],
+  ];
+  for (const [name, statements] of leftOpen) {
+    it(name, async () => {
+      const t = await table();
+      const pool = newPool({ max: 1 });
+      const c = await pool.reserve();
+      for (const sql of statements) await c.query(sql.replace(' T ', ` ${t} `)).execute().catch(() => {});
+      await c.release();
+      expect(await pool.query(`insert into ${t} values ('next')`).execute()).toMatchObject({ command: 'INSERT', rowCount: 1 });
+      await pool.close();
+      const rows = await committed(t);
+      // `commit and chain` committed its row before chaining; the rest was never committed.
+      expect(rows).toEqual(name === 'commit and chain' ? ['chained', 'next'] : ['next']);
+    });
+  }
+
+  it('work abandoned on release is not committed by the next caller’s transaction', async () => {
+    const t = await table();
+    const pool = newPool({ max: 1 });
+    const c = await pool.reserve();
+    await c.query('begin').execute();
+    await c.query(`insert into ${t} values ('abandoned')`).execute();
+    await c.release();
+    await pool.transaction(async (tx) => {
+      await tx.query(`insert into ${t} values ('mine')`).execute();
+    });
+    await pool.close();
+    expect(await committed(t)).toEqual(['mine']);
+  });
+});
+
+describe('pool.transaction() resolves only if the server committed', () => {
+  it('a caught failure makes COMMIT a ROLLBACK: it rejects, with the failure as cause', async () => {
+    const t = await table();
+    const pool = newPool({ max: 1 });
+    const err = await pool
+      .transaction(async (tx) => {
+        await tx.query(`insert into ${t} values ('y')`).execute();
+        await tx.query('select 1/0').execute().catch(() => {});
+        return 'ok';
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RolledBackError);
+    expect((err as Error).message).toMatch(/rolled back.*ROLLBACK/);
+    expect((err as Error).cause).toBeInstanceOf(PostgresError);
+    expect(((err as Error).cause as PostgresError).code).toBe('22012');
+    // The connection is fine afterwards and the next transaction commits.
+    await pool.transaction((tx) => tx.query(`insert into ${t} values ('z')`).execute());
+    expect(await committed(t)).toEqual(['z']);
+  });
+
+  it('a failure inside a savepoint that was rolled back to does not doom the transaction', async () => {
+    const t = await table();
+    const pool = newPool({ max: 1 });
+    await pool.transaction(async (tx) => {
+      await tx.query(`insert into ${t} values ('outer')`).execute();
+      await tx.savepoint((sp) => sp.query('select 1/0').execute()).catch(() => {});
+    });
+    expect(await committed(t)).toEqual(['outer']);
+  });
+
+  it('concurrent savepoints run one after another: one that resolved is never undone', async () => {
+    const t = await table();
+    const pool = newPool({ max: 1 });
+    const outcomes = await pool.transaction((tx) =>
+      Promise.all([
+        tx
+          .savepoint(async (sp) => {
+            await sp.query(`insert into ${t} values ('a')`).execute();
+            await sleep(150);
+            throw new Error('a');
+          })
+          .catch((e: Error) => e.message),
+        tx.savepoint(async (sp) => {
+          await sp.query(`insert into ${t} values ('b')`).execute();
+          await sleep(30);
+          return 'b ok';
+        }),
+      ]),
+    );
+    expect(outcomes).toEqual(['a', 'b ok']);
+    expect(await committed(t)).toEqual(['b']);
+  });
+
+  it('a query on tx while a savepoint is open is refused, naming the savepoint’s handle', async () => {
+    const pool = newPool({ max: 1 });
+    const err = await pool
+      .transaction((tx) => tx.savepoint(() => tx.query('select 1').all()))
+      .catch((e: unknown) => e);
+    expect(String(err)).toMatch(/savepoint pgwarp_sp_1_1 is open.*sp/);
+  });
+
+  it('a hand-written COMMIT of a failed transaction reports ROLLBACK, as the server says', async () => {
+    const pool = newPool({ max: 1 });
+    await using c = await pool.reserve();
+    await c.query('begin').execute();
+    await c.query('select 1/0').execute().catch(() => {});
+    expect(await c.query('commit').execute()).toEqual({ command: 'ROLLBACK', rowCount: 0, tag: 'ROLLBACK' });
+  });
+});
+
+describe('the shared, pipelined path', () => {
+  it('refuses transaction control and session state before anything is sent, naming the tool', async () => {
+    const pool = newPool();
+    for (const [sql, tool] of [
+      ['begin', 'pool.transaction('],
+      ['  -- x\n START TRANSACTION', 'pool.transaction('],
+      ['commit', 'pool.reserve()'],
+      ['savepoint a', 'pool.transaction('],
+      ['set role postgres', 'onConnect'],
+      ["set search_path = 'x'", 'SET LOCAL inside pool.transaction()'],
+      ['listen ch', 'pool.reserve()'],
+      ['discard all', 'onConnect'],
+    ] as const) {
+      const err = await pool.query(sql).execute().catch((e: unknown) => e);
+      expect(err, sql).toBeInstanceOf(ParameterError);
+      expect((err as Error).message, sql).toContain(tool);
+    }
+    // Nothing was sent: no connection was even opened.
+    expect(pool.stats().counters.created).toBe(0);
+  });
+
+  it('without that check, a BEGIN that reaches the server fails, and so does everything pipelined behind it; nothing acknowledged is lost', async () => {
+    const t = await table();
+    process.env.PGWARP_TEST_SKIP_SHARED_GUARD = '1';
+    const pool = new Pool(databaseUrl, { max: 1 });
+    delete process.env.PGWARP_TEST_SKIP_SHARED_GUARD;
+    try {
+      await pool.query('select 1').all(); // one open connection, so everything below pipelines on it
+      const insert = (v: string) => pool.query(`insert into ${t} values ($1)`, [v]).execute();
+      const values = Array.from({ length: 20 }, (_, i) => `w${String(i).padStart(2, '0')}`);
+      const writes = [...values.slice(0, 10).map(insert), pool.query('begin').execute(), ...values.slice(10).map(insert)];
+      const outcomes = await Promise.allSettled(writes);
+      const beginError = (outcomes[10] as PromiseRejectedResult).reason;
+      expect(beginError).toBeInstanceOf(RolledBackError);
+      expect(beginError.message).toMatch(/left the shared connection inside a transaction/);
+      const acknowledged = values.filter((_, i) => outcomes[i < 10 ? i : i + 1].status === 'fulfilled');
+      const behind = outcomes.filter((o) => o.status === 'rejected' && /pipelined before this one/.test(String(o.reason)));
+      expect(behind.length).toBeGreaterThan(0);
+      // The pool goes on with a new connection.
+      expect(await pool.query(`insert into ${t} values ('later')`).execute()).toMatchObject({ rowCount: 1 });
+      await pool.close();
+      // Exactly the acknowledged writes stayed.
+      expect(await committed(t)).toEqual([...acknowledged, 'later'].sort());
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('session state does not reach the next caller', () => {
+  it('search_path, application_name, role, an advisory lock, a LISTEN, a cursor and a temp table are reset', async () => {
+    const pool = newPool({ max: 1, statementTimeout: 12345 });
+    const probe = `select current_setting('search_path') as search_path, current_setting('application_name') as app,
+      current_user::text as "user", current_setting('statement_timeout') as timeout,
+      (select count(*)::int from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()) as locks,
+      (select count(*)::int from pg_listening_channels()) as listens,
+      (select count(*)::int from pg_cursors) as cursors,
+      (select count(*)::int from pg_class where relnamespace = pg_my_temp_schema()) as temps,
+      pg_backend_pid() as pid`;
+    const clean = await pool.query(probe).one();
+    const dirty = await pool.reserve();
+    await dirty.query("set search_path = 'elsewhere'").execute();
+    await dirty.query("set application_name = 'dirty'").execute();
+    await dirty.query('select pg_advisory_lock(4242)').execute();
+    await dirty.query('listen pgwarp_test_channel').execute();
+    await dirty.query('declare held cursor with hold for select 1').execute();
+    await dirty.query('create temp table scratch (a int)').execute();
+    await dirty.query('set role pg_monitor').execute();
+    // pg_cursors also lists the probe's own portal.
+    expect(await dirty.query(probe).one()).toMatchObject({ search_path: 'elsewhere', app: 'dirty', user: 'pg_monitor', locks: 1, listens: 1, cursors: (clean.cursors as number) + 1, temps: 1 });
+    const resetsBefore = pool.stats().counters.resets;
+    await dirty.release();
+    expect(pool.stats().counters.resets).toBe(resetsBefore + 1);
+    const next = await pool.reserve();
+    const after = await next.query(probe).one();
+    await next.release();
+    expect(after).toEqual(clean);
+    expect(after).toMatchObject({ timeout: '12345ms', locks: 0, listens: 0, temps: 0 });
+  });
+
+  it('what onConnect set is set again after a reset; a clean release costs no reset', async () => {
+    const pool = newPool({
+      max: 1,
+      onConnect: (conn) => conn.query("set search_path = 'from_on_connect', public").execute(),
+    });
+    expect(await pool.query('show search_path').scalar()).toBe('from_on_connect, public');
+    const c = await pool.reserve();
+    await c.query("set search_path = 'changed'").execute();
+    await c.release();
+    expect(await pool.query('show search_path').scalar()).toBe('from_on_connect, public');
+    const resets = pool.stats().counters.resets;
+    await pool.transaction(async (tx) => {
+      await tx.savepoint(async () => {});
+    });
+    const idle = await pool.reserve();
+    await idle.release();
+    expect(pool.stats().counters.resets).toBe(resets);
+  });
+});
+
+describe('execute() reports what the server says the statement did', () => {
+  it('WITH ... INSERT, MERGE, COPY, CREATE TABLE and SELECT give their own tags', async () => {
+    const pool = newPool();
+    const t = tableName('tags');
+    expect(await pool.query(`create table ${t} (id int primary key, v text)`).execute()).toEqual({ command: 'CREATE TABLE', rowCount: 0, tag: 'CREATE TABLE' });
+    expect(await pool.query(`with src as (select g from generate_series(1, 3) g) insert into ${t} select g, 'x' from src`).execute()).toEqual({ command: 'INSERT', rowCount: 3, tag: 'INSERT 0 3' });
+    const merged = await pool.query(`merge into ${t} using (values (1), (9)) s(id) on ${t}.id = s.id when matched then update set v = 'm' when not matched then insert values (s.id, 'n')`).execute();
+    expect(merged).toEqual({ command: 'MERGE', rowCount: 2, tag: 'MERGE 2' });
+    expect(await pool.query(`copy ${t} from '/dev/null'`).execute()).toEqual({ command: 'COPY', rowCount: 0, tag: 'COPY 0' });
+    expect(await pool.query(`select * from ${t}`).execute()).toEqual({ command: 'SELECT', rowCount: 4, tag: 'SELECT 4' });
+    expect(await pool.query(`select * from ${t} where id = $1`, [9]).one()).toEqual({ id: 9, v: 'n' });
+  });
+});
+
+describe('the statement cache follows the server', () => {
+  it('DISCARD ALL and DEALLOCATE on a reserved connection empty it; a statement gone behind its back is prepared again', async () => {
+    const pool = newPool({ max: 1 });
+    const c = await pool.reserve();
+    const q = () => c.query<number>('select $1::int + 1 as n', [1]).scalar();
+    expect(await q()).toBe(2);
+    await c.query('discard all').execute();
+    expect(await q()).toBe(2);
+    await c.query('deallocate all').execute();
+    expect(await q()).toBe(2);
+    // A function drops every prepared statement without a tag that says so: the next use
+    // fails with 26000 at Bind, and is prepared again and retried once.
+    await c.query("do $$ begin execute 'deallocate all'; end $$").execute();
+    expect(await q()).toBe(2);
+    await c.release();
+    expect(await pool.query<number>('select $1::int + 1 as n', [2]).scalar()).toBe(3);
+  });
+});
