@@ -199,7 +199,9 @@ impl Connection {
             "pgwarp_{}",
             self.next_statement.fetch_add(1, Ordering::Relaxed)
         );
-        let description = self.client.prepare(&name, sql, &self.types).await?;
+        // Boxed: a first prepare (with its type lookups) is rare; its state should not weigh
+        // on every query's future.
+        let description = Box::pin(self.client.prepare(&name, sql, &self.types)).await?;
         let prepared = Arc::new(Prepared { name, description });
         if let Some(cache) = &self.statements {
             if let Some((_, old)) = lock(cache).push(sql.to_string(), prepared.clone()) {

@@ -49,7 +49,8 @@ impl Pool {
             match self.try_acquire(want) {
                 Ok(Some(lease)) => break self.validated(lease, want).await,
                 Ok(None) => {}
-                Err(Opening) => break self.open_for(want).await,
+                // Cold: boxed so the hot query future does not carry a connect's state.
+                Err(Opening) => break Box::pin(self.open_for(want)).await,
             }
             if lock(&inner.state).closed {
                 break Err(Error::Closed);
@@ -151,10 +152,10 @@ impl Pool {
         {
             return Ok(lease);
         }
-        let probe = tokio::time::timeout(
+        let probe = Box::pin(tokio::time::timeout(
             Duration::from_secs(5),
             crate::query::execute_in_turn(conn, ""),
-        )
+        ))
         .await;
         if matches!(probe, Ok(Ok(_))) {
             conn.touch();

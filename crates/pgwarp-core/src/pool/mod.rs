@@ -142,10 +142,10 @@ impl Pool {
             }
         }
         match mode {
+            // Cold paths are boxed: the state of a stream or COPY start would otherwise be
+            // part of (and copied with) every query's future.
             Mode::Stream | Mode::CopyOut => {
-                return self
-                    .start_held(sql, &values, mode, conn, limits.batch_rows)
-                    .await
+                return Box::pin(self.start_held(sql, &values, mode, conn, limits.batch_rows)).await
             }
             Mode::CopyIn | Mode::CopyRows => {
                 if !values.is_empty() {
@@ -153,7 +153,7 @@ impl Pool {
                         "copyIn() takes no parameters: COPY cannot use them".into(),
                     ));
                 }
-                return self.start_copy_in(sql, conn, mode == Mode::CopyRows).await;
+                return Box::pin(self.start_copy_in(sql, conn, mode == Mode::CopyRows)).await;
             }
             _ => {}
         }
@@ -185,7 +185,7 @@ impl Pool {
         let (first, last) = pager.next().await;
         if last {
             if query::is_too_large(&first) {
-                self.abandon(lease, pager).await;
+                Box::pin(self.abandon(lease, pager)).await;
             }
             return Ok(first);
         }

@@ -79,35 +79,49 @@ impl Pool {
             return Err(conn_error(&conn));
         }
         let marks = conn.take_marks();
-        let (ending, reset) = {
+        let ending = if commit { "COMMIT" } else { "ROLLBACK" };
+        // One script, so the reset costs no request of its own: after COMMIT or ROLLBACK no
+        // transaction is open, whatever they answer. A COMMIT that fails (a deferred
+        // constraint) makes the server skip the rest; the reset is then sent on its own.
+        let sql = if marks.touched {
+            format!(
+                "{ending}; {}",
+                session::reset_script(false, &conn.baseline())
+            )
+        } else {
+            ending.to_string()
+        };
+        let answer = {
             let _turn = conn.turn().await;
-            let ending = conn
-                .client()
-                .send_script(if commit { "COMMIT" } else { "ROLLBACK" });
-            // After COMMIT or ROLLBACK no transaction is open, whatever they answer.
-            let reset = marks.touched.then(|| {
-                conn.client()
-                    .send_script(&session::reset_script(false, &conn.baseline()))
-            });
-            (ending, reset)
+            conn.client().send_script(&sql)
         };
-        let outcome = match ending {
-            Ok(answer) => answer.read().await.map_err(|(e, _)| e),
-            Err(e) => Err(e),
+        let outcome = match answer {
+            Ok(answer) => answer.read().await,
+            Err(e) => Err((e, wire::Script::default())),
         };
-        let mut healthy = true;
-        if let Some(reset) = reset {
-            let done = match reset {
-                Ok(answer) => answer.read().await.map_err(|(e, _)| e),
-                Err(e) => Err(e),
-            };
-            healthy = restored(done, &conn);
+        if marks.touched {
             lock(&self.inner.state).counters.resets += 1;
         }
-        healthy &= conn.status() == wire::IDLE && !conn.is_closed();
+        let (result, healthy) = match outcome {
+            Ok(script) => (Ok(script.tags.first().cloned().unwrap_or_default()), true),
+            // The reset part failed: the connection cannot be trusted to be clean.
+            Err((_, done)) if !done.tags.is_empty() => (Ok(done.tags[0].clone()), false),
+            Err((e, _)) => {
+                let reset = !marks.touched
+                    || restored(
+                        crate::query::execute_in_turn(
+                            &conn,
+                            &session::reset_script(false, &conn.baseline()),
+                        )
+                        .await,
+                        &conn,
+                    );
+                (Err(e), reset)
+            }
+        };
+        let healthy = healthy && conn.status() == wire::IDLE && !conn.is_closed();
         self.give_back(conn, healthy);
-        let script = outcome?;
-        let tag = script.tags.last().cloned().unwrap_or_default();
+        let tag = result?;
         Ok(ResultEncoder::new(&[]).finish(0, &tag))
     }
 

@@ -172,7 +172,7 @@ impl Started {
     /// Reads up to the first row (or the end), so errors at Bind surface from [`start`].
     async fn prime(mut self) -> Result<Started, Error> {
         if self.encoder.is_none() {
-            self.describe().await?;
+            Box::pin(self.describe()).await?;
         }
         match self.rows.next().await {
             Ok(Some(row)) => self.early.push_back(row),

@@ -41,21 +41,22 @@ impl Client {
 }
 
 impl ScriptAnswer {
-    /// Collects the answer. A failing statement ends the script (the server skips the rest);
-    /// its error is returned with the status the server reported afterwards.
-    pub async fn read(self) -> Result<Script, (Error, Option<u8>)> {
+    /// Collects the answer. A failing statement ends the script (the server skips the rest):
+    /// its error comes with what the script did up to it (the tags of the statements that
+    /// completed, the status the server reported afterwards).
+    pub async fn read(self) -> Result<Script, (Error, Script)> {
         read_script(self.0).await
     }
 }
 
-async fn read_script(mut responses: Responses) -> Result<Script, (Error, Option<u8>)> {
+async fn read_script(mut responses: Responses) -> Result<Script, (Error, Script)> {
     let mut script = Script::default();
     let mut failed: Option<Error> = None;
     loop {
         let message = match responses.next().await {
             Ok(Some(m)) => m,
             Ok(None) => break,
-            Err(lost) => return Err((super::lost_error(lost), None)),
+            Err(lost) => return Err((super::lost_error(lost), script)),
         };
         match message {
             Message::DataRow(body) => {
@@ -80,13 +81,16 @@ async fn read_script(mut responses: Responses) -> Result<Script, (Error, Option<
             }
             Message::CopyInResponse(_) | Message::CopyOutResponse(_) => {
                 // The engine's scripts never COPY; refuse rather than hang in copy mode.
-                return Err((Error::Internal("a COPY in an internal script".into()), None));
+                return Err((
+                    Error::Internal("a COPY in an internal script".into()),
+                    script,
+                ));
             }
             _ => {}
         }
     }
     match failed {
-        Some(e) => Err((e, Some(script.status))),
+        Some(e) => Err((e, script)),
         None => Ok(script),
     }
 }
