@@ -2,6 +2,7 @@
 // (worker.mjs). Methods a driver lacks are left out and the harness reports "n/a" with the
 // reason in `missing`.
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -69,6 +70,14 @@ function pgLike(pool, { named = false } = {}) {
       }
     },
     point: async (i) => (await q(W1_SQL, [i])).rows[0].n,
+    async reserved(i) {
+      const client = await pool.connect();
+      try {
+        return (await (named ? client.query({ name: 'w1', text: W1_SQL, values: [i] }) : client.query(W1_SQL, [i]))).rows[0].n;
+      } finally {
+        client.release();
+      }
+    },
     all: async (sql) => (await q(sql, [])).rows,
     first: async (sql) => (await q(sql, [])).rows[0] ?? null,
     insert: (table, rows) => q(insertSql(table, rows.length), flat(rows)),
@@ -82,32 +91,57 @@ function hash(s) {
   return (h >>> 0).toString(36);
 }
 
+/** pgwarp's adapter, for this build or another one (`PGWARP_BASELINE`). */
+async function openPgwarp({ Pool }, url, { connections, shards }) {
+  const pool = new Pool(url, { max: connections, shards: shards ?? 1 });
+  return {
+    point: (i) => pool.query(W1_SQL, [i]).scalar(),
+    all: (sql) => pool.query(sql).all(),
+    first: (sql) => pool.query(sql).first(),
+    insert: (table, rows) => pool.query(insertSql(table, rows.length), flat(rows)).execute(),
+    exec: (sql) => pool.query(sql).execute(),
+    async stream(sql, batch, onRow) {
+      for await (const row of pool.query(sql).stream({ batchSize: batch })) onRow(row);
+    },
+    copyIn: (table, text) => pool.copyIn(`copy ${table} (a, b, c) from stdin`, [text]),
+    copyRows: (table, rows) => pool.copyRows(table, ['a', 'b', 'c'], rows),
+    tx: (id) =>
+      pool.transaction(async (tx) => {
+        await tx.query(TX[0], [id]).execute();
+        const v = await tx.query(TX[1], [id]).scalar();
+        await tx.query(TX[2], [id, v]).execute();
+      }),
+    async reserved(i) {
+      const conn = await pool.reserve();
+      try {
+        return await conn.query(W1_SQL, [i]).scalar();
+      } finally {
+        await conn.release();
+      }
+    },
+    close: () => pool.close(),
+  };
+}
+
 export const drivers = {
   pgwarp: {
     label: 'pgwarp',
-    async open(url, { connections, shards }) {
-      const { Pool } = require('../dist/index.js');
-      const pool = new Pool(url, { max: connections, shards: shards ?? 1 });
-      return {
-        point: (i) => pool.query(W1_SQL, [i]).scalar(),
-        all: (sql) => pool.query(sql).all(),
-        first: (sql) => pool.query(sql).first(),
-        insert: (table, rows) => pool.query(insertSql(table, rows.length), flat(rows)).execute(),
-        exec: (sql) => pool.query(sql).execute(),
-        async stream(sql, batch, onRow) {
-          for await (const row of pool.query(sql).stream({ batchSize: batch })) onRow(row);
-        },
-        copyIn: (table, text) => pool.copyIn(`copy ${table} (a, b, c) from stdin`, [text]),
-        copyRows: (table, rows) => pool.copyRows(table, ['a', 'b', 'c'], rows),
-        tx: (id) =>
-          pool.transaction(async (tx) => {
-            await tx.query(TX[0], [id]).execute();
-            const v = await tx.query(TX[1], [id]).scalar();
-            await tx.query(TX[2], [id, v]).execute();
-          }),
-        close: () => pool.close(),
-      };
+    open: (url, options) => openPgwarp(require('../dist/index.js'), url, options),
+  },
+
+  'pgwarp-baseline': {
+    label: 'pgwarp baseline (PGWARP_BASELINE build)',
+    available() {
+      const dir = process.env.PGWARP_BASELINE;
+      if (!dir) return 'set PGWARP_BASELINE to the root of another pgwarp build (its dist/ and native/) to compare with it';
+      try {
+        require.resolve(path.resolve(dir, 'dist/index.js'));
+        return null;
+      } catch {
+        return `no pgwarp build in ${dir} (expected dist/index.js)`;
+      }
     },
+    open: (url, options) => openPgwarp(require(path.resolve(process.env.PGWARP_BASELINE, 'dist/index.js')), url, options),
   },
 
   pg: {
@@ -182,6 +216,14 @@ export const drivers = {
       const sql = postgres(url, { max: connections, onnotice: () => {} });
       return {
         point: async (i) => (await sql.unsafe(W1_SQL, [i]))[0].n,
+        async reserved(i) {
+          const conn = await sql.reserve();
+          try {
+            return (await conn.unsafe(W1_SQL, [i]))[0].n;
+          } finally {
+            conn.release();
+          }
+        },
         all: (text) => sql.unsafe(text),
         first: async (text) => (await sql.unsafe(text))[0] ?? null,
         insert: (table, rows) => sql.unsafe(insertSql(table, rows.length), flat(rows)),

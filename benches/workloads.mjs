@@ -126,6 +126,20 @@ export const workloads = {
   W1: pointQueries(1, 1),
   W1x64: pointQueries(64, 8),
   W1x1024: pointQueries(1024, 8),
+  W7: {
+    title: 'W7 reserve a connection, one point query on it, release (pgwarp resets the session)',
+    unit: 'queries',
+    method: 'reserved',
+    inFlight: 1,
+    connections: 1,
+    perOp: 1,
+    async run(db, state) {
+      const v = ++state.i;
+      const n = await db.reserved(v);
+      if (n !== v) throw new Error(`W7 got ${n} for ${v}`);
+      return 1;
+    },
+  },
   W2: {
     title: 'W2 1000 rows x 10 mixed columns, all()',
     unit: 'rows',
