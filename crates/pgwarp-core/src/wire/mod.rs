@@ -3,8 +3,8 @@
 //!
 //! It exists because pgwarp must know what the server says, not guess it from SQL text: every
 //! answer carries its ReadyForQuery transaction status and CommandComplete tag, which
-//! tokio-postgres drops. One task per connection ([`conn`]) writes pipelined requests and
-//! hands each its answer; the flows on top are one file each: [`startup`], [`prepare`]
+//! tokio-postgres drops. One task per socket ([`task`]) writes pipelined requests and hands
+//! each its answer to the connection's handle ([`conn`]); the flows on top are one file each: [`startup`], [`prepare`]
 //! (with [`typeinfo`]), [`execute`], [`simple`], [`copy`] and [`cancel`].
 
 pub mod cancel;
@@ -17,6 +17,7 @@ pub mod server_error;
 pub mod simple;
 pub mod socket;
 pub mod startup;
+pub mod task;
 pub mod typeinfo;
 
 pub use cancel::CancelToken;
