@@ -177,11 +177,7 @@ impl Started {
         match self.rows.next().await {
             Ok(Some(row)) => self.early.push_back(row),
             Ok(None) => self.ended = Some(Ok(())),
-            Err(e) => {
-                self.ended = Some(Err(e.clone()));
-                self.end_checks()?;
-                return Err(e);
-            }
+            Err(e) => return Err(self.fail(e)),
         }
         Ok(self)
     }
@@ -192,11 +188,7 @@ impl Started {
     async fn describe(&mut self) -> Result<(), Error> {
         let raw = match self.rows.columns().await {
             Ok(raw) => raw,
-            Err(e) => {
-                self.ended = Some(Err(e.clone()));
-                self.end_checks()?;
-                return Err(e);
-            }
+            Err(e) => return Err(self.fail(e)),
         };
         let Some(raw) = raw else {
             self.encoder = Some(ResultEncoder::new(&[]));
@@ -211,11 +203,7 @@ impl Started {
                 match self.rows.next().await {
                     Ok(Some(row)) => self.early.push_back(row),
                     Ok(None) => break,
-                    Err(e) => {
-                        self.ended = Some(Err(e.clone()));
-                        self.end_checks()?;
-                        return Err(e);
-                    }
+                    Err(e) => return Err(self.fail(e)),
                 }
             }
             self.ended = Some(Ok(()));
@@ -241,11 +229,17 @@ impl Started {
                 self.end_checks()?;
                 Ok(None)
             }
-            Err(e) => {
-                self.ended = Some(Err(e.clone()));
-                self.end_checks()?;
-                Err(e)
-            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// The statement ended with `e`: what the caller sees, after the end's checks (which
+    /// may find worse than `e`).
+    fn fail(&mut self, e: Error) -> Error {
+        self.ended = Some(Err(e.clone()));
+        match self.end_checks() {
+            Ok(()) => e,
+            Err(worse) => worse,
         }
     }
 
