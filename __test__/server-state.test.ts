@@ -268,3 +268,97 @@ describe('the statement cache follows the server', () => {
     expect(await pool.query<number>('select $1::int + 1 as n', [2]).scalar()).toBe(3);
   });
 });
+
+describe('what the review found', () => {
+  it('a COPY FROM STDIN through query() on a reserved connection never hands anyone another’s answer', async () => {
+    const pool = newPool({ max: 1 });
+    const t = tableName('copy_q');
+    await pool.query(`create table ${t} (a int)`).execute();
+    const c = await pool.reserve();
+    const outcomes = await Promise.allSettled([c.query(`copy ${t} from stdin`).execute(), c.query('select 1 as a').all(), c.query('select 2 as b').all()]);
+    expect(outcomes[0].status).toBe('rejected');
+    expect(String((outcomes[0] as PromiseRejectedResult).reason)).toMatch(/COPY/);
+    if (outcomes[1].status === 'fulfilled') expect(outcomes[1].value).toEqual([{ a: 1 }]);
+    if (outcomes[2].status === 'fulfilled') expect(outcomes[2].value).toEqual([{ b: 2 }]);
+    await c.release();
+    expect(await pool.query('select 3 as c').all()).toEqual([{ c: 3 }]);
+    await expect(pool.query(`;copy ${t} from stdin`).execute()).rejects.toThrow(/copyIn\(\)/);
+  });
+
+  it('copyIn() of a script with a second COPY, or a COPY after a SELECT, fails instead of hanging', async () => {
+    const pool = newPool({ max: 1 });
+    const a = tableName('copy_a');
+    await pool.query(`create table ${a} (x int)`).execute();
+    await expect(pool.copyIn(`copy ${a} from stdin; copy ${a} from stdin`, ['1\n'])).rejects.toThrow(/COPY/);
+    await expect(pool.copyIn(`select 1; copy ${a} from stdin`, ['1\n'])).rejects.toThrow(/not a COPY/);
+    await expect(pool.copyOut(`copy ${a} from stdin`).toArray()).rejects.toThrow(/not a COPY/);
+    expect(await pool.query<number>(`select count(*)::int from ${a}`).scalar()).toBe(0);
+    expect(await pool.copyIn(`copy ${a} from stdin`, ['1\n2\n'])).toBe(2);
+  });
+
+  it('a query on a reserved connection inside its own stream is refused, not a hang', async () => {
+    const pool = newPool({ max: 1 });
+    const c = await pool.reserve();
+    let err: unknown;
+    for await (const _row of c.query('select g from generate_series(1, 200000) g').stream({ batchSize: 100 })) {
+      err = await c.query('select 1').all().catch((e: unknown) => e);
+      break;
+    }
+    expect(String(err)).toMatch(/stream\(\) or COPY on this connection has not finished/);
+    expect(await c.query<number>('select 7').scalar()).toBe(7);
+    await c.release();
+  });
+
+  it('statements stopped early (maxRows) and copyOut on a reserved connection still get the session reset', async () => {
+    const pool = newPool({ max: 1 });
+    const locks = "select count(*)::int from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()";
+    const c = await pool.reserve();
+    await expect(c.query('select pg_advisory_lock(77), g from generate_series(1, 100000) g', [], { maxRows: 10 }).all()).rejects.toThrow(/maxRows/);
+    expect(await c.query<number>(locks).scalar()).toBe(1);
+    await c.release();
+    const d = await pool.reserve();
+    expect(await d.query<number>(locks).scalar()).toBe(0);
+    await d.copyOut('copy (select pg_advisory_lock(78)) to stdout').toArray();
+    await d.release();
+    expect(await pool.query<number>(locks).scalar()).toBe(0);
+  });
+
+  it('a query on tx issued before a savepoint runs outside it; one issued once it is sent is refused', async () => {
+    const t = await table();
+    const pool = newPool({ max: 1 });
+    const [undone, during] = await pool.transaction(async (tx) => {
+      const sp = tx
+        .savepoint(async (inner) => {
+          await inner.query(`insert into ${t} values ('in savepoint')`).execute();
+          throw new Error('undo');
+        })
+        .catch((e: Error) => e.message);
+      // Issued before the savepoint's SAVEPOINT goes out: it runs (and stays) outside it.
+      const before = tx.query(`insert into ${t} values ('before')`).execute();
+      await new Promise((r) => setImmediate(r));
+      const refused = await tx.query('select 1').all().catch((e: unknown) => e);
+      await before;
+      return [await sp, refused];
+    });
+    expect(undone).toBe('undo');
+    expect(String(during)).toMatch(/savepoint pgwarp_sp_1_1 is open/);
+    expect(await committed(t)).toEqual(['before']);
+  });
+
+  it('a savepoint whose callback caught a failure is rolled back, with the failure as cause', async () => {
+    const t = await table();
+    const pool = newPool({ max: 1 });
+    const inner = await pool.transaction(async (tx) => {
+      await tx.query(`insert into ${t} values ('outer')`).execute();
+      return tx
+        .savepoint(async (sp) => {
+          await sp.query(`insert into ${t} values ('inner')`).execute();
+          await sp.query('select 1/0').execute().catch(() => {});
+        })
+        .catch((e: unknown) => e);
+    });
+    expect(inner).toBeInstanceOf(RolledBackError);
+    expect(((inner as Error).cause as PostgresError).code).toBe('22012');
+    expect(await committed(t)).toEqual(['outer']);
+  });
+});

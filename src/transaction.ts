@@ -115,23 +115,44 @@ export class Transaction implements QueryRunner {
   private async runSavepoint<R>(fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
     const name = `pgwarp_sp_${this.depth + 1}_${++this.savepoints}`;
     const failureBefore = this.root.failure;
-    await this.conn.query(`SAVEPOINT ${name}`).execute();
-    const inner = new Transaction(this.conn, this.defaults, this.depth + 1, this.root);
+    // From here on a query on this level would run inside the savepoint: refuse it.
     this.child = name;
     try {
-      const result = await fn(inner);
-      inner.end('released');
-      this.child = undefined;
-      await this.conn.query(`RELEASE SAVEPOINT ${name}`).execute();
-      return result;
+      await this.conn.query(`SAVEPOINT ${name}`).execute();
     } catch (err) {
-      inner.end('rolled back to savepoint');
       this.child = undefined;
-      await this.conn.query(`ROLLBACK TO SAVEPOINT ${name}`).execute();
-      // Rolled back to: the failures inside no longer doom the transaction.
-      this.root.failure = failureBefore;
       throw err;
     }
+    const inner = new Transaction(this.conn, this.defaults, this.depth + 1, this.root);
+    let result: R;
+    try {
+      result = await fn(inner);
+    } catch (err) {
+      await this.rollbackTo(name, inner, failureBefore);
+      throw err;
+    }
+    if (this.root.failure !== failureBefore) {
+      // `fn` caught a failure of its own: the savepoint cannot be released, only rolled back
+      // to, and its work is gone. Say so, with that failure, rather than RELEASE's 25P02.
+      const cause = this.root.failure;
+      await this.rollbackTo(name, inner, failureBefore);
+      throw new RolledBackError(
+        `savepoint ${name} was rolled back: a statement in it failed${cause instanceof Error ? ` (${cause.message})` : ''}, even if its error was caught`,
+        { cause },
+      );
+    }
+    inner.end('released');
+    this.child = undefined;
+    await this.conn.query(`RELEASE SAVEPOINT ${name}`).execute();
+    return result;
+  }
+
+  private async rollbackTo(name: string, inner: Transaction, failureBefore: unknown): Promise<void> {
+    inner.end('rolled back to savepoint');
+    this.child = undefined;
+    await this.conn.query(`ROLLBACK TO SAVEPOINT ${name}`).execute();
+    // Rolled back to: the failures inside no longer doom the transaction.
+    this.root.failure = failureBefore;
   }
 
   /** @internal */
@@ -180,7 +201,12 @@ export class Transaction implements QueryRunner {
       return Promise.reject(err);
     }
     return this.conn.run(sql, params, mode, limits).then((buf) => {
-      if (buf[0] !== 0) this.root.failure ??= errorFromResult(buf, sql);
+      // Only the server's errors fail the transaction; ours (a refused parameter, a result
+      // over maxRows) leave it as it was.
+      if (buf[0] !== 0 && this.root.failure === undefined) {
+        const err = errorFromResult(buf, sql);
+        if (err instanceof PostgresError) this.root.failure = err;
+      }
       return buf;
     });
   }

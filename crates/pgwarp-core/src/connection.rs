@@ -48,6 +48,18 @@ pub struct Connection {
     marks: Mutex<Marks>,
     /// Statements that set again what `onConnect` set, after a reset.
     baseline: Mutex<String>,
+    /// A stream or COPY of the holder is in progress on it (see [`HoldFlag`]).
+    held: AtomicBool,
+}
+
+/// Marks a connection as busy with a held stream or COPY while it lives: the holder's other
+/// statements would queue behind its rows (or inside its copy data), so they are refused.
+pub struct HoldFlag(Arc<Connection>);
+
+impl Drop for HoldFlag {
+    fn drop(&mut self) {
+        self.0.held.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Connection {
@@ -77,6 +89,7 @@ impl Connection {
             in_flight: AtomicUsize::new(0),
             marks: Mutex::new(Marks::default()),
             baseline: Mutex::new(String::new()),
+            held: AtomicBool::new(false),
         }))
     }
 
@@ -158,6 +171,27 @@ impl Connection {
             self.in_flight
                 .fetch_sub((-delta) as usize, Ordering::Relaxed);
         }
+    }
+
+    /// Marks the connection busy with a stream or COPY; `None` if it already is.
+    pub fn hold(self: &Arc<Self>) -> Option<HoldFlag> {
+        self.held
+            .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| HoldFlag(self.clone()))
+    }
+
+    /// Refuses a statement while a stream or COPY of the holder is in progress.
+    pub fn check_not_held(&self) -> Result<(), Error> {
+        if self.held.load(Ordering::Relaxed) {
+            return Err(Error::Parameter(
+                "a stream() or COPY on this connection has not finished: a statement sent now \
+                 would wait behind all of its rows (forever, if it is awaited inside the loop). \
+                 Finish or break the stream (or end the COPY) first, or run it on the pool"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Follows a statement the holder ran: its tag, or `None` if it failed. A dropped set of

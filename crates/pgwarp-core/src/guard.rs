@@ -86,7 +86,8 @@ impl<'a> Words<'a> {
                 self.rest = after.split_once('\n').map_or("", |(_, t)| t);
             } else if r.starts_with("/*") {
                 self.rest = skip_block_comment(r);
-            } else if let Some(after) = r.strip_prefix('(') {
+            } else if let Some(after) = r.strip_prefix(['(', ';']) {
+                // `(select ...)`, and empty statements before the real one.
                 self.rest = after;
             } else {
                 self.rest = r;
@@ -187,6 +188,8 @@ mod tests {
             "create local temporary table t (a int)",
             "copy t from stdin",
             "copy (select 1) to stdout",
+            ";copy t from stdin",
+            " ; ; begin",
         ] {
             assert!(refused(sql), "{sql}");
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Lease, Pool, PAGES_AHEAD};
-use crate::connection::{lock, Connection};
+use crate::connection::{lock, Connection, HoldFlag};
 use crate::copy_out::{self, CopyPager};
 use crate::error::Error;
 use crate::params::Value;
@@ -36,6 +36,8 @@ pub(super) struct Hold {
     /// The engine reserved the connection for this work and releases it at the end.
     owned: Option<u32>,
     savepoint: Option<String>,
+    /// The caller's connection is busy with this work until the hold ends.
+    _busy: Option<HoldFlag>,
 }
 
 impl Hold {
@@ -61,11 +63,23 @@ impl Hold {
                 return Err(e);
             }
         };
+        let busy = if owned.is_none() {
+            match lease.conn.hold() {
+                Some(flag) => Some(flag),
+                None => {
+                    lease.conn.check_not_held()?;
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let mut hold = Hold {
             pool: pool.clone(),
             lease,
             owned,
             savepoint: None,
+            _busy: busy,
         };
         if owned.is_none() {
             // The holder's earlier statements decide whether a transaction is open.
@@ -187,9 +201,15 @@ impl Pool {
             Mode::CopyOut if !values.is_empty() => Err(Error::Parameter(
                 "copyOut() takes no parameters: COPY cannot use them".into(),
             )),
-            Mode::CopyOut => copy_out::start(hold.conn(), sql)
-                .await
-                .map(|s| Source::Copy(CopyPager::new(s, cursor))),
+            Mode::CopyOut => {
+                if hold.is_callers() {
+                    // A COPY's query can call functions, which can change the session.
+                    hold.conn().note(None);
+                }
+                copy_out::start(hold.conn(), sql)
+                    .await
+                    .map(|s| Source::Copy(CopyPager::new(s, cursor)))
+            }
             _ => {
                 let limits = Limits {
                     batch_rows,
@@ -200,7 +220,13 @@ impl Pool {
                 } else {
                     Caller::Holder
                 };
-                query::start(hold.conn(), sql, values, self.inner.options.prepare, caller)
+                let prepare = self.inner.options.prepare;
+                if !prepare {
+                    // Look the column types up first, so the rows need not be read ahead
+                    // of a type lookup (see `Started::describe`): a stream stays a stream.
+                    let _ = hold.conn().describe_unnamed(sql).await;
+                }
+                query::start(hold.conn(), sql, values, prepare, caller)
                     .await
                     .map(|s| Source::Rows(Box::new(Pager::new(s, cursor, limits))))
             }

@@ -160,7 +160,9 @@ impl Pool {
         let (mut lease, caller) = if conn == 0 {
             (self.acquire(Want::Shared).await?, Caller::Shared)
         } else {
-            (self.lease_reserved(conn)?, Caller::Holder)
+            let lease = self.lease_reserved(conn)?;
+            lease.conn.check_not_held()?;
+            (lease, Caller::Holder)
         };
         let prepare = self.inner.options.prepare;
         let mut started = query::start(&lease.conn, sql, &values, prepare, caller).await;

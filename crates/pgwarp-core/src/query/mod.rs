@@ -273,10 +273,6 @@ impl Started {
 
     /// What the end of the answer means for the caller; see [`Caller`].
     fn end_checks(&self) -> Result<(), Error> {
-        if self.rows.stuck_in_copy() {
-            // Only closing gets the server out of a COPY nobody feeds.
-            self.conn.kill();
-        }
         let failed = matches!(self.ended, Some(Err(_)));
         if self.caller == Caller::Holder {
             self.conn.note(if failed { None } else { self.rows.tag() });
@@ -298,6 +294,15 @@ impl Started {
             poison == wire::Poison::ByEarlier,
             status,
         ))
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if self.ended.is_none() && self.caller == Caller::Holder {
+            // Stopped before its end (too large, abandoned): whatever it did counts.
+            self.conn.note(None);
+        }
     }
 }
 

@@ -61,6 +61,18 @@ pub(super) struct Request {
     pub(super) bytes: BytesMut,
     /// `None` for bytes that continue an earlier request (COPY data).
     pub(super) pipe: Option<Arc<Pipe>>,
+    pub(super) kind: Kind,
+}
+
+/// What kind of request a pipe waits for; it decides what a CopyInResponse means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Extended protocol, ending in Sync.
+    Extended,
+    /// A simple Query.
+    Simple,
+    /// A simple Query that is a `COPY ... FROM STDIN` whose data follows.
+    CopyIn,
 }
 
 /// The handle to a connection's task: sends requests and reads what the server told it.
@@ -107,10 +119,26 @@ impl Client {
     /// Sends one request (whole messages ending in Sync or a simple Query) and returns where
     /// its answer arrives. Fails at once, without sending, when the connection has ended.
     pub fn send(&self, bytes: BytesMut) -> Result<Responses, Lost> {
+        let kind = if bytes.first() == Some(&b'Q') {
+            Kind::Simple
+        } else {
+            Kind::Extended
+        };
+        self.send_kind(bytes, kind)
+    }
+
+    /// Sends a simple Query that starts a `COPY ... FROM STDIN`: until its answer ends, the
+    /// connection writes only its data ([`Client::send_more`]); other requests wait.
+    pub fn send_copy_in(&self, bytes: BytesMut) -> Result<Responses, Lost> {
+        self.send_kind(bytes, Kind::CopyIn)
+    }
+
+    fn send_kind(&self, bytes: BytesMut, kind: Kind) -> Result<Responses, Lost> {
         let pipe = Pipe::new();
         self.push(Request {
             bytes,
             pipe: Some(pipe.clone()),
+            kind,
         })?;
         Ok(Responses::new(pipe))
     }
@@ -118,7 +146,11 @@ impl Client {
     /// Sends bytes that belong to the request in progress (COPY data), with no answer of
     /// their own.
     pub fn send_more(&self, bytes: BytesMut) -> Result<(), Lost> {
-        self.push(Request { bytes, pipe: None })
+        self.push(Request {
+            bytes,
+            pipe: None,
+            kind: Kind::Extended,
+        })
     }
 
     fn push(&self, request: Request) -> Result<(), Lost> {

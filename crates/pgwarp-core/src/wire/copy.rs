@@ -38,7 +38,9 @@ pub struct CopyOut {
 impl Client {
     /// Starts `sql`, which must be a `COPY ... FROM STDIN`.
     pub async fn copy_in(&self, sql: &str) -> Result<CopyIn, Error> {
-        let mut responses = self.query_message(sql)?;
+        let mut buf = BytesMut::new();
+        frontend::query(sql, &mut buf).map_err(super::prepare::encode_error)?;
+        let mut responses = self.send_copy_in(buf).map_err(super::lost_error)?;
         match first_answer(&mut responses).await? {
             Some(Message::CopyInResponse(_)) => Ok(CopyIn {
                 responses,
@@ -83,22 +85,28 @@ async fn first_answer(responses: &mut Responses) -> Result<Option<Message>, Erro
 }
 
 impl Client {
-    /// Reads to the end of an answer that was not the COPY expected (a COPY the other way
-    /// round is failed or drained), so the connection stays usable, and says what was wrong.
+    /// Reads to the end of an answer that was not the COPY expected, so the connection stays
+    /// usable, and says what was wrong. A COPY FROM STDIN later in the same script is failed
+    /// here (for copyIn's own request the connection expects one and lets it through).
     async fn wrong_answer(
         &self,
         mut responses: Responses,
         first: Option<Message>,
         expected: &str,
     ) -> Error {
-        if matches!(first, Some(Message::CopyInResponse(_))) {
-            let mut buf = BytesMut::new();
-            if frontend::copy_fail("not the COPY direction asked for", &mut buf).is_ok() {
-                let _ = self.send_more(buf);
+        let mut message = first;
+        while !responses.is_done() {
+            // For copyOut's request the connection's task has failed it already.
+            if expected == "FROM STDIN" && matches!(message, Some(Message::CopyInResponse(_))) {
+                let mut buf = BytesMut::new();
+                if frontend::copy_fail("not the COPY copyIn() was given", &mut buf).is_ok() {
+                    let _ = self.send_more(buf);
+                }
             }
-        }
-        if !responses.is_done() {
-            while let Ok(Some(_)) = responses.next().await {}
+            message = match responses.next().await {
+                Ok(m) => m,
+                Err(_) => break,
+            };
         }
         not_a_copy(expected)
     }
@@ -156,8 +164,12 @@ impl CopyIn {
         let mut failed = None;
         loop {
             match self.responses.next().await.map_err(super::lost_error)? {
-                Some(Message::CommandComplete(body)) => {
-                    rows = super::rows_of_tag(body.tag().unwrap_or_default()).unwrap_or(0);
+                // The COPY's own count, not that of a statement after it in the same script.
+                Some(Message::CommandComplete(body)) if rows == 0 => {
+                    let tag = body.tag().unwrap_or_default();
+                    if tag.starts_with("COPY") {
+                        rows = super::rows_of_tag(tag).unwrap_or(0);
+                    }
                 }
                 Some(Message::ErrorResponse(body)) => {
                     let e = ServerError::parse(body.fields()).unwrap_or_default();

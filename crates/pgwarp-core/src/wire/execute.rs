@@ -82,9 +82,6 @@ pub struct Rows {
     status: Option<u8>,
     failed: Option<Error>,
     columns: Option<RawColumns>,
-    /// The statement was a `COPY ... FROM STDIN`: the server now waits for data that will not
-    /// come, so the connection cannot be used again.
-    copy_in: bool,
 }
 
 impl Rows {
@@ -95,7 +92,6 @@ impl Rows {
             status: None,
             failed: None,
             columns: None,
-            copy_in: false,
         }
     }
 
@@ -117,9 +113,10 @@ impl Rows {
                     self.failed.get_or_insert(Error::Server(Box::new(e)));
                 }
                 Some(Message::ReadyForQuery(body)) => self.status = Some(body.status()),
+                // Never delivered: the connection's task gives the connection up first (see
+                // `Task::copy_starts`).
                 Some(Message::CopyInResponse(_)) => {
-                    self.copy_in = true;
-                    return Err(copy_refused("copyIn"));
+                    self.failed.get_or_insert(copy_refused("copyIn"));
                 }
                 Some(Message::CopyOutResponse(_)) => {
                     self.failed.get_or_insert(copy_refused("copyOut"));
@@ -176,11 +173,6 @@ impl Rows {
     /// transaction; see [`Client::set_strict`].
     pub fn poisoned(&self) -> Poison {
         self.responses.poisoned()
-    }
-
-    /// Whether the statement turned out to be a `COPY ... FROM STDIN` (see the field).
-    pub fn stuck_in_copy(&self) -> bool {
-        self.copy_in
     }
 }
 

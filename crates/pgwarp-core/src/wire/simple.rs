@@ -79,12 +79,9 @@ async fn read_script(mut responses: Responses) -> Result<Script, (Error, Script)
             Message::ReadyForQuery(body) => {
                 script.status = body.status();
             }
-            Message::CopyInResponse(_) | Message::CopyOutResponse(_) => {
-                // The engine's scripts never COPY; refuse rather than hang in copy mode.
-                return Err((
-                    Error::Internal("a COPY in an internal script".into()),
-                    script,
-                ));
+            Message::CopyInResponse(_) => {
+                // The connection's task fails a COPY FROM STDIN nobody feeds; its error
+                // follows.
             }
             _ => {}
         }

@@ -17,7 +17,7 @@ use postgres_protocol::message::frontend;
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 
-use super::conn::{mark_closed, Request, Shared, Unsolicited, IDLE};
+use super::conn::{mark_closed, Kind, Request, Shared, Unsolicited, IDLE};
 use super::pipe::{Lost, Pipe, Poison};
 use super::server_error::ServerError;
 use super::socket::Socket;
@@ -27,6 +27,8 @@ use crate::connection::lock;
 pub(super) const WRITE_HIGH: usize = 1024 * 1024;
 /// Smallest read: large enough that a burst of small answers is one system call.
 const READ_CHUNK: usize = 32 * 1024;
+/// CopyBothResponse (replication), which postgres-protocol does not name.
+const COPY_BOTH_RESPONSE_TAG: u8 = b'W';
 
 pub(super) struct Task {
     socket: Socket,
@@ -38,11 +40,26 @@ pub(super) struct Task {
     /// `written` never reached the server.
     queued: u64,
     written: u64,
-    pending: VecDeque<(Arc<Pipe>, u64)>,
+    pending: VecDeque<Waiting>,
+    /// Requests held back while a COPY FROM STDIN is in progress: in copy mode the server
+    /// would take their first message as bad copy data and lose it.
+    deferred: VecDeque<Request>,
+    /// A COPY FROM STDIN request was written and its answer has not ended.
+    copying: bool,
     shared: Arc<Shared>,
     terminating: bool,
     /// A FATAL error the server sent before closing (shutdown, `pg_terminate_backend`).
     fatal: Option<String>,
+}
+
+/// A request whose answer has not ended.
+struct Waiting {
+    pipe: Arc<Pipe>,
+    /// Where its bytes start in the stream written (see `queued`).
+    start: u64,
+    kind: Kind,
+    /// It already received a CopyInResponse.
+    copy_started: bool,
 }
 
 impl Future for Task {
@@ -89,6 +106,8 @@ impl Task {
             queued: 0,
             written: 0,
             pending: VecDeque::new(),
+            deferred: VecDeque::new(),
+            copying: false,
             shared,
             terminating: false,
             fatal: None,
@@ -105,7 +124,7 @@ impl Task {
                 return Ok(true);
             }
             let blocked = match self.pending.front() {
-                Some((pipe, _)) => pipe.poll_room(cx).is_pending(),
+                Some(head) => head.pipe.poll_room(cx).is_pending(),
                 None => false,
             };
             if !blocked {
@@ -120,26 +139,86 @@ impl Task {
 
     fn take_requests(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        while !self.copying && self.write.len() < WRITE_HIGH {
+            let Some(req) = self.deferred.pop_front() else {
+                break;
+            };
+            self.queue(req);
+            progress = true;
+        }
         while !self.requests_done && self.write.len() < WRITE_HIGH {
             match self.requests.poll_recv(cx) {
                 Poll::Ready(Some(req)) => {
-                    if let Some(pipe) = req.pipe {
-                        self.pending.push_back((pipe, self.queued));
+                    // COPY data (no pipe) belongs to the copy in progress: only a copy that
+                    // has started gets to send any, so it never waits behind others.
+                    if req.pipe.is_some() && (self.copying || !self.deferred.is_empty()) {
+                        self.deferred.push_back(req);
+                    } else {
+                        self.queue(req);
                     }
-                    self.queued += req.bytes.len() as u64;
-                    self.write.extend_from_slice(&req.bytes);
                     progress = true;
                 }
                 Poll::Ready(None) => self.requests_done = true,
                 Poll::Pending => break,
             }
         }
-        if self.requests_done && self.pending.is_empty() && !self.terminating {
+        if self.requests_done
+            && self.pending.is_empty()
+            && self.deferred.is_empty()
+            && !self.terminating
+        {
             frontend::terminate(&mut self.write);
             self.terminating = true;
             progress = true;
         }
         progress
+    }
+
+    /// Puts a request's bytes in the write buffer and its pipe in the queue of answers.
+    fn queue(&mut self, req: Request) {
+        if let Some(pipe) = req.pipe {
+            self.pending.push_back(Waiting {
+                pipe,
+                start: self.queued,
+                kind: req.kind,
+                copy_started: false,
+            });
+            self.copying |= req.kind == Kind::CopyIn;
+        }
+        self.queued += req.bytes.len() as u64;
+        self.write.extend_from_slice(&req.bytes);
+    }
+
+    /// A CopyInResponse (or CopyBothResponse): the server now waits for COPY data and will
+    /// take the next message it reads as such. Expected once for a COPY request; otherwise
+    /// (a COPY FROM STDIN that came another way, or a second one in the same script) it is
+    /// failed with CopyFail when nothing was written behind it, and the connection is given
+    /// up when something was, since the server would swallow that request's first message
+    /// and every later answer would go to the wrong caller.
+    fn copy_starts(&mut self) -> Result<(), String> {
+        let alone = self.pending.len() == 1 && self.write.is_empty() && self.deferred.is_empty();
+        let Some(head) = self.pending.front_mut() else {
+            return Err("protocol error: a COPY started with no request waiting".into());
+        };
+        if head.kind == Kind::CopyIn && !head.copy_started {
+            head.copy_started = true;
+            return Ok(());
+        }
+        if head.kind != Kind::Extended && alone {
+            let mut buf = BytesMut::new();
+            let _ = frontend::copy_fail("COPY FROM STDIN runs only through copyIn()", &mut buf);
+            self.queued += buf.len() as u64;
+            self.shared
+                .unwritten
+                .fetch_add(buf.len(), Ordering::Relaxed);
+            self.write.extend_from_slice(&buf);
+            return Ok(());
+        }
+        Err(
+            "a COPY ... FROM STDIN started outside copyIn(); the requests pipelined behind it \
+             could not be told apart from its data, so the connection was closed"
+                .into(),
+        )
     }
 
     fn write_out(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
@@ -204,6 +283,9 @@ impl Task {
                     self.unsolicited(message);
                 }
                 backend::READY_FOR_QUERY_TAG => {
+                    if len != 6 {
+                        return Err("protocol error: a ReadyForQuery of the wrong length".into());
+                    }
                     let status = self.read[scanned + 5];
                     self.shared.status.store(status, Ordering::Relaxed);
                     let poison = if self.shared.poisoned.load(Ordering::Relaxed) {
@@ -232,6 +314,22 @@ impl Task {
                         tag as char
                     ))
                 }
+                backend::COPY_IN_RESPONSE_TAG | COPY_BOTH_RESPONSE_TAG => {
+                    self.copy_starts()?;
+                    scanned += len;
+                }
+                backend::ERROR_RESPONSE_TAG => {
+                    // A FATAL error is also why the connection ends: keep it for the others.
+                    let mut message = BytesMut::from(&self.read[scanned..scanned + len]);
+                    if let Ok(Some(Message::ErrorResponse(body))) = Message::parse(&mut message) {
+                        if let Ok(e) = ServerError::parse(body.fields()) {
+                            if matches!(e.field(b'V'), Some("FATAL" | "PANIC")) {
+                                self.fatal = Some(format!("{}: {}", e.code(), e.message()));
+                            }
+                        }
+                    }
+                    scanned += len;
+                }
                 _ => scanned += len,
             }
             progress = true;
@@ -247,14 +345,18 @@ impl Task {
             return Ok(());
         }
         let chunk = self.read.split_to(n);
-        let Some((pipe, _)) = (if end.is_some() {
-            self.pending.pop_front()
-        } else {
-            self.pending.front().cloned()
-        }) else {
+        let Some(head) = self.pending.front() else {
             return Err("protocol error: an answer with no request waiting".into());
         };
-        pipe.push(chunk, end.is_some(), end.unwrap_or_default());
+        head.pipe
+            .push(chunk, end.is_some(), end.unwrap_or_default());
+        if end.is_some() {
+            if head.kind == Kind::CopyIn {
+                // Requests held back behind the COPY may go now.
+                self.copying = false;
+            }
+            self.pending.pop_front();
+        }
         Ok(())
     }
 
@@ -290,12 +392,17 @@ impl Task {
     fn fail_all(&mut self, reason: String) {
         mark_closed(&self.shared, &reason);
         let written = self.written;
-        for (pipe, start) in self.pending.drain(..) {
-            pipe.fail(if start >= written {
+        for w in self.pending.drain(..) {
+            w.pipe.fail(if w.start >= written {
                 Lost::NotSent(reason.clone())
             } else {
                 Lost::Broken(reason.clone())
             });
+        }
+        for req in self.deferred.drain(..) {
+            if let Some(pipe) = req.pipe {
+                pipe.fail(Lost::NotSent(reason.clone()));
+            }
         }
         self.requests.close();
         while let Ok(req) = self.requests.try_recv() {
