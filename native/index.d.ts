@@ -48,6 +48,14 @@ export interface NativePoolOptions {
   connectTimeoutMs?: number
   statementTimeoutMs?: number
   sslMode?: string
+  keepAlive?: boolean
+  /** Milliseconds; 0: the system's default. */
+  keepAliveIdleMs?: number
+  /** Milliseconds; 0: the system's default. */
+  keepAliveIntervalMs?: number
+  keepAliveCount?: number
+  /** Milliseconds; 0: the system's default. */
+  tcpUserTimeoutMs?: number
   max?: number
   min?: number
   maxPipeline?: number

@@ -5,6 +5,7 @@
  * query (DESIGN-NOTES section 3). Layouts: `crates/pgwarp-core/src/engine/{requests,completions}.rs`.
  * @module
  */
+import { PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
 import { writeParams } from './params';
 import { Writer } from './writer';
@@ -19,6 +20,7 @@ const STOP = 7;
 const COPY_DATA = 8;
 const COPY_END = 9;
 const END = 10;
+const FORGET = 11;
 
 /** Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`); 0: none. */
 export interface Limits {
@@ -33,8 +35,16 @@ const NO_LIMITS: Limits = {};
 const EVENT_ID = 0;
 const EVENT_NEW_CONNECTION = 2;
 
-/** SQL texts are registered with the engine by id so repeats send 4 bytes, up to this many. */
+/**
+ * SQL texts are registered with the engine by id so repeats send 4 bytes: at most this many,
+ * and this many UTF-16 units in all; the oldest is forgotten (on both sides) to make room.
+ * Longer texts (ORMs' IN lists of every length) are sent whole each time, never kept.
+ */
 const MAX_SQL_IDS = 4096;
+const MAX_SQL_UNITS = 2 * 1024 * 1024;
+const MAX_REGISTERED_LENGTH = 16 * 1024;
+/** A request buffer that grew past this for one large request goes back to its first size. */
+const SHRINK_ABOVE = 1024 * 1024;
 
 /**
  * Bridges with work in flight. The engine's wake function reaches its bridge only through a
@@ -57,6 +67,7 @@ export class Bridge {
   private flushQueued = false;
   private inFlight = 0;
   private readonly sqlIds = new Map<string, number>();
+  private sqlUnits = 0;
   private nextSqlId = 1;
   private readonly flushNow = () => this.flush();
 
@@ -89,9 +100,11 @@ export class Bridge {
         w.u32(0);
       } else {
         let sqlId = 0;
-        if (this.sqlIds.size < MAX_SQL_IDS) {
+        if (sql.length > 0 && sql.length <= MAX_REGISTERED_LENGTH) {
+          this.makeRoom(sql.length);
           sqlId = this.nextSqlId++;
           this.sqlIds.set(sql, sqlId);
+          this.sqlUnits += sql.length;
           registered = true;
         }
         w.u32(sqlId);
@@ -104,10 +117,27 @@ export class Bridge {
       // A refused parameter must not leave half a request in the batch.
       // and the engine never saw the text registered here.
       w.at = start;
-      if (registered) this.sqlIds.delete(sql);
+      if (registered) {
+        this.sqlIds.delete(sql);
+        this.sqlUnits -= sql.length;
+      }
       return Promise.reject(err);
     }
     return this.expect(id);
+  }
+
+  /** Forgets the oldest registered texts (here and in the engine) until `units` more fit. */
+  private makeRoom(units: number): void {
+    for (const [text, id] of this.sqlIds) {
+      if (this.sqlIds.size < MAX_SQL_IDS && this.sqlUnits + units <= MAX_SQL_UNITS) return;
+      this.sqlIds.delete(text);
+      this.sqlUnits -= text.length;
+      // Queued before the query that takes the room: earlier uses in this batch are resolved
+      // by the engine before it reads this.
+      this.batch.u8(FORGET);
+      this.batch.u32(0);
+      this.batch.u32(id);
+    }
   }
 
   /** The next page of a paged result. */
@@ -194,10 +224,20 @@ export class Bridge {
     this.schedule();
   }
 
-  /** Sends what is queued, then closes the engine. */
+  /**
+   * Sends what is queued, then closes the engine. Whatever has not settled by then (the
+   * engine gave up on it at the deadline) is rejected, so no promise waits forever.
+   */
   async close(timeout?: number): Promise<void> {
     this.flush();
     await this.native.close(timeout);
+    if (this.pending.size === 0) return;
+    const err = new PoolClosedError('the pool was closed before this finished');
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(err);
+    }
+    this.settled(this.inFlight);
   }
 
   stats() {
@@ -229,6 +269,7 @@ export class Bridge {
     try {
       // The engine copies what it keeps before returning, so the buffer is reused.
       this.native.submit(batch);
+      if (w.buf.length > SHRINK_ABOVE) w.buf = Buffer.allocUnsafe(16 * 1024);
     } catch (err) {
       // Only a bug gets here (a malformed batch); fail what was waiting rather than hang.
       for (const [id, p] of this.pending) {

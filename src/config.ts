@@ -27,6 +27,20 @@ export interface PoolOptions {
   options?: string;
   /** `sslmode`: `disable`, `allow`, `prefer` (TLS is not built in yet; `require` is refused). */
   sslmode?: string;
+  /** TCP keepalive probes on idle connections, as libpq's `keepalives`. Default true. */
+  keepAlive?: boolean;
+  /** Milliseconds idle before the first keepalive probe (libpq `keepalives_idle`). Default: the system's. */
+  keepAliveIdle?: number;
+  /** Milliseconds between keepalive probes (libpq `keepalives_interval`). Default: the system's. */
+  keepAliveInterval?: number;
+  /** Unanswered probes before the connection is given up (libpq `keepalives_count`). Default: the system's. */
+  keepAliveCount?: number;
+  /**
+   * Milliseconds sent data may go unacknowledged before the connection is given up (libpq
+   * `tcp_user_timeout`, Linux): bounds a peer that vanished mid-query, for callers with no
+   * timeout of their own. Default: the system's.
+   */
+  tcpUserTimeout?: number;
   /** Most connections to open (over all shards). Default 10. */
   max?: number;
   /** Connections opened at start and kept open. Default 0. */
@@ -145,6 +159,11 @@ export function resolveOptions(
     connectTimeoutMs: nonNegative('connectTimeout', o.connectTimeout, true),
     statementTimeoutMs: nonNegative('statementTimeout', o.statementTimeout, true),
     sslMode: o.sslmode,
+    keepAlive: o.keepAlive === undefined ? undefined : Boolean(o.keepAlive),
+    keepAliveIdleMs: nonNegative('keepAliveIdle', o.keepAliveIdle, true),
+    keepAliveIntervalMs: nonNegative('keepAliveInterval', o.keepAliveInterval, true),
+    keepAliveCount: nonNegative('keepAliveCount', o.keepAliveCount),
+    tcpUserTimeoutMs: nonNegative('tcpUserTimeout', o.tcpUserTimeout, true),
     max: nonNegative('max', o.max),
     min: nonNegative('min', o.min),
     maxPipeline: nonNegative('maxPipeline', o.maxPipeline),

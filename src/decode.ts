@@ -97,6 +97,8 @@ const helpers: Helpers = {
 };
 
 const MAX_DECODERS = 512;
+/** Texts longer than this are not part of a decoder's cache key. */
+const MAX_KEYED_LENGTH = 4096;
 const decoders = new Map<string, Decoder>();
 
 function cellExpr(kind: number, c: number, name: string, int8: Int8Mode): string {
@@ -158,16 +160,26 @@ function readColumns(buf: Buffer, count: number): { columns: ColumnInfo[]; kinds
   return { columns, kinds, fixes };
 }
 
-function decoderFor(buf: Buffer, key: string, hash: number, count: number, rowMode: RowMode, int8: Int8Mode): Decoder {
+function decoderFor(buf: Buffer, key: string, long: boolean, hash: number, count: number, rowMode: RowMode, int8: Int8Mode): Decoder {
   const cached = decoders.get(key);
-  if (cached !== undefined && cached.hash === hash) return cached;
+  if (cached !== undefined && cached.hash === hash && !long) return cached;
   const { columns, kinds, fixes } = readColumns(buf, count);
+  // A long text is cached under its columns' hash: the columns themselves must match too.
+  if (cached !== undefined && cached.hash === hash && sameColumns(cached, columns, kinds)) return cached;
   const decoder = { hash, build: makeBuilder(columns, kinds, rowMode, int8), kinds, fixes, columns };
   if (cached === undefined && decoders.size >= MAX_DECODERS) {
     decoders.delete(decoders.keys().next().value as string);
   }
   decoders.set(key, decoder);
   return decoder;
+}
+
+function sameColumns(d: Decoder, columns: ColumnInfo[], kinds: Uint8Array): boolean {
+  if (d.columns.length !== columns.length) return false;
+  for (let c = 0; c < columns.length; c++) {
+    if (d.kinds[c] !== kinds[c] || d.columns[c].name !== columns[c].name || d.columns[c].typeOid !== columns[c].typeOid) return false;
+  }
+  return true;
 }
 
 function fixValue(v: unknown, fix: number, int8: Int8Mode): unknown {
@@ -243,8 +255,11 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions): 
     return { rows: rows as T[], rowCount: total, tag };
   }
 
-  const key = opts.rowMode === 'array' ? `a${opts.int8[0]}${sql}` : `o${opts.int8[0]}${sql}`;
-  const d = decoderFor(buf, key, hash, count, opts.rowMode, opts.int8);
+  // Keys hold the text, except for long ones (they would keep megabytes per entry alive).
+  const long = sql.length > MAX_KEYED_LENGTH;
+  const text = long ? `\u0000#${hash}` : sql;
+  const key = opts.rowMode === 'array' ? `a${opts.int8[0]}${text}` : `o${opts.int8[0]}${text}`;
+  const d = decoderFor(buf, key, long, hash, count, opts.rowMode, opts.int8);
   const cells = n * count;
   const ab = buf.buffer;
   const base = buf.byteOffset + cellsAt;

@@ -24,10 +24,17 @@ const ARRAY = 9;
 export function writeParams(w: Writer, values: readonly unknown[] | undefined): void {
   if (values === undefined || values === null) return;
   if (!Array.isArray(values)) throw new ParameterError('parameters must be an array');
-  if (values.length === 0) return;
-  w.u32(values.length);
-  for (let i = 0; i < values.length; i++) write(w, values[i], i + 1, 0);
+  const count = values.length;
+  if (count === 0) return;
+  if (count > MAX_PARAMETERS) {
+    throw new ParameterError(`${count.toLocaleString('en')} parameters: the PostgreSQL protocol allows at most ${MAX_PARAMETERS.toLocaleString('en')} per statement`);
+  }
+  w.u32(count);
+  for (let i = 0; i < count; i++) write(w, values[i], i + 1, 0);
 }
+
+/** The protocol counts parameters in 16 bits. */
+const MAX_PARAMETERS = 65535;
 
 /** Writes one value; errors name it `$n`. */
 export function writeValue(w: Writer, v: unknown, n: number): void {
@@ -56,36 +63,54 @@ function write(w: Writer, v: unknown, n: number, depth: number): void {
       return;
     case 'object':
       if (v === null) return w.u8(NULL);
-      if (v instanceof Date) {
-        const t = v.getTime();
-        if (Number.isNaN(t)) throw new ParameterError(`$${n}: the Date is invalid`);
-        w.u8(DATE);
-        w.f64(t);
-        return;
+      try {
+        return writeObject(w, v, n, depth);
+      } catch (err) {
+        if (err instanceof ParameterError) throw err;
+        // A revoked Proxy, a throwing getter or toJSON: name the parameter, keep the cause.
+        throw new ParameterError(`$${n}: the value cannot be read: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       }
-      if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
-        w.u8(BYTES);
-        w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-        return;
-      }
-      if (Array.isArray(v)) {
-        if (depth > 64) throw new ParameterError(`$${n}: arrays nested deeper than 64 levels`);
-        w.u8(ARRAY);
-        w.u32(v.length);
-        for (const item of v) write(w, item, n, depth + 1);
-        return;
-      }
-      w.u8(JSON_TEXT);
-      w.str(toJson(v, n));
-      return;
     default:
       throw new ParameterError(`$${n}: a ${typeof v} cannot be sent to PostgreSQL`);
   }
 }
 
-function toJson(v: object, n: number): string {
+function writeObject(w: Writer, v: object, n: number, depth: number): void {
+  if (v instanceof Date) {
+    const t = v.getTime();
+    if (Number.isNaN(t)) throw new ParameterError(`$${n}: the Date is invalid`);
+    w.u8(DATE);
+    w.f64(t);
+    return;
+  }
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+    w.u8(BYTES);
+    w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    return;
+  }
+  if (Array.isArray(v)) {
+    if (depth > 64) throw new ParameterError(`$${n}: arrays nested deeper than 64 levels`);
+    // By index, with the length read once: the count written first must be exactly the
+    // number of values that follow, whatever the array's iterator says.
+    const len = v.length;
+    w.u8(ARRAY);
+    w.u32(len);
+    for (let i = 0; i < len; i++) write(w, v[i], n, depth + 1);
+    return;
+  }
+  const json = toJson(v, n);
+  if (json === undefined) {
+    // `toJSON()` returned undefined: no JSON value at all, which pg sends as NULL.
+    w.u8(NULL);
+    return;
+  }
+  w.u8(JSON_TEXT);
+  w.str(json);
+}
+
+function toJson(v: object, n: number): string | undefined {
   try {
-    return JSON.stringify(v);
+    return JSON.stringify(v) as string | undefined;
   } catch (e) {
     throw new ParameterError(`$${n}: the object cannot be written as JSON: ${(e as Error).message}`);
   }

@@ -2,16 +2,24 @@
 //! cache of its prepared statements, the types it has looked up, and what its current holder
 //! may have left in the session.
 
-use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lru::LruCache;
-
 use crate::error::Error;
 use crate::session::Marks;
+use crate::statement_cache::StatementCache;
 use crate::wire::{self, CancelToken, Client, Description, Settings, TypeCache};
+
+/// Connections of one pool that were opened, and that are gone (their socket closed or
+/// closing): counted by the connections themselves, so accidents cannot skew them.
+#[derive(Debug, Default)]
+pub struct Lives {
+    /// Connections opened.
+    pub created: AtomicU64,
+    /// Connections dropped.
+    pub destroyed: AtomicU64,
+}
 
 /// A statement prepared on one connection, under a name of that connection's.
 pub struct Prepared {
@@ -41,7 +49,7 @@ pub struct Connection {
     order: tokio::sync::Mutex<()>,
     /// Least recently used statements are closed beyond the bound (deadpool's cache is
     /// unbounded: deadpool-rs/deadpool#281).
-    statements: Option<Mutex<LruCache<String, Arc<Prepared>>>>,
+    statements: Option<Mutex<StatementCache>>,
     next_statement: AtomicU32,
     in_flight: AtomicUsize,
     /// What the current holder's statements may have changed in the session.
@@ -50,6 +58,13 @@ pub struct Connection {
     baseline: Mutex<String>,
     /// A stream or COPY of the holder is in progress on it (see [`HoldFlag`]).
     held: AtomicBool,
+    lives: Arc<Lives>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.lives.destroyed.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Marks a connection as busy with a held stream or COPY while it lives: the holder's other
@@ -69,8 +84,10 @@ impl Connection {
         statement_cache_size: usize,
         id: u32,
         lifetime: Option<Duration>,
+        lives: Arc<Lives>,
     ) -> Result<Arc<Self>, Error> {
         let client = wire::connect(settings).await?;
+        lives.created.fetch_add(1, Ordering::Relaxed);
         let opened = Instant::now();
         // Up to 10% jitter, so connections opened together do not all retire together.
         let retire_at = lifetime.map(|l| opened + l.mul_f64(1.0 - 0.1 * jitter(id)));
@@ -83,13 +100,13 @@ impl Connection {
             last_used: Mutex::new(opened),
             spoiled: AtomicBool::new(false),
             order: tokio::sync::Mutex::new(()),
-            statements: NonZeroUsize::new(statement_cache_size)
-                .map(|n| Mutex::new(LruCache::new(n))),
+            statements: StatementCache::new(statement_cache_size).map(Mutex::new),
             next_statement: AtomicU32::new(1),
             in_flight: AtomicUsize::new(0),
             marks: Mutex::new(Marks::default()),
             baseline: Mutex::new(String::new()),
             held: AtomicBool::new(false),
+            lives,
         }))
     }
 
@@ -112,9 +129,34 @@ impl Connection {
         *lock(&self.last_used) = Instant::now();
     }
 
-    /// Asks the server to cancel whatever runs on this connection.
-    pub async fn cancel_running(&self) {
-        let _ = self.cancel.cancel().await;
+    /// Asks the server to cancel whatever runs on this connection; true once the server has
+    /// confirmed it acted on the request (within 5 s: a server that does not answer must not
+    /// hold the caller).
+    pub async fn cancel_running(&self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.cancel.cancel()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Stops the statement whose answer `drain` reads to its end: cancels it (unless its whole
+    /// answer is here already) and drains. Whether the connection is clean afterwards: the
+    /// statement ended with the cancel's error, or it ended on its own and the server had
+    /// confirmed the cancel before (so the cancel cannot hit a later statement).
+    pub async fn stop_statement(
+        &self,
+        answer_complete: bool,
+        drain: impl std::future::Future<Output = Drained>,
+    ) -> bool {
+        let confirmed = answer_complete || self.cancel_running().await;
+        let end = tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .unwrap_or(Drained::Lost);
+        match end {
+            Drained::Cancelled => true,
+            Drained::Finished => confirmed,
+            Drained::Lost => false,
+        }
     }
 
     /// The transaction status the server last reported: `I`, `T` or `E`.
@@ -222,11 +264,12 @@ impl Connection {
     }
 
     /// The prepared statement for `sql`, preparing it on first use; evicted statements are
-    /// closed on the server. Call it in the connection's turn.
-    pub async fn prepare(&self, sql: &str) -> Result<Arc<Prepared>, Error> {
+    /// closed on the server. Call it in the connection's turn. When the second value is false
+    /// the statement is not kept, and the caller closes it after its one use.
+    pub async fn prepare(&self, sql: &str) -> Result<(Arc<Prepared>, bool), Error> {
         if let Some(cache) = &self.statements {
             if let Some(p) = lock(cache).get(sql) {
-                return Ok(p.clone());
+                return Ok((p, true));
             }
         }
         let name = format!(
@@ -237,19 +280,17 @@ impl Connection {
         // on every query's future.
         let description = Box::pin(self.client.prepare(&name, sql, &self.types)).await?;
         let prepared = Arc::new(Prepared { name, description });
-        if let Some(cache) = &self.statements {
-            if let Some((_, old)) = lock(cache).push(sql.to_string(), prepared.clone()) {
-                if old.name != prepared.name {
+        let kept = match &self.statements {
+            Some(cache) if sql.len() <= crate::statement_cache::MAX_CACHED_TEXT => {
+                let evicted = lock(cache).put(sql, prepared.clone());
+                for old in evicted {
                     self.client.close_statement(&old.name);
                 }
+                true
             }
-        }
-        Ok(prepared)
-    }
-
-    /// Whether prepared statements are kept for reuse (`statementCacheSize` > 0).
-    pub fn caches_statements(&self) -> bool {
-        self.statements.is_some()
+            _ => false,
+        };
+        Ok((prepared, kept))
     }
 
     /// Describes `sql` without keeping a statement (the unnamed one), for `prepare: false`.
@@ -269,14 +310,36 @@ impl Connection {
     /// Drops every cached statement and looked-up type (the server dropped them).
     pub fn forget_all(&self) {
         if let Some(cache) = &self.statements {
-            let old: Vec<_> = lock(cache).iter().map(|(_, p)| p.name.clone()).collect();
-            lock(cache).clear();
-            for name in old {
+            let old = lock(cache).clear();
+            for p in old {
                 // Closing a name the server no longer has is not an error.
-                self.client.close_statement(&name);
+                self.client.close_statement(&p.name);
             }
         }
         self.types.clear();
+    }
+}
+
+/// How a statement that was being stopped ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// With the cancel's error (57014): the cancel was used up.
+    Cancelled,
+    /// On its own (completed, or failed with another error).
+    Finished,
+    /// Its connection was lost, or it took too long.
+    Lost,
+}
+
+impl Drained {
+    /// How an answer read to its end ended, from its last result.
+    pub fn of<T>(end: Result<T, Error>) -> Drained {
+        match end {
+            Ok(_) => Drained::Finished,
+            Err(e) if e.sqlstate() == Some("57014") => Drained::Cancelled,
+            Err(Error::Connection { .. }) => Drained::Lost,
+            Err(_) => Drained::Finished,
+        }
     }
 }
 

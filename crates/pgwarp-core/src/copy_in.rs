@@ -47,7 +47,11 @@ impl CopyIn {
         let columns_of = {
             let _turn = conn.turn().await;
             if prepare {
-                conn.prepare(&probe).await?.description.columns.clone()
+                let (probe, kept) = conn.prepare(&probe).await?;
+                if !kept {
+                    conn.client().close_statement(&probe.name);
+                }
+                probe.description.columns.clone()
             } else {
                 conn.describe_unnamed(&probe).await?.columns
             }

@@ -3,9 +3,9 @@
 //! A page: `u8 status (0), u8 flags (bit 1: more pages follow), u16 0, u32 cursor`, then the
 //! data. Pages end on the server's message boundaries (a row each in text and CSV formats).
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Drained};
 use crate::error::Error;
-use crate::query::{drain_cancelled, not_sent};
+use crate::query::not_sent;
 use crate::result::layout::{error_buffer, FLAG_MORE, STATUS_OK};
 use crate::wire;
 
@@ -35,14 +35,14 @@ impl CopyPager {
         CopyPager { copy, cursor }
     }
 
-    /// After a cancel was sent: reads what is left (see [`drain_cancelled`]).
-    pub async fn drain_cancelled(mut self) -> bool {
-        drain_cancelled(async move {
+    /// Stops the COPY (see [`Connection::stop_statement`]); whether the connection is clean.
+    pub async fn stop(mut self, conn: &Connection) -> bool {
+        let complete = self.copy.is_complete();
+        conn.stop_statement(complete, async move {
             loop {
                 match self.copy.next().await {
                     Ok(Some(_)) => {}
-                    Ok(None) => return false,
-                    Err(e) => return e.sqlstate() == Some("57014"),
+                    other => return Drained::of(other),
                 }
             }
         })

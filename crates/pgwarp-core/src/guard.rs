@@ -44,16 +44,37 @@ pub fn refuse_shared(sql: &str) -> Option<Error> {
     if session {
         return Some(refusal(&first, SESSION_HINT));
     }
-    if first == "COPY" {
-        let upper = sql.to_ascii_uppercase();
-        if upper.contains("STDIN") {
-            return Some(copy_refusal("FROM STDIN", "copyIn"));
-        }
-        if upper.contains("STDOUT") {
-            return Some(copy_refusal("TO STDOUT", "copyOut"));
-        }
+    refuse_copy(sql)
+}
+
+/// Why `sql` may not run through `query()` on any connection: a COPY to or from the client
+/// has its own methods, since its data does not travel as rows.
+pub fn refuse_copy(sql: &str) -> Option<Error> {
+    let mut words = Words::new(sql);
+    if words.next()? != "COPY" {
+        return None;
+    }
+    let upper = sql.to_ascii_uppercase();
+    if upper.contains("STDIN") {
+        return Some(copy_refusal("FROM STDIN", "copyIn"));
+    }
+    if upper.contains("STDOUT") {
+        return Some(copy_refusal("TO STDOUT", "copyOut"));
     }
     None
+}
+
+/// Refuses a statement text PostgreSQL cannot take, saying where the problem is: a NUL
+/// character (the protocol's strings end at one).
+pub fn check_text(sql: &str) -> Result<(), Error> {
+    match sql.find('\0') {
+        Some(at) => Err(Error::Parameter(format!(
+            "the query text contains a NUL character at position {} (counting from 1); \
+             PostgreSQL cannot take one in a statement",
+            sql[..at].chars().count() + 1
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn refusal(word: &str, hint: &str) -> Error {

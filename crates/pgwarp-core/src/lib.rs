@@ -21,6 +21,7 @@ pub mod pool;
 pub mod query;
 pub mod result;
 pub mod session;
+pub mod statement_cache;
 pub mod types;
 pub mod wire;
 

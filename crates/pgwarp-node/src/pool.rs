@@ -22,6 +22,14 @@ pub struct NativePoolOptions {
     pub connect_timeout_ms: Option<f64>,
     pub statement_timeout_ms: Option<f64>,
     pub ssl_mode: Option<String>,
+    pub keep_alive: Option<bool>,
+    /// Milliseconds; 0: the system's default.
+    pub keep_alive_idle_ms: Option<f64>,
+    /// Milliseconds; 0: the system's default.
+    pub keep_alive_interval_ms: Option<f64>,
+    pub keep_alive_count: Option<u32>,
+    /// Milliseconds; 0: the system's default.
+    pub tcp_user_timeout_ms: Option<f64>,
     pub max: Option<u32>,
     pub min: Option<u32>,
     pub max_pipeline: Option<u32>,
@@ -101,6 +109,14 @@ impl NativePool {
                 statement_timeout_ms: ms("statementTimeout", o.statement_timeout_ms, None)?
                     .map(|d| d.as_millis() as u64),
                 ssl_mode: o.ssl_mode,
+                keepalives: o.keep_alive,
+                keepalives_idle_ms: ms("keepAliveIdle", o.keep_alive_idle_ms, None)?
+                    .map(|d| d.as_millis() as u64),
+                keepalives_interval_ms: ms("keepAliveInterval", o.keep_alive_interval_ms, None)?
+                    .map(|d| d.as_millis() as u64),
+                keepalives_count: o.keep_alive_count,
+                tcp_user_timeout_ms: ms("tcpUserTimeout", o.tcp_user_timeout_ms, None)?
+                    .map(|d| d.as_millis() as u64),
             },
             max: o.max.map_or(d.max, |v| v as usize),
             min: o.min.map_or(d.min, |v| v as usize),

@@ -38,6 +38,16 @@ pub struct ConnectOptions {
     pub statement_timeout_ms: Option<u64>,
     /// `disable`, `allow`, `prefer` or `require`/`verify-*`.
     pub ssl_mode: Option<String>,
+    /// TCP keepalive on (libpq's `keepalives`; default on).
+    pub keepalives: Option<bool>,
+    /// Idle milliseconds before the first keepalive probe (libpq: `keepalives_idle`, seconds).
+    pub keepalives_idle_ms: Option<u64>,
+    /// Milliseconds between keepalive probes (libpq: `keepalives_interval`, seconds).
+    pub keepalives_interval_ms: Option<u64>,
+    /// Unanswered probes before the connection is dropped (libpq: `keepalives_count`).
+    pub keepalives_count: Option<u32>,
+    /// Milliseconds sent data may stay unacknowledged (libpq: `tcp_user_timeout`; Linux).
+    pub tcp_user_timeout_ms: Option<u64>,
 }
 
 /// Pool sizing, timeouts and caching.
@@ -104,10 +114,7 @@ impl ConnectOptions {
             Some(u) => url::parse(u)?,
             None => url::UrlParts::default(),
         };
-        let mut s = Settings {
-            keepalives: true,
-            ..Settings::default()
-        };
+        let mut s = Settings::default();
         let mut hosts = parts.hosts;
         let mut ports = parts.ports;
         let mut user = parts.user;
@@ -129,7 +136,16 @@ impl ConnectOptions {
                 "options" => options = Some(value),
                 "sslmode" => ssl_mode = Some(value),
                 "connect_timeout" => s.connect_timeout = connect_timeout(&value)?,
-                "keepalives" => s.keepalives = value != "0",
+                "keepalives" => s.tcp.keepalives = value.trim() != "0",
+                "keepalives_idle" => s.tcp.keepalives_idle = seconds(&key, &value)?,
+                "keepalives_interval" => s.tcp.keepalives_interval = seconds(&key, &value)?,
+                "keepalives_count" => {
+                    s.tcp.keepalives_count = Some(number(&key, &value)? as u32).filter(|n| *n > 0)
+                }
+                "tcp_user_timeout" => {
+                    s.tcp.tcp_user_timeout =
+                        Some(Duration::from_millis(number(&key, &value)?)).filter(|d| !d.is_zero())
+                }
                 "client_encoding" if value.eq_ignore_ascii_case("utf8") => {}
                 other => {
                     return Err(Error::Parameter(format!(
@@ -157,6 +173,22 @@ impl ConnectOptions {
             let mut o = options.unwrap_or_default();
             push_option(&mut o, &format!("-c statement_timeout={ms}"));
             options = Some(o);
+        }
+        if let Some(on) = self.keepalives {
+            s.tcp.keepalives = on;
+        }
+        let ms = |v: Option<u64>| v.filter(|n| *n > 0).map(Duration::from_millis);
+        if self.keepalives_idle_ms.is_some() {
+            s.tcp.keepalives_idle = ms(self.keepalives_idle_ms);
+        }
+        if self.keepalives_interval_ms.is_some() {
+            s.tcp.keepalives_interval = ms(self.keepalives_interval_ms);
+        }
+        if let Some(n) = self.keepalives_count {
+            s.tcp.keepalives_count = Some(n).filter(|n| *n > 0);
+        }
+        if self.tcp_user_timeout_ms.is_some() {
+            s.tcp.tcp_user_timeout = ms(self.tcp_user_timeout_ms);
         }
         if let Some(ms) = self.connect_timeout_ms {
             s.connect_timeout = (ms > 0).then(|| Duration::from_millis(ms));
@@ -226,6 +258,19 @@ fn ports_of(ports: &[String], hosts: usize) -> Result<Vec<u16>, Error> {
     }
 }
 
+/// A whole number for key `key`.
+fn number(key: &str, value: &str) -> Result<u64, Error> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| Error::Parameter(format!("invalid {key} {value:?}: expected a whole number")))
+}
+
+/// libpq's keepalive times: seconds, 0 for the system's default.
+fn seconds(key: &str, value: &str) -> Result<Option<Duration>, Error> {
+    Ok(Some(Duration::from_secs(number(key, value)?)).filter(|d| !d.is_zero()))
+}
+
 /// libpq's `connect_timeout`: seconds, 0 (or negative) for none, and at least 2.
 fn connect_timeout(value: &str) -> Result<Option<Duration>, Error> {
     let secs: i64 = value.trim().parse().map_err(|_| {
@@ -282,6 +327,22 @@ mod tests {
         assert_eq!(s.application_name.as_deref(), Some("app"));
         assert_eq!(s.connect_timeout, Some(Duration::from_secs(3)));
         assert_eq!(s.options.as_deref(), Some("-c search_path=x"));
+        assert!(s.tcp.keepalives);
+        let k = url("postgres://u@h/db?keepalives_idle=30&keepalives_interval=5&keepalives_count=3&tcp_user_timeout=9000")
+            .to_settings()
+            .unwrap()
+            .tcp;
+        assert_eq!(k.keepalives_idle, Some(Duration::from_secs(30)));
+        assert_eq!(k.keepalives_interval, Some(Duration::from_secs(5)));
+        assert_eq!(k.keepalives_count, Some(3));
+        assert_eq!(k.tcp_user_timeout, Some(Duration::from_millis(9000)));
+        assert!(
+            !url("postgres://u@h/db?keepalives=0")
+                .to_settings()
+                .unwrap()
+                .tcp
+                .keepalives
+        );
     }
 
     #[test]

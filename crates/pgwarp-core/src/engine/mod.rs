@@ -158,6 +158,9 @@ impl Engine {
                 Request::Release { id, conn } => self
                     .owner(conn)
                     .send(Command::Release { id, conn }, &self.completions),
+                Request::Forget { sql_id } => {
+                    lock(&self.sql).remove(&sql_id);
+                }
                 Request::End { id, conn, commit } => self
                     .owner(conn)
                     .send(Command::End { id, conn, commit }, &self.completions),

@@ -8,6 +8,7 @@
 //! - `NEXT`: `u32 cursor`; `CANCEL`: `u32 cursor`; `STOP`: `u32 cursor`
 //! - `RESERVE`: nothing; `RELEASE`: `u32 conn`
 //! - `END`: `u32 conn, u8 commit (1: COMMIT, 0: ROLLBACK)`: ends a transaction and releases
+//! - `FORGET`: `u32 sql id`: a registered text JavaScript dropped (no completion)
 //! - `READY`: `u32 conn, u32 error length, error` (`onConnect` finished; empty error: it succeeded)
 //! - `COPY_DATA`: `u32 copy, u8 rows (1: values to encode, 0: COPY data), u32 length, data`
 //! - `COPY_END`: `u32 copy, u32 error length, error` (empty: commit; otherwise abort, saying why)
@@ -26,6 +27,7 @@ const STOP: u8 = 7;
 const COPY_DATA: u8 = 8;
 const COPY_END: u8 = 9;
 const END: u8 = 10;
+const FORGET: u8 = 11;
 
 /// Where a query's text is.
 pub enum SqlText<'a> {
@@ -71,6 +73,8 @@ pub enum Request<'a> {
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
     End { id: u32, conn: u32, commit: bool },
+    /// Drop a registered SQL text.
+    Forget { sql_id: u32 },
     /// `onConnect` finished for a new connection (no completion).
     Ready { conn: u32, error: Option<&'a str> },
 }
@@ -93,7 +97,8 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                 let conn = r.u32_le()?;
                 let sql_id = r.u32_le()?;
                 let len = r.u32_le()? as usize;
-                let sql = if len == 0 {
+                // Length 0 with id 0 is the empty text, which is never registered.
+                let sql = if len == 0 && sql_id != 0 {
                     SqlText::Known(sql_id)
                 } else {
                     let text = std::str::from_utf8(r.take(len)?)
@@ -147,6 +152,9 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
             RELEASE => Request::Release {
                 id,
                 conn: r.u32_le()?,
+            },
+            FORGET => Request::Forget {
+                sql_id: r.u32_le()?,
             },
             END => Request::End {
                 id,

@@ -132,6 +132,49 @@ fn integer_bytes(v: i64, ty: &Type) -> Vec<u8> {
     }
 }
 
+/// Refuses what the server would: a value past the type's range, or one so small it would
+/// become 0 (a string that overflowed f64 parses as infinity; only the infinity spellings
+/// may give one).
+fn check_float(x: f64, value: &Value, ty: &Type, n: usize) -> Result<(), Error> {
+    let text = match value {
+        Value::String(s) | Value::BigInt(s) => Some(s.trim()),
+        _ => None,
+    };
+    let spelled_infinite = text.is_some_and(|t| {
+        t.trim_start_matches(['+', '-'])
+            .to_ascii_lowercase()
+            .starts_with("inf")
+    });
+    let spelled_zero = text.is_some_and(|t| {
+        let mantissa = t.split(['e', 'E']).next().unwrap_or("");
+        !mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))
+    });
+    let (overflow, underflow) = if *ty == Type::FLOAT4 {
+        let y = x as f32;
+        (
+            x.is_finite() && y.is_infinite(),
+            x != 0.0 && x.is_finite() && y == 0.0,
+        )
+    } else {
+        (
+            x.is_infinite() && text.is_some() && !spelled_infinite,
+            x == 0.0 && text.is_some() && !spelled_zero,
+        )
+    };
+    if overflow || underflow {
+        let shown = match value {
+            Value::Number(x) => format!("{x:e}").replace("e", "e+").replace("e+-", "e-"),
+            _ => value.describe(),
+        };
+        return Err(Error::Parameter(format!(
+            "${n} ({}): {shown} is out of range for type {}",
+            label(ty),
+            label(ty)
+        )));
+    }
+    Ok(())
+}
+
 fn float_bytes(x: f64, ty: &Type) -> Vec<u8> {
     if *ty == Type::FLOAT4 {
         (x as f32).to_be_bytes().to_vec()
@@ -172,6 +215,7 @@ pub fn encode(value: &Value, declared: &Type, n: usize) -> Result<Encoded, Error
                     .map_err(|_| mismatch(n, ty, value, "a number"))?,
                 _ => return Err(mismatch(n, ty, value, "a number")),
             };
+            check_float(x, value, ty, n)?;
             Ok(Encoded::binary(float_bytes(x, ty)))
         }
         Type::BOOL => match value {
@@ -253,6 +297,22 @@ mod tests {
         assert_eq!(e.bytes.unwrap(), 1i32.to_be_bytes());
         let e = one(Value::Date(946_684_800_001.0), Type::TIMESTAMPTZ).unwrap();
         assert_eq!(e.bytes.unwrap(), 1000i64.to_be_bytes());
+    }
+
+    #[test]
+    fn floats_out_of_range_are_refused() {
+        let e = one(Value::Number(1e300), Type::FLOAT4)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "$1 (float4): 1e+300 is out of range for type float4");
+        assert!(one(Value::Number(1e-50), Type::FLOAT4).is_err());
+        assert!(one(Value::String("1e400"), Type::FLOAT8).is_err());
+        assert!(one(Value::String("1e-400"), Type::FLOAT8).is_err());
+        assert!(one(Value::String("-Infinity"), Type::FLOAT8).is_ok());
+        assert!(one(Value::String("0.000"), Type::FLOAT4).is_ok());
+        assert!(one(Value::Number(f64::INFINITY), Type::FLOAT4).is_ok());
+        assert!(one(Value::Number(f64::NAN), Type::FLOAT4).is_ok());
+        assert!(one(Value::Number(3.4e38), Type::FLOAT4).is_ok());
     }
 
     #[test]

@@ -124,6 +124,13 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Value<'_>>, Error> {
     for _ in 0..n {
         values.push(r.value(0)?);
     }
+    if !r.0.is_done() {
+        // JavaScript declares every count before the values; bytes left over mean a value
+        // said less than it wrote, and the values after it would be misread.
+        return Err(Error::Internal(
+            "malformed parameters: bytes left over after the last value".into(),
+        ));
+    }
     Ok(values)
 }
 
@@ -161,5 +168,12 @@ mod tests {
         assert!(decode(&b).is_err());
         assert!(decode(&[1, 0, 0, 0, 99]).is_err());
         assert!(decode(&[5]).is_err());
+        // An array that declared one element but wrote two.
+        let mut b = 1u32.to_le_bytes().to_vec();
+        b.push(tag::ARRAY);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.push(tag::NULL);
+        b.push(tag::NULL);
+        assert!(decode(&b).unwrap_err().to_string().contains("left over"));
     }
 }

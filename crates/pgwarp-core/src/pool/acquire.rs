@@ -98,11 +98,9 @@ impl Pool {
         }
         let now = Instant::now();
         // Broken connections go; old ones retire once idle.
-        let before = st.shared.len();
         st.shared.retain(|c| {
             !((c.is_closed() && c.in_flight() == 0) || (c.in_flight() == 0 && c.should_retire(now)))
         });
-        st.counters.destroyed += (before - st.shared.len()) as u64;
         let total = st.shared.len() + st.reserved.len() + st.opening;
         let best = st
             .shared
@@ -171,7 +169,6 @@ impl Pool {
         let mut st = lock(&self.inner.state);
         st.shared.retain(|c| !Arc::ptr_eq(c, conn));
         st.reserved.remove(&conn.id());
-        st.counters.destroyed += 1;
     }
 
     /// Sets how to tell JavaScript that a new connection needs `onConnect`.
@@ -200,6 +197,7 @@ impl Pool {
             },
             connection::next_id(inner.shard),
             inner.options.max_lifetime,
+            inner.lives.clone(),
         )
         .await?;
         let announce = lock(&inner.announce).clone();
@@ -264,7 +262,6 @@ impl Pool {
         let result = match opened {
             Ok(conn) if !st.closed => {
                 conn.add_in_flight(1);
-                st.counters.created += 1;
                 st.counters.acquires += 1;
                 if want == Want::Exclusive {
                     st.reserved.insert(conn.id(), conn.clone());

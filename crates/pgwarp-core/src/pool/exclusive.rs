@@ -127,17 +127,17 @@ impl Hold {
         self.give_back().await;
     }
 
-    /// Ends work the consumer stopped early: the statement is cancelled on the server and
-    /// what is left of it read and dropped, then the savepoint is rolled back to (the
-    /// transaction goes on), and the connection goes back. If the statement ended before the
-    /// cancel reached it, the cancel could still hit a later statement: the connection is
-    /// closed instead (and the transaction, if any, with it).
+    /// Ends work the consumer stopped early: the statement is cancelled on the server (unless
+    /// its whole answer is here already) and what is left of it read and dropped, then the
+    /// savepoint is rolled back to (the transaction goes on), and the connection goes back.
+    /// Only when the server did not confirm the cancel, and the statement ended on its own,
+    /// could the cancel still hit a later statement: then the connection is closed instead
+    /// (and the transaction, if any, with it).
     async fn stop(self, source: Source) {
         let conn = self.conn().clone();
-        conn.cancel_running().await;
         let clean = match source {
-            Source::Rows(p) => p.drain_cancelled().await,
-            Source::Copy(p) => p.drain_cancelled().await,
+            Source::Rows(p) => p.stop().await,
+            Source::Copy(p) => p.stop(&conn).await,
         };
         if !clean {
             conn.spoil();

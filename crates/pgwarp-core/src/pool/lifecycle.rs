@@ -16,7 +16,6 @@ impl Pool {
             if st.closed {
                 return;
             }
-            let before = st.shared.len();
             st.shared.retain(|c| !(c.is_closed() && c.in_flight() == 0));
             if let Some(idle) = inner.options.idle_timeout {
                 let mut keep = st.shared.len() + st.reserved.len();
@@ -29,7 +28,6 @@ impl Pool {
                     !drop_it
                 });
             }
-            st.counters.destroyed += (before - st.shared.len()) as u64;
             let total = st.shared.len() + st.reserved.len() + st.opening;
             inner.min.saturating_sub(total)
         };
@@ -44,58 +42,74 @@ impl Pool {
         }
     }
 
-    /// Refuses new work, lets running queries finish for up to `timeout`, cancels what is
-    /// still running then, and closes every connection.
+    /// Refuses new work, lets running queries finish for up to `timeout`, then cancels what
+    /// is still running, gives the cancels a moment ([`CANCEL_GRACE`]) and closes every
+    /// connection, so it resolves by then whatever the server does (a frozen server gets no
+    /// say: what runs on it fails with a connection error).
     pub async fn close(&self, timeout: Option<Duration>) {
         let inner = &self.inner;
         lock(&inner.state).closed = true;
         inner.changed.notify_waiters();
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut cancelled = false;
+        if !self.settled_by(deadline).await {
+            let conns: Vec<_> = {
+                let st = lock(&inner.state);
+                st.shared
+                    .iter()
+                    .chain(st.reserved.values())
+                    .cloned()
+                    .collect()
+            };
+            for c in conns.clone().into_iter().filter(|c| c.in_flight() > 0) {
+                // In the background: a cancel to a frozen server would wait for it.
+                tokio::spawn(async move { c.cancel_running().await });
+            }
+            if !self.settled_by(Some(Instant::now() + CANCEL_GRACE)).await {
+                for c in &conns {
+                    c.kill();
+                }
+                // Reservations nobody releases would hold close() forever; their connections
+                // are closed (the server rolls back what they left open).
+                {
+                    let mut st = lock(&inner.state);
+                    let held = st.reserved.len();
+                    st.reserved.clear();
+                    st.in_flight = st.in_flight.saturating_sub(held);
+                }
+                lock(&inner.cursors).clear();
+                lock(&inner.stops).clear();
+                lock(&inner.copies).clear();
+                // Killed connections fail what ran on them at once; wait for that briefly.
+                self.settled_by(Some(Instant::now() + CANCEL_GRACE)).await;
+            }
+        }
+        let mut st = lock(&inner.state);
+        st.shared.clear();
+        st.reserved.clear();
+    }
+
+    /// Waits until nothing is in flight, or `deadline` passes (false then).
+    async fn settled_by(&self, deadline: Option<Instant>) -> bool {
+        let inner = &self.inner;
         loop {
             let notified = inner.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if lock(&inner.state).in_flight == 0 {
-                break;
+                return true;
             }
             match deadline {
-                Some(d) if !cancelled => {
+                Some(d) => {
                     if tokio::time::timeout_at(d.into(), notified).await.is_err() {
-                        cancelled = true;
-                        let conns: Vec<_> = {
-                            let st = lock(&inner.state);
-                            st.shared
-                                .iter()
-                                .chain(st.reserved.values())
-                                .cloned()
-                                .collect()
-                        };
-                        for c in conns {
-                            if c.in_flight() > 0 {
-                                c.cancel_running().await;
-                            }
-                        }
-                        // Reservations nobody releases would hold close() forever; their
-                        // connections close (the server rolls back what they left open).
-                        let mut st = lock(&inner.state);
-                        let held = st.reserved.len();
-                        for c in st.reserved.values() {
-                            c.kill();
-                        }
-                        st.reserved.clear();
-                        st.in_flight = st.in_flight.saturating_sub(held);
-                        lock(&inner.cursors).clear();
-                        lock(&inner.stops).clear();
-                        lock(&inner.copies).clear();
+                        return lock(&inner.state).in_flight == 0;
                     }
                 }
-                _ => notified.await,
+                None => notified.await,
             }
         }
-        let mut st = lock(&inner.state);
-        st.counters.destroyed += (st.shared.len() + st.reserved.len()) as u64;
-        st.shared.clear();
-        st.reserved.clear();
     }
 }
+
+/// How long `close({ timeout })` lets the cancels it sent at the deadline take effect before
+/// it closes the connections.
+const CANCEL_GRACE: Duration = Duration::from_millis(250);

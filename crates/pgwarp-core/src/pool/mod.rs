@@ -25,7 +25,7 @@ use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::PoolOptions;
-use crate::connection::{lock, Connection};
+use crate::connection::{lock, Connection, Lives};
 use crate::error::Error;
 use crate::params;
 use crate::query::{self, Caller, Limits, Mode, Pager};
@@ -44,6 +44,8 @@ pub struct Pool {
 struct Inner {
     shard: u8,
     settings: Settings,
+    /// Connections opened and dropped, counted by the connections.
+    lives: Arc<Lives>,
     options: PoolOptions,
     /// This shard's share of `max` and `min`.
     max: usize,
@@ -86,6 +88,7 @@ impl Pool {
             inner: Arc::new(Inner {
                 shard,
                 settings,
+                lives: Arc::new(Lives::default()),
                 options,
                 max: max.max(1),
                 min: min.min(max.max(1)),
@@ -136,8 +139,17 @@ impl Pool {
         let mode = Mode::from_u32(mode)?;
         let values = params::decode(params)?;
         let copy = matches!(mode, Mode::CopyIn | Mode::CopyOut | Mode::CopyRows);
-        if conn == 0 && !copy && self.inner.options.shared_guard {
-            if let Some(refusal) = crate::guard::refuse_shared(sql) {
+        if mode != Mode::CopyRows {
+            // (copyRows' text is its table and columns, separated by a NUL.)
+            crate::guard::check_text(sql)?;
+        }
+        if !copy {
+            let refusal = if conn == 0 && self.inner.options.shared_guard {
+                crate::guard::refuse_shared(sql)
+            } else {
+                crate::guard::refuse_copy(sql)
+            };
+            if let Some(refusal) = refusal {
                 return Err(refusal);
             }
         }
@@ -223,16 +235,14 @@ impl Pool {
         if !taken {
             return;
         }
-        conn.cancel_running().await;
-        let clean = pager.drain_cancelled().await;
+        let clean = pager.stop().await;
         let mut st = lock(&self.inner.state);
         st.reserved.remove(&conn.id());
         if clean && !conn.is_closed() && !st.closed {
             st.shared.push(conn);
         } else {
-            // A cancel that came too late may still hit the next statement: close instead.
+            // A cancel the server did not confirm may still hit the next statement: close.
             conn.kill();
-            st.counters.destroyed += 1;
         }
         drop(st);
         drop(lease);

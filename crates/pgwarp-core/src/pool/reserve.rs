@@ -156,7 +156,6 @@ impl Pool {
             st.shared.push(conn);
         } else {
             conn.kill();
-            st.counters.destroyed += 1;
         }
         drop(st);
         self.inner.changed.notify_waiters();

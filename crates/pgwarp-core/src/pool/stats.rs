@@ -1,5 +1,7 @@
 //! The pool's numbers: running totals and snapshots, per shard and summed.
 
+use std::sync::atomic::Ordering;
+
 use super::Pool;
 use crate::connection::lock;
 
@@ -25,7 +27,7 @@ pub struct Counters {
 /// A snapshot of a pool's state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
-    /// Open connections.
+    /// Open connections, including ones closing (not yet dropped).
     pub total: usize,
     /// Open connections with nothing running and not reserved.
     pub idle: usize,
@@ -66,14 +68,17 @@ impl Pool {
     pub fn stats(&self) -> PoolStats {
         let st = lock(&self.inner.state);
         let busy = st.shared.iter().filter(|c| c.in_flight() > 0).count();
+        let mut counters = st.counters;
+        counters.created = self.inner.lives.created.load(Ordering::Relaxed);
+        counters.destroyed = self.inner.lives.destroyed.load(Ordering::Relaxed);
         PoolStats {
-            total: st.shared.len() + st.reserved.len(),
+            total: (counters.created - counters.destroyed) as usize,
             idle: st.shared.len() - busy,
             busy,
             reserved: st.reserved.len(),
             in_flight: st.in_flight,
             waiting: st.waiting,
-            counters: st.counters,
+            counters,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use postgres_protocol::message::backend::DataRowBody;
 
-pub use pages::{collect, drain_cancelled, is_too_large, Limits, Pager};
+pub use pages::{collect, is_too_large, Limits, Pager};
 
 use crate::connection::Connection;
 use crate::error::Error;
@@ -57,6 +57,9 @@ impl Mode {
         })
     }
 }
+
+/// Parameters a statement can have: the protocol counts them in 16 bits.
+const MAX_PARAMETERS: usize = 65535;
 
 /// Who runs the statement, which decides what its end must look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,12 +128,18 @@ async fn send(
     prepare: bool,
     caller: Caller,
 ) -> Result<Started, Error> {
+    if values.len() > MAX_PARAMETERS {
+        return Err(Error::Parameter(format!(
+            "{} parameters: the PostgreSQL protocol allows at most 65,535 per statement",
+            values.len()
+        )));
+    }
     let turn = conn.turn().await;
     if conn.is_closed() {
         return Err(not_sent());
     }
     let (rows, encoder) = if prepare {
-        let prepared = match conn.prepare(sql).await {
+        let (prepared, kept) = match conn.prepare(sql).await {
             Ok(p) => p,
             Err(e) => {
                 if caller != Caller::Shared {
@@ -142,7 +151,7 @@ async fn send(
         let encoded = params::encode_all(values, &prepared.description.params)?;
         let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
         let rows = conn.client().execute(&prepared.name, &params)?;
-        if !conn.caches_statements() {
+        if !kept {
             // Nothing keeps it: close it behind its one use.
             conn.client().close_statement(&prepared.name);
         }
@@ -269,6 +278,11 @@ impl Started {
     /// The connection it runs on.
     pub fn conn(&self) -> &Arc<Connection> {
         &self.conn
+    }
+
+    /// Whether the server's whole answer has arrived (read or not).
+    pub fn answer_complete(&self) -> bool {
+        self.rows.is_complete()
     }
 
     /// What the end of the answer means for the caller; see [`Caller`].

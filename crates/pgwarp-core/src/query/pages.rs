@@ -5,6 +5,7 @@
 use tokio::sync::mpsc;
 
 use super::{Mode, Started};
+use crate::connection::Drained;
 use crate::error::Error;
 use crate::result::layout::error_buffer;
 use crate::result::ResultEncoder;
@@ -138,31 +139,22 @@ impl Pager {
         }
     }
 
-    /// After a cancel was sent: reads what is left (see [`drain_cancelled`]).
-    pub async fn drain_cancelled(self) -> bool {
+    /// Stops the statement (see [`Connection::stop_statement`]); whether its connection is
+    /// clean afterwards.
+    pub async fn stop(self) -> bool {
         let mut started = self.started;
-        drain_cancelled(async move {
+        let conn = started.conn().clone();
+        let complete = started.answer_complete();
+        conn.stop_statement(complete, async move {
             loop {
                 match started.next_row().await {
                     Ok(Some(_)) => {}
-                    Ok(None) => return false,
-                    Err(e) => return e.sqlstate() == Some("57014"),
+                    other => return Drained::of(other),
                 }
             }
         })
         .await
     }
-}
-
-/// After a cancel request was sent for a statement, `drain` reads and drops the rest of its
-/// answer: true when it ended with the cancel error (57014), so the cancel was used up.
-/// Otherwise the statement ended first, and the cancel may still arrive and hit the next
-/// statement on the connection, which must then not be used again. Gives up (false) after
-/// 10 seconds.
-pub async fn drain_cancelled(drain: impl std::future::Future<Output = bool>) -> bool {
-    tokio::time::timeout(std::time::Duration::from_secs(10), drain)
-        .await
-        .unwrap_or(false)
 }
 
 /// Whether a page is the `maxRows`/`maxBytes` error, after which the statement is abandoned

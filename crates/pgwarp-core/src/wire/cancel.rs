@@ -28,8 +28,10 @@ impl Client {
 }
 
 impl CancelToken {
-    /// Sends the CancelRequest and waits for the server to close that connection (which is
-    /// all it answers). Whether anything was cancelled is not reported, as in libpq.
+    /// Sends the CancelRequest and waits for the server to close that connection, which it
+    /// does once it has signalled the backend. After that the cancel can only hit what the
+    /// backend runs at that moment: a backend idle between statements ignores it. Whether
+    /// anything was cancelled is not reported, as in libpq.
     pub async fn cancel(&self) -> std::io::Result<()> {
         let mut socket = socket::reconnect(&self.target).await?;
         let mut buf = BytesMut::new();
@@ -37,7 +39,9 @@ impl CancelToken {
         socket.write_all(&buf).await?;
         socket.flush().await?;
         let mut end = [0u8; 1];
-        let _ = socket.read(&mut end).await;
-        Ok(())
+        match socket.read(&mut end).await? {
+            0 => Ok(()),
+            _ => Err(std::io::Error::other("the server answered a CancelRequest")),
+        }
     }
 }

@@ -202,6 +202,11 @@ impl CopyIn {
 }
 
 impl CopyOut {
+    /// Whether the server's whole answer has arrived, read or not.
+    pub fn is_complete(&self) -> bool {
+        self.responses.is_complete()
+    }
+
     /// The next chunk of data (a row, in text and CSV formats); `None` at the end.
     pub async fn next(&mut self) -> Result<Option<Bytes>, Error> {
         let mut failed = None;

@@ -159,6 +159,11 @@ impl Rows {
         Ok(self.columns.take())
     }
 
+    /// Whether the server's whole answer has arrived (read or not).
+    pub fn is_complete(&self) -> bool {
+        self.responses.is_complete()
+    }
+
     /// The command tag (`INSERT 0 1`, `SELECT 5`, `CREATE TABLE`), once the statement ended.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()

@@ -28,7 +28,7 @@ pub use pipe::{Lost, Poison};
 pub use prepare::{Column, Description, RawColumns};
 pub use server_error::ServerError;
 pub use simple::{Script, ScriptAnswer};
-pub use socket::Host;
+pub use socket::{Host, TcpOptions};
 pub use startup::{connect, Settings};
 pub use typeinfo::TypeCache;
 

@@ -191,6 +191,11 @@ impl Responses {
         self.done
     }
 
+    /// Whether the whole answer has arrived, read or not.
+    pub fn is_complete(&self) -> bool {
+        self.done || lock(&self.pipe.state).complete
+    }
+
     /// Whether the connection had been poisoned when this answer ended: this statement or
     /// one before it left a shared connection inside a transaction.
     pub fn poisoned(&self) -> Poison {

@@ -38,8 +38,66 @@ pub enum Socket {
     Unix(UnixStream),
 }
 
+/// How a TCP connection notices a peer that went away without a word: libpq's `keepalives`,
+/// `keepalives_idle`, `keepalives_interval`, `keepalives_count` and `tcp_user_timeout`
+/// (`None`: the system's default, as in libpq).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpOptions {
+    /// Send keepalive probes on an idle connection (libpq's default: yes).
+    pub keepalives: bool,
+    /// Idle time before the first probe.
+    pub keepalives_idle: Option<std::time::Duration>,
+    /// Time between probes.
+    pub keepalives_interval: Option<std::time::Duration>,
+    /// Probes without an answer before the connection is dropped.
+    pub keepalives_count: Option<u32>,
+    /// How long sent data may stay unacknowledged before the connection is dropped (Linux).
+    pub tcp_user_timeout: Option<std::time::Duration>,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            keepalives: true,
+            keepalives_idle: None,
+            keepalives_interval: None,
+            keepalives_count: None,
+            tcp_user_timeout: None,
+        }
+    }
+}
+
+fn apply(stream: &TcpStream, o: &TcpOptions) -> io::Result<()> {
+    let sock = socket2::SockRef::from(stream);
+    if o.keepalives {
+        let mut k = socket2::TcpKeepalive::new();
+        if let Some(t) = o.keepalives_idle {
+            k = k.with_time(t);
+        }
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            windows
+        ))]
+        if let Some(t) = o.keepalives_interval {
+            k = k.with_interval(t);
+        }
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
+        if let Some(n) = o.keepalives_count {
+            k = k.with_retries(n);
+        }
+        sock.set_tcp_keepalive(&k)?;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(t) = o.tcp_user_timeout {
+        sock.set_tcp_user_timeout(Some(t))?;
+    }
+    Ok(())
+}
+
 /// Connects to `host` on `port`, trying each address the name resolves to in turn.
-pub async fn connect(host: &Host, port: u16, keepalive: bool) -> io::Result<(Socket, Target)> {
+pub async fn connect(host: &Host, port: u16, tcp: &TcpOptions) -> io::Result<(Socket, Target)> {
     match host {
         Host::Tcp(name) => {
             let mut last = None;
@@ -47,9 +105,7 @@ pub async fn connect(host: &Host, port: u16, keepalive: bool) -> io::Result<(Soc
                 match TcpStream::connect(addr).await {
                     Ok(stream) => {
                         stream.set_nodelay(true)?;
-                        if keepalive {
-                            socket2::SockRef::from(&stream).set_keepalive(true)?;
-                        }
+                        apply(&stream, tcp)?;
                         return Ok((Socket::Tcp(stream), Target::Tcp(addr)));
                     }
                     Err(e) => last = Some(e),

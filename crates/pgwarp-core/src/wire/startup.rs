@@ -35,8 +35,8 @@ pub struct Settings {
     pub options: Option<String>,
     /// Bound on each host's whole attempt (socket and handshake).
     pub connect_timeout: Option<Duration>,
-    /// TCP keepalive.
-    pub keepalives: bool,
+    /// Keepalive and user timeout of TCP connections.
+    pub tcp: super::socket::TcpOptions,
 }
 
 /// What the server said during startup.
@@ -81,7 +81,7 @@ pub async fn connect(settings: &Settings) -> Result<Client, Error> {
 }
 
 async fn connect_one(settings: &Settings, host: &Host, port: u16) -> Result<Client, Error> {
-    let (socket, target) = socket::connect(host, port, settings.keepalives)
+    let (socket, target) = socket::connect(host, port, &settings.tcp)
         .await
         .map_err(io_error)?;
     let mut hs = Handshake {
