@@ -15,6 +15,8 @@ pub mod copy_in;
 pub mod copy_out;
 pub mod engine;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod guard;
 pub mod params;
 pub mod pool;

@@ -16,10 +16,32 @@ use crate::session;
 pub(super) struct Lease {
     pub(super) conn: Arc<Connection>,
     pub(super) pool: Arc<Inner>,
+    /// Whether dropping it gives the connection back (see [`Lease::keep_counted`]).
+    armed: bool,
+}
+
+impl Lease {
+    pub(super) fn new(conn: Arc<Connection>, pool: Arc<Inner>) -> Lease {
+        Lease {
+            conn,
+            pool,
+            armed: true,
+        }
+    }
+
+    /// Ends the lease but leaves it counted as in flight: a reservation is given back by
+    /// `release()`. The lease's handles on the connection and pool are dropped all the same
+    /// (forgetting it would keep the connection alive after it closed).
+    pub(super) fn keep_counted(mut self) {
+        self.armed = false;
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         self.conn.add_in_flight(-1);
         self.conn.touch();
         lock(&self.pool.state).in_flight -= 1;
@@ -136,10 +158,7 @@ impl Pool {
         conn.add_in_flight(1);
         st.in_flight += 1;
         st.counters.acquires += 1;
-        Ok(Some(Lease {
-            conn,
-            pool: inner.clone(),
-        }))
+        Ok(Some(Lease::new(conn, inner.clone())))
     }
 
     /// A connection idle for long may have been cut by a firewall or the server: check it
@@ -269,10 +288,7 @@ impl Pool {
                     conn.set_shared(true);
                     st.shared.push(conn.clone());
                 }
-                Ok(Lease {
-                    conn,
-                    pool: inner.clone(),
-                })
+                Ok(Lease::new(conn, inner.clone()))
             }
             Ok(_) => {
                 st.in_flight -= 1;

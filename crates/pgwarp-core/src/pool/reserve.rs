@@ -22,7 +22,7 @@ impl Pool {
         let lease = self.acquire(Want::Exclusive).await?;
         let id = lease.conn.id();
         // The reservation itself counts as in flight until release, so close() waits for it.
-        std::mem::forget(lease);
+        lease.keep_counted();
         Ok(id)
     }
 
@@ -35,10 +35,7 @@ impl Pool {
         })?;
         conn.add_in_flight(1);
         st.in_flight += 1;
-        Ok(Lease {
-            conn,
-            pool: self.inner.clone(),
-        })
+        Ok(Lease::new(conn, self.inner.clone()))
     }
 
     fn reserved(&self, id: u32) -> Result<Arc<Connection>, Error> {

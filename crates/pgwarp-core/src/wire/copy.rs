@@ -76,7 +76,7 @@ async fn first_answer(responses: &mut Responses) -> Result<Option<Message>, Erro
             Some(Message::ErrorResponse(body)) => {
                 let e = ServerError::parse(body.fields()).unwrap_or_default();
                 while responses.next().await.map_err(super::lost_error)?.is_some() {}
-                return Err(Error::Server(Box::new(e)));
+                return Err(super::server_failure(e));
             }
             Some(Message::NoticeResponse(_)) => {}
             other => return Ok(other),
@@ -139,7 +139,7 @@ impl CopyIn {
             match self.responses.next().now_or_never() {
                 Some(Ok(Some(Message::ErrorResponse(body)))) => {
                     let e = ServerError::parse(body.fields()).unwrap_or_default();
-                    self.failed = Some(Error::Server(Box::new(e)));
+                    self.failed = Some(super::server_failure(e));
                 }
                 Some(Ok(Some(_))) => {}
                 Some(Ok(None)) => {
@@ -173,7 +173,7 @@ impl CopyIn {
                 }
                 Some(Message::ErrorResponse(body)) => {
                     let e = ServerError::parse(body.fields()).unwrap_or_default();
-                    failed.get_or_insert(Error::Server(Box::new(e)));
+                    failed.get_or_insert(super::server_failure(e));
                 }
                 Some(_) => {}
                 None => break,
@@ -218,7 +218,7 @@ impl CopyOut {
                 }
                 Some(Message::ErrorResponse(body)) => {
                     let e = ServerError::parse(body.fields()).unwrap_or_default();
-                    failed.get_or_insert(Error::Server(Box::new(e)));
+                    failed.get_or_insert(super::server_failure(e));
                 }
                 Some(_) => {}
                 None => {

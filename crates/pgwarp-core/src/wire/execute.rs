@@ -110,7 +110,7 @@ impl Rows {
                 }
                 Some(Message::ErrorResponse(body)) => {
                     let e = ServerError::parse(body.fields()).unwrap_or_default();
-                    self.failed.get_or_insert(Error::Server(Box::new(e)));
+                    self.failed.get_or_insert(super::server_failure(e));
                 }
                 Some(Message::ReadyForQuery(body)) => self.status = Some(body.status()),
                 // Never delivered: the connection's task gives the connection up first (see
@@ -144,7 +144,7 @@ impl Rows {
                 Some(Message::NoData) => return Ok(None),
                 Some(Message::ErrorResponse(body)) => {
                     let e = ServerError::parse(body.fields()).unwrap_or_default();
-                    self.failed.get_or_insert(Error::Server(Box::new(e)));
+                    self.failed.get_or_insert(super::server_failure(e));
                 }
                 Some(Message::ReadyForQuery(body)) => self.status = Some(body.status()),
                 Some(_) => {}

@@ -53,6 +53,20 @@ pub fn lost_error(lost: Lost) -> Error {
     }
 }
 
+/// The error for an ErrorResponse. A FATAL (or PANIC) one also ends the session
+/// (`pg_terminate_backend`, a shutdown): it is a lost connection, with the server's error as
+/// its cause, as for every other request the connection had.
+pub fn server_failure(e: ServerError) -> Error {
+    if matches!(e.field(b'V'), Some("FATAL" | "PANIC")) {
+        return Error::Connection {
+            message: format!("connection lost: {}: {}", e.code(), e.message()),
+            code: "ECONNRESET",
+            server: Some(Box::new(e)),
+        };
+    }
+    Error::Server(Box::new(e))
+}
+
 /// The row count at the end of a command tag (`INSERT 0 5`: 5); `None` for tags without one.
 pub fn rows_of_tag(tag: &str) -> Option<u64> {
     let last = tag.rsplit(' ').next()?;

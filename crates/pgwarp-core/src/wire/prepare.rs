@@ -114,7 +114,7 @@ impl Client {
                 Some(Message::RowDescription(body)) => columns = Some(RawColumns::parse(&body)?),
                 Some(Message::ErrorResponse(body)) => {
                     let e = ServerError::parse(body.fields()).unwrap_or_default();
-                    failed = Some(Error::Server(Box::new(e)));
+                    failed = Some(super::server_failure(e));
                 }
                 Some(_) => {}
                 None => break,

@@ -74,7 +74,7 @@ async fn read_script(mut responses: Responses) -> Result<Script, (Error, Script)
             }
             Message::ErrorResponse(body) => {
                 let e = ServerError::parse(body.fields()).unwrap_or_default();
-                failed.get_or_insert(Error::Server(Box::new(e)));
+                failed.get_or_insert(super::server_failure(e));
             }
             Message::ReadyForQuery(body) => {
                 script.status = body.status();

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pgwarp_core::fuzz_targets::copy_rows(data));
