@@ -83,6 +83,18 @@ describe('2. memory is not kept for every distinct SQL text', () => {
   });
 });
 
+describe('2b. the text registry forgets its oldest texts without losing a query', () => {
+  it('6,000 distinct texts, 200 per tick, each query gets its own result', async () => {
+    const pool = newPool({ max: 2 });
+    for (let tick = 0; tick < 30; tick++) {
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => pool.query<number>(`select ${tick * 200 + i}::int as n`).scalar()));
+      expect(results).toEqual(Array.from({ length: 200 }, (_, i) => tick * 200 + i));
+    }
+    // Texts registered long ago still work (sent again, registered again).
+    expect(await pool.query<number>('select 0::int as n').scalar()).toBe(0);
+  });
+});
+
 describe('3. no value is changed silently', () => {
   it('floats out of their type’s range are refused, naming $n and the type', async () => {
     const pool = newPool();
@@ -192,6 +204,22 @@ describe('7. stats() agrees with the server after accidents', () => {
     const s = pool.stats();
     expect(await backends(app, s.connections.total)).toBe(s.connections.total);
     expect(s.counters.destroyed).toBe(s.counters.created - s.connections.total);
+  });
+});
+
+describe('a panic inside the engine', () => {
+  it('reaches JavaScript as an error, and the pool and the process live on', async () => {
+    process.env.PGWARP_TEST_PANIC = '1';
+    const pool = new Pool(databaseUrl, { max: 1 });
+    delete process.env.PGWARP_TEST_PANIC;
+    try {
+      const [panicked, fine] = await Promise.allSettled([pool.query('pgwarp:test:panic').all(), pool.query<number>('select 11').scalar()]);
+      expect(String((panicked as PromiseRejectedResult).reason)).toMatch(/pgwarp engine bug \(panic\): the test hook asked for a panic/);
+      expect(fine).toEqual({ status: 'fulfilled', value: 11 });
+      expect(await pool.query<number>('select 12').scalar()).toBe(12);
+    } finally {
+      await pool.close();
+    }
   });
 });
 

@@ -74,6 +74,8 @@ export interface NativePoolOptions {
   spinUs?: number
   /** `false` lets transaction control through `pool.query()` (tests of the safety net only). */
   sharedGuard?: boolean
+  /** `true` makes the query `pgwarp:test:panic` panic in the engine (tests only). */
+  testPanic?: boolean
 }
 
 /** One shard's numbers. */

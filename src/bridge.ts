@@ -83,9 +83,19 @@ export class Bridge {
   /** Runs a statement; resolves to its result buffer (which may carry an error). */
   query(sql: string, params: readonly unknown[] | undefined, mode: number, conn = 0, limits: Limits = NO_LIMITS): Promise<Buffer> {
     const w = this.batch;
-    const start = w.at;
     const id = this.nextId++;
+    let sqlId = this.sqlIds.get(sql);
+    const known = sqlId !== undefined;
     let registered = false;
+    if (!known && sql.length > 0 && sql.length <= MAX_REGISTERED_LENGTH) {
+      // Before this request's bytes: forgetting writes requests of its own.
+      this.makeRoom(sql.length);
+      sqlId = this.nextSqlId++;
+      this.sqlIds.set(sql, sqlId);
+      this.sqlUnits += sql.length;
+      registered = true;
+    }
+    const start = w.at;
     try {
       w.u8(QUERY);
       w.u32(id);
@@ -94,22 +104,9 @@ export class Bridge {
       w.u32(limits.maxRows ?? 0);
       w.f64(limits.maxBytes ?? 0);
       w.u32(conn);
-      const known = this.sqlIds.get(sql);
-      if (known !== undefined) {
-        w.u32(known);
-        w.u32(0);
-      } else {
-        let sqlId = 0;
-        if (sql.length > 0 && sql.length <= MAX_REGISTERED_LENGTH) {
-          this.makeRoom(sql.length);
-          sqlId = this.nextSqlId++;
-          this.sqlIds.set(sql, sqlId);
-          this.sqlUnits += sql.length;
-          registered = true;
-        }
-        w.u32(sqlId);
-        w.str(sql);
-      }
+      w.u32(sqlId ?? 0);
+      if (known) w.u32(0);
+      else w.str(sql);
       const hole = w.hole();
       writeParams(w, params);
       w.patch(hole, w.at - hole - 4);

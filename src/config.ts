@@ -177,6 +177,8 @@ export function resolveOptions(
     // A test hook: without the pre-send check, the server-status rule alone must keep
     // pool.query('begin') from capturing other callers (__test__/server-state.test.ts).
     sharedGuard: env.PGWARP_TEST_SKIP_SHARED_GUARD === '1' ? false : undefined,
+    // A test hook: the query `pgwarp:test:panic` panics inside the engine.
+    testPanic: env.PGWARP_TEST_PANIC === '1' ? true : undefined,
   };
   // Nothing said where to connect: DATABASE_URL, then libpq's PG* variables.
   const explicit = url ?? (o.host === undefined ? env.DATABASE_URL : undefined);

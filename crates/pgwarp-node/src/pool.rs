@@ -48,6 +48,8 @@ pub struct NativePoolOptions {
     pub spin_us: Option<u32>,
     /// `false` lets transaction control through `pool.query()` (tests of the safety net only).
     pub shared_guard: Option<bool>,
+    /// `true` makes the query `pgwarp:test:panic` panic in the engine (tests only).
+    pub test_panic: Option<bool>,
 }
 
 /// One shard's numbers.
@@ -135,6 +137,7 @@ impl NativePool {
                 .spin_us
                 .map_or(d.spin, |us| Duration::from_micros(us as u64)),
             shared_guard: o.shared_guard.unwrap_or(d.shared_guard),
+            test_panic: o.test_panic.unwrap_or(d.test_panic),
         };
         // Weak: an idle pool must not keep the process alive; `hold` refs it while work runs.
         let waker: Arc<Waker> = Arc::new(

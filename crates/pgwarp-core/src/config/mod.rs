@@ -83,6 +83,9 @@ pub struct PoolOptions {
     /// Refuse transaction control and session state on the shared path before sending
     /// ([`crate::guard`]). Only tests turn it off, to show the server-status rule behind it.
     pub shared_guard: bool,
+    /// A query whose text is `pgwarp:test:panic` panics inside the engine: only tests turn
+    /// it on, to show that a panic becomes an error and the process lives on.
+    pub test_panic: bool,
 }
 
 impl Default for PoolOptions {
@@ -102,6 +105,7 @@ impl Default for PoolOptions {
             on_connect: false,
             spin: Duration::from_micros(100),
             shared_guard: true,
+            test_panic: false,
         }
     }
 }

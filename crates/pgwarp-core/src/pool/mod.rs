@@ -137,6 +137,9 @@ impl Pool {
         limits: Limits,
     ) -> Result<Vec<u8>, Error> {
         let mode = Mode::from_u32(mode)?;
+        if self.inner.options.test_panic && sql == "pgwarp:test:panic" {
+            panic!("the test hook asked for a panic");
+        }
         let values = params::decode(params)?;
         let copy = matches!(mode, Mode::CopyIn | Mode::CopyOut | Mode::CopyRows);
         if mode != Mode::CopyRows {
