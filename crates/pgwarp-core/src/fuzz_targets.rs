@@ -104,7 +104,16 @@ pub fn decode_value(data: &[u8]) {
 pub fn server_messages(data: &[u8]) {
     use fallible_iterator::FallibleIterator;
     let mut buf = BytesMut::from(data);
-    while let Ok(Some(message)) = Message::parse(&mut buf) {
+    loop {
+        // As the engine does (wire::task): a declared length past the limit is an error
+        // before anything is allocated for it.
+        match postgres_protocol::message::backend::Header::parse(&buf) {
+            Ok(Some(h)) if (h.len() as usize) < wire::MAX_MESSAGE => {}
+            _ => return,
+        }
+        let Ok(Some(message)) = Message::parse(&mut buf) else {
+            return;
+        };
         match message {
             Message::RowDescription(body) => {
                 if let Ok(raw) = RawColumns::parse(&body) {
@@ -293,6 +302,9 @@ mod tests {
             m.extend_from_slice(body);
             seeds.push(m);
         }
+        // Found by libFuzzer: a declared length of 4 GB was an allocation of 4 GB.
+        seeds.push(vec![0xfd, 0xff, 0xff, 0xff, 0xff]);
+        seeds.push(vec![b'D', 0x7f, 0xff, 0xff, 0xff, 0]);
         run(&seeds, server_messages);
     }
 
@@ -309,6 +321,11 @@ mod tests {
             [&1u32.to_le_bytes()[..], &[8, 2, 0, 0, 0], b"{}"].concat(),
             [&1u32.to_le_bytes()[..], &[4, 3, 0, 0, 0], b"-99"].concat(),
             [&1u32.to_le_bytes()[..], &[7], &1e300f64.to_le_bytes()].concat(),
+            // Found by libFuzzer: a Date far past JavaScript's range overflowed the
+            // conversion to PostgreSQL microseconds.
+            vec![
+                9, 0, 0, 0, 0, 0, 2, 2, 7, 6, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 2, 2, 2, 1,
+            ],
         ];
         run(&seeds, parameters);
     }

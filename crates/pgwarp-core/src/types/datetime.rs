@@ -89,8 +89,10 @@ pub fn unix_ms_to_timestamp(ms: f64) -> Option<i64> {
     if !ms.is_finite() {
         return None;
     }
+    // `as` saturates; the checked steps refuse what an i64 of microseconds cannot hold
+    // (JavaScript's Dates stop at +/-8.64e15 ms, well inside, but the buffer is not trusted).
     let ms = ms.floor() as i64;
-    Some((ms - PG_EPOCH_MS) * 1000)
+    ms.checked_sub(PG_EPOCH_MS)?.checked_mul(1000)
 }
 
 /// ISO 8601 text of a JavaScript time value, as `Date#toISOString` writes it, for text

@@ -34,6 +34,10 @@ pub use typeinfo::TypeCache;
 
 use crate::error::Error;
 
+/// The longest message a server may declare: PostgreSQL's own limit for one allocation
+/// (1 GB) and its header. A longer length is a protocol error, not an allocation to attempt.
+pub const MAX_MESSAGE: usize = (1 << 30) + 64;
+
 /// The `code` of a connection error for a request that never left the client.
 pub const NOT_SENT: &str = "ENOTSENT";
 

@@ -39,6 +39,9 @@ pub struct Settings {
     pub tcp: super::socket::TcpOptions,
 }
 
+/// The longest message expected during startup (authentication, parameters, errors).
+const STARTUP_MESSAGE_LIMIT: usize = 1 << 20;
+
 /// What the server said during startup.
 pub(super) struct Startup {
     pub process_id: i32,
@@ -104,6 +107,12 @@ impl Handshake {
 
     async fn next(&mut self) -> Result<Message, Error> {
         loop {
+            // Startup messages are small; a huge declared length is not a reason to allocate.
+            if let Ok(Some(h)) = postgres_protocol::message::backend::Header::parse(&self.read) {
+                if h.len() as usize > STARTUP_MESSAGE_LIMIT {
+                    return Err(unexpected("startup (a message too long to be one)"));
+                }
+            }
             match Message::parse(&mut self.read) {
                 Ok(Some(Message::ErrorResponse(body))) => {
                     let e = ServerError::parse(body.fields()).map_err(io_error)?;

@@ -268,6 +268,9 @@ impl Task {
                 Err(e) => return Err(format!("protocol error: {e}")),
             };
             let len = header.len() as usize + 1;
+            if len > super::MAX_MESSAGE {
+                return Err(format!("protocol error: a message of {len} bytes"));
+            }
             if self.read.len() - scanned < len {
                 // A large message: make room for all of it at once.
                 self.read.reserve(len - (self.read.len() - scanned));
