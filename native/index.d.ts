@@ -38,7 +38,8 @@ export declare class NativePool {
 export interface NativePoolOptions {
   url?: string
   host?: string
-  port?: number
+  /** One port for every host, or one per host. */
+  port?: Array<number>
   user?: string
   password?: string
   database?: string
@@ -76,6 +77,26 @@ export interface NativePoolOptions {
   sharedGuard?: boolean
   /** `true` makes the query `pgwarp:test:panic` panic in the engine (tests only). */
   testPanic?: boolean
+  sslRootCert?: string
+  /** PEM text. */
+  sslRootCertPem?: string
+  sslCert?: string
+  /** PEM text. */
+  sslCertPem?: string
+  sslKey?: string
+  /** PEM text. */
+  sslKeyPem?: string
+  sslPassword?: string
+  sslServername?: string
+  sslNegotiation?: string
+  channelBinding?: string
+  targetSessionAttrs?: string
+  loadBalanceHosts?: string
+  passfile?: string
+  /** Whether JavaScript answers password events (a `password` function). */
+  passwordFn?: boolean
+  /** libpq keys from the environment, as `[key, value]` pairs. */
+  defaults?: Array<Array<string>>
 }
 
 /** One shard's numbers. */

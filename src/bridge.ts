@@ -5,7 +5,7 @@
  * query (DESIGN-NOTES section 3). Layouts: `crates/pgwarp-core/src/engine/{requests,completions}.rs`.
  * @module
  */
-import { PoolClosedError } from './errors';
+import { PgwarpError, PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
 import { writeParams } from './params';
 import { Writer } from './writer';
@@ -21,6 +21,7 @@ const COPY_DATA = 8;
 const COPY_END = 9;
 const END = 10;
 const FORGET = 11;
+const PASSWORD = 12;
 
 /** Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`); 0: none. */
 export interface Limits {
@@ -34,6 +35,7 @@ const NO_LIMITS: Limits = {};
 /** Completions with this id are events from the engine; the first byte says which. */
 const EVENT_ID = 0;
 const EVENT_NEW_CONNECTION = 2;
+const EVENT_PASSWORD = 3;
 
 /**
  * SQL texts are registered with the engine by id so repeats send 4 bytes: at most this many,
@@ -71,13 +73,37 @@ export class Bridge {
   private nextSqlId = 1;
   private readonly flushNow = () => this.flush();
 
-  /** `onNewConnection` is called with the id of each new connection when `onConnect` is set. */
+  /**
+   * `onNewConnection` is called with the id of each new connection when `onConnect` is set;
+   * `password`, when given, is asked for the password of each new connection.
+   */
   constructor(
     options: NativePoolOptions,
     private readonly onNewConnection?: (conn: number) => void,
+    private readonly password?: () => string | Promise<string>,
   ) {
     const self = new WeakRef(this);
-    this.native = new NativePool({ ...options, onConnect: onNewConnection !== undefined }, () => self.deref()?.onWake());
+    this.native = new NativePool({ ...options, onConnect: onNewConnection !== undefined, passwordFn: password !== undefined }, () => self.deref()?.onWake());
+  }
+
+  /** Asks the password function for request `n` and hands the engine its answer. */
+  private async answerPassword(n: number): Promise<void> {
+    let ok = true;
+    let text: string;
+    try {
+      const value = await this.password!();
+      if (typeof value !== 'string') throw new PgwarpError(`the password function returned ${typeof value}, not a string`);
+      text = value;
+    } catch (e) {
+      ok = false;
+      text = (e instanceof Error ? e.message : String(e)) || 'the password function failed';
+    }
+    this.batch.u8(PASSWORD);
+    this.batch.u32(0);
+    this.batch.u32(n);
+    this.batch.u8(ok ? 1 : 0);
+    this.batch.str(text);
+    this.schedule();
   }
 
   /** Runs a statement; resolves to its result buffer (which may carry an error). */
@@ -288,6 +314,7 @@ export class Bridge {
       const length = buf.readUInt32LE(at + 8);
       if (id === EVENT_ID) {
         if (buf[offset] === EVENT_NEW_CONNECTION) this.onNewConnection?.(buf.readUInt32LE(offset + 4));
+        else if (buf[offset] === EVENT_PASSWORD && this.password) void this.answerPassword(buf.readUInt32LE(offset + 4));
         continue;
       }
       const p = this.pending.get(id);

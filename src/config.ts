@@ -7,15 +7,26 @@ import * as os from 'node:os';
 
 import type { NativePoolOptions } from '../native/index.js';
 import type { Int8Mode } from './decode';
+import { envDefaults } from './env';
 import { PgwarpError } from './errors';
+import { sslSettings, type SslOption } from './ssl';
 
 /** Options of a {@link Pool}. Fields given here override the URL. */
 export interface PoolOptions {
-  /** Host name, IP address, or a directory holding the server's Unix socket (starts with `/`). */
-  host?: string;
-  port?: number;
+  /**
+   * Host name, IP address, or a directory holding the server's Unix socket (starts with `/`);
+   * several (an array, or comma-separated) are tried in order.
+   */
+  host?: string | string[];
+  /** One port for every host, or one per host. */
+  port?: number | number[];
   user?: string;
-  password?: string;
+  /**
+   * The password, or a function giving it (or a promise of it), called for each new
+   * connection: rotating tokens (RDS IAM, Azure AD) work. If it throws, that is the connect
+   * error. Without one, libpq's password file is read (`passfile`, `PGPASSFILE`, `~/.pgpass`).
+   */
+  password?: string | (() => string | Promise<string>);
   database?: string;
   /** `application_name` shown in `pg_stat_activity`. */
   applicationName?: string;
@@ -25,8 +36,35 @@ export interface PoolOptions {
   statementTimeout?: number;
   /** Startup options as libpq's `options` (e.g. `-c search_path=app`). */
   options?: string;
-  /** `sslmode`: `disable`, `allow`, `prefer` (TLS is not built in yet; `require` is refused). */
+  /**
+   * libpq's `sslmode`: `disable`, `allow`, `prefer` (the default), `require`, `verify-ca`,
+   * `verify-full`; see the README's table for what each checks.
+   */
   sslmode?: string;
+  /**
+   * node-postgres' `ssl`: `true` verifies the server against Node's CA list (plus
+   * `NODE_EXTRA_CA_CERTS`), `{ ca, cert, key, passphrase, rejectUnauthorized, servername }`
+   * with node's meanings, or an sslmode. `sslmode`, when also given, decides the mode.
+   */
+  ssl?: SslOption;
+  /** libpq's `sslrootcert`: a PEM file of roots, or `'system'` for the system's store (implies verify-full). */
+  sslrootcert?: string;
+  /** libpq's `sslcert`: the client certificate file. */
+  sslcert?: string;
+  /** libpq's `sslkey`: the client key file (not readable by group or others). */
+  sslkey?: string;
+  /** libpq's `sslpassword`: the client key's password. */
+  sslpassword?: string;
+  /** libpq's `sslnegotiation`: `'direct'` starts TLS at once (PostgreSQL 17+; needs sslmode require or stricter). */
+  sslnegotiation?: 'postgres' | 'direct';
+  /** libpq's `channel_binding`: `'prefer'` (default), `'require'` (SCRAM-SHA-256-PLUS over TLS) or `'disable'`. */
+  channelBinding?: 'disable' | 'prefer' | 'require';
+  /** libpq's `target_session_attrs`: which of several hosts will do. */
+  targetSessionAttrs?: 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
+  /** libpq's `load_balance_hosts`: `'random'` tries hosts in random order. */
+  loadBalanceHosts?: 'disable' | 'random';
+  /** libpq's `passfile`: the password file (default `PGPASSFILE`, else `~/.pgpass`). */
+  passfile?: string;
   /** TCP keepalive probes on idle connections, as libpq's `keepalives`. Default true. */
   keepAlive?: boolean;
   /** Milliseconds idle before the first keepalive probe (libpq `keepalives_idle`). Default: the system's. */
@@ -130,16 +168,6 @@ function nonNegative(name: string, v: number | undefined, ms = false): number | 
   return v;
 }
 
-function urlUser(url: string): { user: boolean; password: boolean } {
-  try {
-    const u = new URL(url);
-    return { user: u.username !== '', password: u.password !== '' };
-  } catch {
-    // The engine reports malformed URLs with a precise message.
-    return { user: true, password: true };
-  }
-}
-
 /** Resolves the settings for the engine. `env` is `process.env` except in tests. */
 export function resolveOptions(
   urlOrOptions: string | PoolOptions | undefined,
@@ -148,17 +176,34 @@ export function resolveOptions(
 ): NativePoolOptions {
   const url = typeof urlOrOptions === 'string' ? urlOrOptions : undefined;
   const o: PoolOptions = (typeof urlOrOptions === 'object' ? urlOrOptions : maybeOptions) ?? {};
+  if (o.password !== undefined && typeof o.password !== 'string' && typeof o.password !== 'function') {
+    throw new PgwarpError('password must be a string or a function returning one');
+  }
+  const hosts = Array.isArray(o.host) ? o.host.join(',') : o.host;
+  const ports = Array.isArray(o.port) ? o.port : o.port === undefined ? undefined : [o.port];
+  const ssl = sslSettings(o.ssl, env);
   const resolved: NativePoolOptions = {
-    host: o.host,
-    port: o.port,
+    host: hosts,
+    port: ports,
     user: o.user,
-    password: o.password,
+    password: typeof o.password === 'string' ? o.password : undefined,
+    passwordFn: typeof o.password === 'function' ? true : undefined,
     database: o.database,
     applicationName: o.applicationName,
     options: o.options,
     connectTimeoutMs: nonNegative('connectTimeout', o.connectTimeout, true),
     statementTimeoutMs: nonNegative('statementTimeout', o.statementTimeout, true),
-    sslMode: o.sslmode,
+    ...ssl,
+    sslMode: o.sslmode ?? ssl.sslMode,
+    sslRootCert: o.sslrootcert,
+    sslCert: o.sslcert,
+    sslKey: o.sslkey,
+    sslPassword: o.sslpassword ?? ssl.sslPassword,
+    sslNegotiation: o.sslnegotiation,
+    channelBinding: o.channelBinding,
+    targetSessionAttrs: o.targetSessionAttrs,
+    loadBalanceHosts: o.loadBalanceHosts,
+    passfile: o.passfile,
     keepAlive: o.keepAlive === undefined ? undefined : Boolean(o.keepAlive),
     keepAliveIdleMs: nonNegative('keepAliveIdle', o.keepAliveIdle, true),
     keepAliveIntervalMs: nonNegative('keepAliveInterval', o.keepAliveInterval, true),
@@ -180,19 +225,9 @@ export function resolveOptions(
     // A test hook: the query `pgwarp:test:panic` panics inside the engine.
     testPanic: env.PGWARP_TEST_PANIC === '1' ? true : undefined,
   };
-  // Nothing said where to connect: DATABASE_URL, then libpq's PG* variables.
-  const explicit = url ?? (o.host === undefined ? env.DATABASE_URL : undefined);
-  if (explicit) {
-    resolved.url = explicit;
-    const has = urlUser(explicit);
-    if (!has.user) resolved.user ??= env.PGUSER ?? os.userInfo().username;
-    if (!has.password) resolved.password ??= env.PGPASSWORD;
-  } else {
-    resolved.host ??= env.PGHOST ?? 'localhost';
-    resolved.port ??= env.PGPORT ? Number(env.PGPORT) : 5432;
-    resolved.user ??= env.PGUSER ?? os.userInfo().username;
-    resolved.password ??= env.PGPASSWORD;
-    resolved.database ??= env.PGDATABASE ?? resolved.user;
-  }
+  // Nothing said where to connect: DATABASE_URL. libpq's PG* variables lie below whatever
+  // the URL and the options say.
+  resolved.url = url ?? (o.host === undefined ? env.DATABASE_URL || undefined : undefined);
+  resolved.defaults = envDefaults(env);
   return resolved;
 }

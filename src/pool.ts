@@ -89,7 +89,11 @@ export class Pool implements QueryRunner {
     const onConnect = o.onConnect;
     if (onConnect !== undefined && typeof onConnect !== 'function') throw new PgwarpError('onConnect must be a function');
     try {
-      this.bridge = new Bridge(resolveOptions(url, options), onConnect && ((id) => this.prepare(id, onConnect)));
+      this.bridge = new Bridge(
+        resolveOptions(url, options),
+        onConnect && ((id) => this.prepare(id, onConnect)),
+        typeof o.password === 'function' ? o.password : undefined,
+      );
     } catch (e) {
       throw new PgwarpError((e as Error).message);
     }

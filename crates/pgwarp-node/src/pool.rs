@@ -12,7 +12,8 @@ use pgwarp_core::{ConnectOptions, Engine, PoolOptions, PoolStats};
 pub struct NativePoolOptions {
     pub url: Option<String>,
     pub host: Option<String>,
-    pub port: Option<u32>,
+    /// One port for every host, or one per host.
+    pub port: Option<Vec<u32>>,
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: Option<String>,
@@ -50,6 +51,26 @@ pub struct NativePoolOptions {
     pub shared_guard: Option<bool>,
     /// `true` makes the query `pgwarp:test:panic` panic in the engine (tests only).
     pub test_panic: Option<bool>,
+    pub ssl_root_cert: Option<String>,
+    /// PEM text.
+    pub ssl_root_cert_pem: Option<String>,
+    pub ssl_cert: Option<String>,
+    /// PEM text.
+    pub ssl_cert_pem: Option<String>,
+    pub ssl_key: Option<String>,
+    /// PEM text.
+    pub ssl_key_pem: Option<String>,
+    pub ssl_password: Option<String>,
+    pub ssl_servername: Option<String>,
+    pub ssl_negotiation: Option<String>,
+    pub channel_binding: Option<String>,
+    pub target_session_attrs: Option<String>,
+    pub load_balance_hosts: Option<String>,
+    pub passfile: Option<String>,
+    /// Whether JavaScript answers password events (a `password` function).
+    pub password_fn: Option<bool>,
+    /// libpq keys from the environment, as `[key, value]` pairs.
+    pub defaults: Option<Vec<Vec<String>>>,
 }
 
 /// One shard's numbers.
@@ -90,11 +111,19 @@ impl NativePool {
     /// once up to `min`).
     #[napi(constructor)]
     pub fn new(o: NativePoolOptions, wake: Function<(), ()>) -> Result<Self> {
-        let port = o
-            .port
-            .map(u16::try_from)
-            .transpose()
-            .map_err(|_| Error::from_reason("port must be between 0 and 65535"))?;
+        let port = match o.port {
+            Some(ports) if ports.iter().any(|p| *p > 65535) => {
+                return Err(Error::from_reason("port must be between 0 and 65535"))
+            }
+            Some(ports) => Some(
+                ports
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            None => None,
+        };
         let d = PoolOptions::default();
         let options = PoolOptions {
             connect: ConnectOptions {
@@ -119,6 +148,29 @@ impl NativePool {
                 keepalives_count: o.keep_alive_count,
                 tcp_user_timeout_ms: ms("tcpUserTimeout", o.tcp_user_timeout_ms, None)?
                     .map(|d| d.as_millis() as u64),
+                ssl_root_cert: o.ssl_root_cert,
+                ssl_root_cert_pem: o.ssl_root_cert_pem,
+                ssl_cert: o.ssl_cert,
+                ssl_cert_pem: o.ssl_cert_pem,
+                ssl_key: o.ssl_key,
+                ssl_key_pem: o.ssl_key_pem,
+                ssl_password: o.ssl_password,
+                ssl_servername: o.ssl_servername,
+                ssl_negotiation: o.ssl_negotiation,
+                channel_binding: o.channel_binding,
+                target_session_attrs: o.target_session_attrs,
+                load_balance_hosts: o.load_balance_hosts,
+                passfile: o.passfile,
+                password_fn: None,
+                defaults: o
+                    .defaults
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|kv| match <[String; 2]>::try_from(kv) {
+                        Ok([k, v]) => Some((k, v)),
+                        Err(_) => None,
+                    })
+                    .collect(),
             },
             max: o.max.map_or(d.max, |v| v as usize),
             min: o.min.map_or(d.min, |v| v as usize),
@@ -138,6 +190,7 @@ impl NativePool {
                 .map_or(d.spin, |us| Duration::from_micros(us as u64)),
             shared_guard: o.shared_guard.unwrap_or(d.shared_guard),
             test_panic: o.test_panic.unwrap_or(d.test_panic),
+            password_fn: o.password_fn.unwrap_or(false),
         };
         // Weak: an idle pool must not keep the process alive; `hold` refs it while work runs.
         let waker: Arc<Waker> = Arc::new(

@@ -5,13 +5,13 @@
 //! The TypeScript layer resolves defaults from the environment (`DATABASE_URL`, `PG*`) because
 //! that is where users set them; this module only validates and applies what it is given.
 
+mod settings;
 pub mod url;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::wire::{Host, Settings};
+use crate::wire::PasswordFn;
 
 /// Everything needed to open connections for a pool. Explicit fields override the URL.
 #[derive(Clone, Debug, Default)]
@@ -20,8 +20,8 @@ pub struct ConnectOptions {
     pub url: Option<String>,
     /// Host name, IP address, or a directory holding Unix sockets (starts with `/`).
     pub host: Option<String>,
-    /// TCP port (or the Unix socket's port suffix).
-    pub port: Option<u16>,
+    /// TCP ports as libpq's `port` key: one for every host, or one per host, comma-separated.
+    pub port: Option<String>,
     /// Role to log in as.
     pub user: Option<String>,
     /// Password for cleartext, MD5 or SCRAM-SHA-256 authentication.
@@ -48,6 +48,36 @@ pub struct ConnectOptions {
     pub keepalives_count: Option<u32>,
     /// Milliseconds sent data may stay unacknowledged (libpq: `tcp_user_timeout`; Linux).
     pub tcp_user_timeout_ms: Option<u64>,
+    /// libpq's `sslrootcert`: a file, or `system`.
+    pub ssl_root_cert: Option<String>,
+    /// Root certificates as PEM text (node's `ssl.ca`; Node's own list for `ssl: true`).
+    pub ssl_root_cert_pem: Option<String>,
+    /// libpq's `sslcert`.
+    pub ssl_cert: Option<String>,
+    /// The client certificate as PEM text (node's `ssl.cert`).
+    pub ssl_cert_pem: Option<String>,
+    /// libpq's `sslkey`.
+    pub ssl_key: Option<String>,
+    /// The client key as PEM text (node's `ssl.key`).
+    pub ssl_key_pem: Option<String>,
+    /// libpq's `sslpassword` (node's `ssl.passphrase`).
+    pub ssl_password: Option<String>,
+    /// The name to verify instead of the host (node's `ssl.servername`).
+    pub ssl_servername: Option<String>,
+    /// libpq's `sslnegotiation`: `postgres` or `direct`.
+    pub ssl_negotiation: Option<String>,
+    /// libpq's `channel_binding`: `disable`, `prefer` or `require`.
+    pub channel_binding: Option<String>,
+    /// libpq's `target_session_attrs`.
+    pub target_session_attrs: Option<String>,
+    /// libpq's `load_balance_hosts`: `disable` or `random`.
+    pub load_balance_hosts: Option<String>,
+    /// libpq's `passfile`.
+    pub passfile: Option<String>,
+    /// Asked for the password of each new connection (rotating tokens).
+    pub password_fn: Option<PasswordFn>,
+    /// libpq keys from the environment (`PGSSLMODE`...), below the URL and the fields.
+    pub defaults: Vec<(String, String)>,
 }
 
 /// Pool sizing, timeouts and caching.
@@ -86,6 +116,8 @@ pub struct PoolOptions {
     /// A query whose text is `pgwarp:test:panic` panics inside the engine: only tests turn
     /// it on, to show that a panic becomes an error and the process lives on.
     pub test_panic: bool,
+    /// JavaScript gives passwords through a function, asked once per new connection.
+    pub password_fn: bool,
 }
 
 impl Default for PoolOptions {
@@ -106,119 +138,8 @@ impl Default for PoolOptions {
             spin: Duration::from_micros(100),
             shared_guard: true,
             test_panic: false,
+            password_fn: false,
         }
-    }
-}
-
-impl ConnectOptions {
-    /// Builds the connection settings, refusing settings this build cannot honour. Fields
-    /// given explicitly replace the URL's value of the same key.
-    pub fn to_settings(&self) -> Result<Settings, Error> {
-        let parts = match &self.url {
-            Some(u) => url::parse(u)?,
-            None => url::UrlParts::default(),
-        };
-        let mut s = Settings::default();
-        let mut hosts = parts.hosts;
-        let mut ports = parts.ports;
-        let mut user = parts.user;
-        let mut password = parts.password;
-        let mut database = parts.dbname;
-        let mut ssl_mode = None;
-        let mut options = None;
-        for (key, value) in parts.params {
-            match key.as_str() {
-                "host" => hosts = value.split(',').map(str::to_string).collect(),
-                "port" => ports = value.split(',').map(str::to_string).collect(),
-                "user" => user = Some(value),
-                "password" => password = Some(value),
-                "dbname" => database = Some(value),
-                "application_name" => s.application_name = Some(value),
-                "fallback_application_name" => {
-                    s.application_name.get_or_insert(value);
-                }
-                "options" => options = Some(value),
-                "sslmode" => ssl_mode = Some(value),
-                "connect_timeout" => s.connect_timeout = connect_timeout(&value)?,
-                "keepalives" => s.tcp.keepalives = value.trim() != "0",
-                "keepalives_idle" => s.tcp.keepalives_idle = seconds(&key, &value)?,
-                "keepalives_interval" => s.tcp.keepalives_interval = seconds(&key, &value)?,
-                "keepalives_count" => {
-                    s.tcp.keepalives_count = Some(number(&key, &value)? as u32).filter(|n| *n > 0)
-                }
-                "tcp_user_timeout" => {
-                    s.tcp.tcp_user_timeout =
-                        Some(Duration::from_millis(number(&key, &value)?)).filter(|d| !d.is_zero())
-                }
-                "client_encoding" if value.eq_ignore_ascii_case("utf8") => {}
-                other => {
-                    return Err(Error::Parameter(format!(
-                        "invalid connection URL: unknown or unsupported parameter {other:?}"
-                    )))
-                }
-            }
-        }
-        if let Some(h) = &self.host {
-            hosts = h.split(',').map(str::to_string).collect();
-        }
-        if let Some(p) = self.port {
-            ports = vec![p.to_string()];
-        }
-        user = self.user.clone().or(user);
-        password = self.password.clone().or(password);
-        database = self.database.clone().or(database);
-        if let Some(name) = &self.application_name {
-            s.application_name = Some(name.clone());
-        }
-        if let Some(extra) = &self.options {
-            options = Some(extra.clone());
-        }
-        if let Some(ms) = self.statement_timeout_ms {
-            let mut o = options.unwrap_or_default();
-            push_option(&mut o, &format!("-c statement_timeout={ms}"));
-            options = Some(o);
-        }
-        if let Some(on) = self.keepalives {
-            s.tcp.keepalives = on;
-        }
-        let ms = |v: Option<u64>| v.filter(|n| *n > 0).map(Duration::from_millis);
-        if self.keepalives_idle_ms.is_some() {
-            s.tcp.keepalives_idle = ms(self.keepalives_idle_ms);
-        }
-        if self.keepalives_interval_ms.is_some() {
-            s.tcp.keepalives_interval = ms(self.keepalives_interval_ms);
-        }
-        if let Some(n) = self.keepalives_count {
-            s.tcp.keepalives_count = Some(n).filter(|n| *n > 0);
-        }
-        if self.tcp_user_timeout_ms.is_some() {
-            s.tcp.tcp_user_timeout = ms(self.tcp_user_timeout_ms);
-        }
-        if let Some(ms) = self.connect_timeout_ms {
-            s.connect_timeout = (ms > 0).then(|| Duration::from_millis(ms));
-        }
-        if let Some(mode) = self.ssl_mode.clone().or(ssl_mode) {
-            check_ssl_mode(&mode)?;
-        }
-        if hosts.is_empty() || hosts.iter().all(String::is_empty) {
-            hosts = vec!["localhost".into()];
-        }
-        s.hosts = hosts
-            .into_iter()
-            .map(|h| match h {
-                h if h.is_empty() => Host::Tcp("localhost".into()),
-                h if h.starts_with('/') => Host::Unix(PathBuf::from(h)),
-                h => Host::Tcp(h),
-            })
-            .collect();
-        s.ports = ports_of(&ports, s.hosts.len())?;
-        s.user = user.ok_or_else(|| {
-            Error::Parameter("no user given: set `user`, the URL's user, or PGUSER".into())
-        })?;
-        s.password = password.map(String::into_bytes);
-        s.database = database;
-        s.options = options.filter(|o| !o.is_empty());
-        Ok(s)
     }
 }
 
@@ -238,168 +159,4 @@ pub fn millis(
         )));
     }
     Ok((v > 0.0).then(|| Duration::from_millis(v as u64)))
-}
-
-fn ports_of(ports: &[String], hosts: usize) -> Result<Vec<u16>, Error> {
-    let parsed = ports
-        .iter()
-        .map(|p| {
-            if p.is_empty() {
-                return Ok(5432);
-            }
-            p.parse::<u16>().map_err(|_| {
-                Error::Parameter(format!("invalid port {p:?}: expected a number up to 65535"))
-            })
-        })
-        .collect::<Result<Vec<u16>, Error>>()?;
-    match parsed.len() {
-        0 => Ok(vec![5432]),
-        1 => Ok(parsed),
-        n if n == hosts => Ok(parsed),
-        n => Err(Error::Parameter(format!(
-            "{n} ports for {hosts} hosts: give one port, or one per host"
-        ))),
-    }
-}
-
-/// A whole number for key `key`.
-fn number(key: &str, value: &str) -> Result<u64, Error> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| Error::Parameter(format!("invalid {key} {value:?}: expected a whole number")))
-}
-
-/// libpq's keepalive times: seconds, 0 for the system's default.
-fn seconds(key: &str, value: &str) -> Result<Option<Duration>, Error> {
-    Ok(Some(Duration::from_secs(number(key, value)?)).filter(|d| !d.is_zero()))
-}
-
-/// libpq's `connect_timeout`: seconds, 0 (or negative) for none, and at least 2.
-fn connect_timeout(value: &str) -> Result<Option<Duration>, Error> {
-    let secs: i64 = value.trim().parse().map_err(|_| {
-        Error::Parameter(format!(
-            "invalid connect_timeout {value:?}: expected a number of seconds"
-        ))
-    })?;
-    Ok((secs > 0).then(|| Duration::from_secs(secs.max(2) as u64)))
-}
-
-fn push_option(options: &mut String, extra: &str) {
-    if !options.is_empty() {
-        options.push(' ');
-    }
-    options.push_str(extra);
-}
-
-fn check_ssl_mode(mode: &str) -> Result<(), Error> {
-    match mode {
-        // Without TLS built in, these connect in plaintext, as libpq does when it has no TLS
-        // or the server refuses it.
-        "disable" | "allow" | "prefer" => Ok(()),
-        // A mode that demands TLS must fail loudly, not downgrade.
-        "require" | "verify-ca" | "verify-full" => Err(Error::Parameter(format!(
-            "sslmode={mode} needs TLS, which this build of pgwarp does not support yet; use \
-             sslmode=disable or prefer"
-        ))),
-        other => Err(Error::Parameter(format!(
-            "unknown sslmode {other:?}: expected disable, allow, prefer, require, verify-ca or verify-full"
-        ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn url(u: &str) -> ConnectOptions {
-        ConnectOptions {
-            url: Some(u.into()),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn url_with_percent_encoding_and_parameters() {
-        let s = url("postgresql://al%40ice:p%3Ass@db.example:6543/my%20db?application_name=app&connect_timeout=3&options=-c%20search_path%3Dx")
-            .to_settings()
-            .unwrap();
-        assert_eq!(s.user, "al@ice");
-        assert_eq!(s.password.as_deref(), Some(&b"p:ss"[..]));
-        assert_eq!(s.database.as_deref(), Some("my db"));
-        assert_eq!(s.ports, [6543]);
-        assert_eq!(s.application_name.as_deref(), Some("app"));
-        assert_eq!(s.connect_timeout, Some(Duration::from_secs(3)));
-        assert_eq!(s.options.as_deref(), Some("-c search_path=x"));
-        assert!(s.tcp.keepalives);
-        let k = url("postgres://u@h/db?keepalives_idle=30&keepalives_interval=5&keepalives_count=3&tcp_user_timeout=9000")
-            .to_settings()
-            .unwrap()
-            .tcp;
-        assert_eq!(k.keepalives_idle, Some(Duration::from_secs(30)));
-        assert_eq!(k.keepalives_interval, Some(Duration::from_secs(5)));
-        assert_eq!(k.keepalives_count, Some(3));
-        assert_eq!(k.tcp_user_timeout, Some(Duration::from_millis(9000)));
-        assert!(
-            !url("postgres://u@h/db?keepalives=0")
-                .to_settings()
-                .unwrap()
-                .tcp
-                .keepalives
-        );
-    }
-
-    #[test]
-    fn unix_socket_host() {
-        let s = url("postgres://u@%2Ftmp%2Fpg/db").to_settings().unwrap();
-        assert_eq!(s.hosts, [Host::Unix("/tmp/pg".into())]);
-    }
-
-    #[test]
-    fn explicit_fields_replace_the_url() {
-        let s = ConnectOptions {
-            url: Some("postgres://a@h1:1,h2:2/db".into()),
-            user: Some("b".into()),
-            host: Some("other".into()),
-            port: Some(7777),
-            statement_timeout_ms: Some(1500),
-            ..Default::default()
-        }
-        .to_settings()
-        .unwrap();
-        assert_eq!(s.user, "b");
-        assert_eq!(s.hosts, [Host::Tcp("other".into())]);
-        assert_eq!(s.ports, [7777]);
-        assert_eq!(s.options.as_deref(), Some("-c statement_timeout=1500"));
-        let only_port = ConnectOptions {
-            url: Some("postgres://a@h1:1/db".into()),
-            port: Some(2),
-            ..Default::default()
-        }
-        .to_settings()
-        .unwrap();
-        assert_eq!(
-            (only_port.hosts[0].clone(), only_port.ports[0]),
-            (Host::Tcp("h1".into()), 2)
-        );
-    }
-
-    #[test]
-    fn refuses_bad_scheme_tls_modes_and_unknown_keys() {
-        assert!(url("mysql://a@h/db").to_settings().is_err());
-        let err = url("postgres://a@h/db?sslmode=verify-full")
-            .to_settings()
-            .unwrap_err();
-        assert!(err.to_string().contains("TLS"));
-        assert!(url("postgres://a@h/db?sslmode=prefer")
-            .to_settings()
-            .is_ok());
-        let err = url("postgres://a@h/db?frobnicate=1")
-            .to_settings()
-            .unwrap_err();
-        assert!(err.to_string().contains("frobnicate"), "{err}");
-        assert!(url("postgres://a@h:1,h:2,h:3/db?port=1,2")
-            .to_settings()
-            .is_err());
-    }
 }

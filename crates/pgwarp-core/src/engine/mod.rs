@@ -27,6 +27,19 @@ use shard::{Command, Shard};
 pub const EVENT_ID: u32 = 0;
 /// Event: a new connection waits for `onConnect` (the connection id follows at offset 4).
 pub const EVENT_NEW_CONNECTION: u8 = 2;
+/// Event: a connection being opened needs a password from JavaScript's password function
+/// (the request number follows at offset 4; the answer is a `PASSWORD` request).
+pub const EVENT_PASSWORD: u8 = 3;
+
+/// Where the password function's answer (or its failure's message) goes.
+type PasswordReply = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
+
+/// Password requests waiting for JavaScript, by number.
+#[derive(Default)]
+struct Passwords {
+    next: std::sync::atomic::AtomicU32,
+    waiting: Mutex<HashMap<u32, PasswordReply>>,
+}
 
 fn event(kind: u8, value: u32) -> Vec<u8> {
     let mut out = vec![kind, 0, 0, 0];
@@ -37,6 +50,7 @@ fn event(kind: u8, value: u32) -> Vec<u8> {
 /// One pool's engine.
 pub struct Engine {
     shards: Vec<Shard>,
+    passwords: Arc<Passwords>,
     /// SQL texts JavaScript has registered by id, so a repeated query sends only its id.
     sql: Mutex<HashMap<u32, Arc<str>>>,
     completions: Arc<Completions>,
@@ -46,14 +60,34 @@ pub struct Engine {
 impl Engine {
     /// Starts the shards (threads with a single-threaded runtime each). `wake` is called, from
     /// any thread, when completions are waiting and none was signalled yet.
-    pub fn new(options: PoolOptions, wake: Box<dyn Fn() + Send + Sync>) -> Result<Engine, Error> {
+    pub fn new(
+        mut options: PoolOptions,
+        wake: Box<dyn Fn() + Send + Sync>,
+    ) -> Result<Engine, Error> {
         let shards = options.shards.clamp(1, 64).min(options.max.max(1));
         let completions = Arc::new(Completions::new(wake));
+        let passwords = Arc::new(Passwords::default());
+        if options.password_fn {
+            let (waiting, events) = (passwords.clone(), completions.clone());
+            options.connect.password_fn = Some(crate::wire::PasswordFn(Arc::new(move || {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let n = waiting.next.fetch_add(1, Ordering::Relaxed) + 1;
+                lock(&waiting.waiting).insert(n, tx);
+                events.push(EVENT_ID, &event(EVENT_PASSWORD, n));
+                Box::pin(async move {
+                    rx.await
+                        .unwrap_or_else(|_| Err("the pool closed before it answered".into()))
+                })
+            })));
+        }
         let split = |total: usize, i: usize| total / shards + usize::from(i < total % shards);
+        // Once for every shard: one TLS configuration (and its certificates) per pool.
+        let settings = options.connect.to_settings()?;
         let mut started = Vec::with_capacity(shards);
         for i in 0..shards {
             let pool = Pool::new(
                 options.clone(),
+                settings.clone(),
                 i as u8,
                 split(options.max.max(1), i),
                 split(options.min, i),
@@ -71,6 +105,7 @@ impl Engine {
         }
         Ok(Engine {
             shards: started,
+            passwords,
             sql: Mutex::new(HashMap::new()),
             completions,
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
@@ -160,6 +195,15 @@ impl Engine {
                     .send(Command::Release { id, conn }, &self.completions),
                 Request::Forget { sql_id } => {
                     lock(&self.sql).remove(&sql_id);
+                }
+                Request::Password { number, result } => {
+                    if let Some(tx) = lock(&self.passwords.waiting).remove(&number) {
+                        let _ = tx.send(
+                            result
+                                .map(|p| p.as_bytes().to_vec())
+                                .map_err(str::to_string),
+                        );
+                    }
                 }
                 Request::End { id, conn, commit } => self
                     .owner(conn)

@@ -9,6 +9,8 @@
 //! - `RESERVE`: nothing; `RELEASE`: `u32 conn`
 //! - `END`: `u32 conn, u8 commit (1: COMMIT, 0: ROLLBACK)`: ends a transaction and releases
 //! - `FORGET`: `u32 sql id`: a registered text JavaScript dropped (no completion)
+//! - `PASSWORD`: `u32 number, u8 ok, u32 length, text`: the password function's answer to
+//!   event `EVENT_PASSWORD` (the password, or when not ok why it failed; no completion)
 //! - `READY`: `u32 conn, u32 error length, error` (`onConnect` finished; empty error: it succeeded)
 //! - `COPY_DATA`: `u32 copy, u8 rows (1: values to encode, 0: COPY data), u32 length, data`
 //! - `COPY_END`: `u32 copy, u32 error length, error` (empty: commit; otherwise abort, saying why)
@@ -28,6 +30,7 @@ const COPY_DATA: u8 = 8;
 const COPY_END: u8 = 9;
 const END: u8 = 10;
 const FORGET: u8 = 11;
+const PASSWORD: u8 = 12;
 
 /// Where a query's text is.
 pub enum SqlText<'a> {
@@ -75,6 +78,11 @@ pub enum Request<'a> {
     End { id: u32, conn: u32, commit: bool },
     /// Drop a registered SQL text.
     Forget { sql_id: u32 },
+    /// The password function's answer.
+    Password {
+        number: u32,
+        result: Result<&'a str, &'a str>,
+    },
     /// `onConnect` finished for a new connection (no completion).
     Ready { conn: u32, error: Option<&'a str> },
 }
@@ -156,6 +164,17 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
             FORGET => Request::Forget {
                 sql_id: r.u32_le()?,
             },
+            PASSWORD => {
+                let number = r.u32_le()?;
+                let ok = r.u8()? == 1;
+                let len = r.u32_le()? as usize;
+                let text = std::str::from_utf8(r.take(len)?)
+                    .map_err(|_| Error::Internal("password is not UTF-8".into()))?;
+                Request::Password {
+                    number,
+                    result: if ok { Ok(text) } else { Err(text) },
+                }
+            }
             END => Request::End {
                 id,
                 conn: r.u32_le()?,

@@ -82,8 +82,13 @@ struct State {
 impl Pool {
     /// A shard's pool with its share (`max`, `min`) of the connections. Fails only on
     /// invalid settings.
-    pub fn new(options: PoolOptions, shard: u8, max: usize, min: usize) -> Result<Pool, Error> {
-        let settings = options.connect.to_settings()?;
+    pub fn new(
+        options: PoolOptions,
+        settings: Settings,
+        shard: u8,
+        max: usize,
+        min: usize,
+    ) -> Result<Pool, Error> {
         Ok(Pool {
             inner: Arc::new(Inner {
                 shard,

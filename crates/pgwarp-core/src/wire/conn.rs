@@ -83,6 +83,8 @@ pub struct Client {
     /// Process id and secret key, for CancelRequest.
     pub(super) key: (i32, i32),
     pub(super) target: Target,
+    /// The TLS the session runs on (and its host), which its CancelRequests use too.
+    pub(super) tls: Option<(super::tls::Tls, String)>,
 }
 
 impl Client {
@@ -91,8 +93,9 @@ impl Client {
     pub(super) fn start(
         socket: Socket,
         read: BytesMut,
-        startup: super::startup::Startup,
+        startup: super::auth::Startup,
         target: Target,
+        tls: Option<(super::tls::Tls, String)>,
     ) -> Client {
         let shared = Arc::new(Shared {
             status: AtomicU8::new(startup.status),
@@ -113,6 +116,7 @@ impl Client {
             task: handle.abort_handle(),
             key: (startup.process_id, startup.secret_key),
             target,
+            tls,
         }
     }
 

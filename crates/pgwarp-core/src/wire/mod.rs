@@ -7,17 +7,23 @@
 //! each its answer to the connection's handle ([`conn`]); the flows on top are one file each: [`startup`], [`prepare`]
 //! (with [`typeinfo`]), [`execute`], [`simple`], [`copy`] and [`cancel`].
 
+pub mod auth;
 pub mod cancel;
 pub mod conn;
 pub mod copy;
 pub mod execute;
+pub mod negotiate;
+pub mod passfile;
 pub mod pipe;
 pub mod prepare;
 pub mod server_error;
 pub mod simple;
 pub mod socket;
 pub mod startup;
+pub mod target;
 pub mod task;
+pub mod tls;
+pub mod tls_files;
 pub mod typeinfo;
 
 pub use cancel::CancelToken;
@@ -29,7 +35,11 @@ pub use prepare::{Column, Description, RawColumns};
 pub use server_error::ServerError;
 pub use simple::{Script, ScriptAnswer};
 pub use socket::{Host, TcpOptions};
-pub use startup::{connect, Settings};
+pub use startup::{
+    connect, ChannelBinding, PasswordFn, PasswordFuture, Settings, TargetSessionAttrs,
+};
+pub use tls::{SslMode, Tls};
+pub use tls_files::TlsFiles;
 pub use typeinfo::TypeCache;
 
 use crate::error::Error;

@@ -33,6 +33,8 @@ pub enum Target {
 pub enum Socket {
     /// TCP.
     Tcp(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// A Unix domain socket.
     #[cfg(unix)]
     Unix(UnixStream),
@@ -97,11 +99,26 @@ fn apply(stream: &TcpStream, o: &TcpOptions) -> io::Result<()> {
 }
 
 /// Connects to `host` on `port`, trying each address the name resolves to in turn.
-pub async fn connect(host: &Host, port: u16, tcp: &TcpOptions) -> io::Result<(Socket, Target)> {
+pub async fn connect(
+    host: &Host,
+    port: u16,
+    tcp: &TcpOptions,
+    shuffle: bool,
+) -> io::Result<(Socket, Target)> {
     match host {
         Host::Tcp(name) => {
             let mut last = None;
-            for addr in tokio::net::lookup_host((name.as_str(), port)).await? {
+            let mut addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), port))
+                .await?
+                .collect();
+            if shuffle && addrs.len() > 1 {
+                let n = addrs.len();
+                let k = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos() as usize);
+                addrs.rotate_left(k % n);
+            }
+            for addr in addrs {
                 match TcpStream::connect(addr).await {
                     Ok(stream) => {
                         stream.set_nodelay(true)?;
@@ -152,6 +169,7 @@ macro_rules! each {
     ($self:ident, $s:ident => $e:expr) => {
         match $self.get_mut() {
             Socket::Tcp($s) => $e,
+            Socket::Tls($s) => $e,
             #[cfg(unix)]
             Socket::Unix($s) => $e,
         }

@@ -1,20 +1,86 @@
-//! Opening a session: the socket, the StartupMessage, authentication (cleartext, MD5,
-//! SCRAM-SHA-256), then the server's parameters and key data up to the first ReadyForQuery.
+//! Opening a session: the hosts in order (or shuffled, `load_balance_hosts=random`), TLS as
+//! `sslmode` says (with libpq's fallbacks for `allow` and `prefer`), the startup itself
+//! ([`super::auth`]), then `target_session_attrs`.
 
-use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
 use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use postgres_protocol::authentication::{self, sasl};
-use postgres_protocol::message::backend::{AuthenticationSaslBody, Message};
-use postgres_protocol::message::frontend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::auth::Handshake;
 use super::conn::Client;
-use super::server_error::ServerError;
-use super::socket::{self, Host, Socket};
+use super::negotiate::{negotiate, Negotiated};
+use super::socket::{self, Host};
+use super::tls::{SslMode, Tls};
 use crate::error::Error;
+
+/// libpq's `channel_binding`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChannelBinding {
+    /// Never bind (SCRAM-SHA-256 only).
+    Disable,
+    /// Bind when the connection is TLS and the server offers SCRAM-SHA-256-PLUS.
+    #[default]
+    Prefer,
+    /// Bind, or fail.
+    Require,
+}
+
+/// libpq's `target_session_attrs`: which server of several is wanted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TargetSessionAttrs {
+    /// The first that accepts.
+    #[default]
+    Any,
+    /// One that accepts writes.
+    ReadWrite,
+    /// One in read-only mode.
+    ReadOnly,
+    /// One not in recovery.
+    Primary,
+    /// One in recovery.
+    Standby,
+    /// A standby if there is one, else any.
+    PreferStandby,
+}
+
+impl TargetSessionAttrs {
+    /// The value for libpq's spelling.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "any" => Self::Any,
+            "read-write" => Self::ReadWrite,
+            "read-only" => Self::ReadOnly,
+            "primary" => Self::Primary,
+            "standby" => Self::Standby,
+            "prefer-standby" => Self::PreferStandby,
+            other => {
+                return Err(Error::Parameter(format!(
+                    "unknown target_session_attrs {other:?}: expected any, read-write, read-only, primary, standby or prefer-standby"
+                )))
+            }
+        })
+    }
+}
+
+/// A source of passwords asked once per new connection (rotating tokens); it fails with the
+/// message the connect error carries.
+pub type PasswordFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+
+/// The password function of a pool.
+#[derive(Clone)]
+pub struct PasswordFn(pub Arc<dyn Fn() -> PasswordFuture + Send + Sync>);
+
+impl fmt::Debug for PasswordFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordFn")
+    }
+}
 
 /// Where and how to connect, as libpq's connection settings say it.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +93,11 @@ pub struct Settings {
     pub user: String,
     /// Password, for the methods that need one.
     pub password: Option<Vec<u8>>,
+    /// Asked for a password when none is given.
+    pub password_fn: Option<PasswordFn>,
+    /// The password file (`passfile`, `PGPASSFILE`, `~/.pgpass`), read when no password is
+    /// given.
+    pub passfile: Option<PathBuf>,
     /// Database; the server defaults it to the user's name.
     pub database: Option<String>,
     /// `application_name`.
@@ -37,261 +108,189 @@ pub struct Settings {
     pub connect_timeout: Option<Duration>,
     /// Keepalive and user timeout of TCP connections.
     pub tcp: super::socket::TcpOptions,
+    /// TLS; `None` is `sslmode=disable`.
+    pub tls: Option<Tls>,
+    /// `channel_binding`.
+    pub channel_binding: ChannelBinding,
+    /// `target_session_attrs`.
+    pub target: TargetSessionAttrs,
+    /// `load_balance_hosts=random`: hosts (and their addresses) in random order.
+    pub load_balance: bool,
 }
 
-/// The longest message expected during startup (authentication, parameters, errors).
-const STARTUP_MESSAGE_LIMIT: usize = 1 << 20;
-
-/// What the server said during startup.
-pub(super) struct Startup {
-    pub process_id: i32,
-    pub secret_key: i32,
-    pub parameters: HashMap<String, String>,
-    pub status: u8,
+impl Settings {
+    fn port(&self, i: usize) -> u16 {
+        *self.ports.get(i).or(self.ports.first()).unwrap_or(&5432)
+    }
 }
 
-/// Opens a session with the first host that accepts one.
+/// Opens a session with the first host that accepts one and fits `target_session_attrs`.
 pub async fn connect(settings: &Settings) -> Result<Client, Error> {
+    let mut order: Vec<usize> = (0..settings.hosts.len()).collect();
+    if settings.load_balance {
+        shuffle(&mut order);
+    }
     let mut last = None;
-    for (i, host) in settings.hosts.iter().enumerate() {
-        let port = *settings
-            .ports
-            .get(i)
-            .or(settings.ports.first())
-            .unwrap_or(&5432);
-        let attempt = connect_one(settings, host, port);
-        let outcome = match settings.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, attempt)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::Connection {
-                        message: format!(
-                            "could not connect: no answer from the server within {} ms",
-                            limit.as_millis()
-                        ),
-                        code: "ETIMEDOUT",
-                        server: None,
-                    })
-                }),
-            None => attempt.await,
-        };
-        match outcome {
-            Ok(client) => return Ok(client),
-            Err(e) => last = Some(e),
+    let mut unfit = Vec::new();
+    let passes = if settings.target == TargetSessionAttrs::PreferStandby {
+        2
+    } else {
+        1
+    };
+    for pass in 0..passes {
+        for &i in &order {
+            let (host, port) = (&settings.hosts[i], settings.port(i));
+            match with_timeout(settings, connect_one(settings, host, port)).await {
+                Ok(client) => {
+                    let want = match (settings.target, pass) {
+                        (TargetSessionAttrs::PreferStandby, 0) => TargetSessionAttrs::Standby,
+                        (TargetSessionAttrs::PreferStandby, _) => TargetSessionAttrs::Any,
+                        (t, _) => t,
+                    };
+                    match super::target::fits(&client, want).await {
+                        Ok(true) => return Ok(client),
+                        Ok(false) => unfit.push(format!("{}:{port}", host_name(host))),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(e) => last = Some(e),
+            }
         }
+    }
+    if !unfit.is_empty() && settings.target != TargetSessionAttrs::Any {
+        return Err(Error::Connection {
+            message: format!(
+                "could not connect: no server fits target_session_attrs={:?} (tried {})",
+                settings.target,
+                unfit.join(", ")
+            ),
+            code: "ETARGET",
+            server: None,
+        });
     }
     Err(last.unwrap_or_else(|| Error::Parameter("no host to connect to".into())))
 }
 
+async fn with_timeout(
+    settings: &Settings,
+    attempt: impl Future<Output = Result<Client, Error>>,
+) -> Result<Client, Error> {
+    match settings.connect_timeout {
+        Some(limit) => tokio::time::timeout(limit, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Connection {
+                    message: format!(
+                        "could not connect: no answer from the server within {} ms",
+                        limit.as_millis()
+                    ),
+                    code: "ETIMEDOUT",
+                    server: None,
+                })
+            }),
+        None => attempt.await,
+    }
+}
+
+fn host_name(host: &Host) -> String {
+    match host {
+        Host::Tcp(h) => h.clone(),
+        Host::Unix(p) => p.display().to_string(),
+    }
+}
+
+/// Fisher-Yates with a clock-seeded xorshift: spreading connections needs no better.
+fn shuffle(order: &mut [usize]) {
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9E37)
+        | 1;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+}
+
+/// How one attempt treats TLS.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Plain,
+    TlsIfOffered,
+    Tls,
+}
+
+/// One host, with `sslmode`'s fallbacks: `allow` tries plaintext then TLS when the server
+/// refuses; `prefer` tries TLS then plaintext when the handshake fails or the server refuses
+/// the TLS session. Unix sockets are always plaintext.
 async fn connect_one(settings: &Settings, host: &Host, port: u16) -> Result<Client, Error> {
-    let (socket, target) = socket::connect(host, port, &settings.tcp)
+    let mode = match (&settings.tls, host) {
+        (Some(tls), Host::Tcp(_)) => tls.mode,
+        _ => SslMode::Disable,
+    };
+    match mode {
+        SslMode::Disable => attempt(settings, host, port, Want::Plain).await,
+        SslMode::Allow => match attempt(settings, host, port, Want::Plain).await {
+            Err(e) if refused_by_server(&e) => attempt(settings, host, port, Want::Tls).await,
+            other => other,
+        },
+        SslMode::Prefer => match attempt(settings, host, port, Want::TlsIfOffered).await {
+            Err(e) if refused_by_server(&e) || is_tls_failure(&e) => {
+                attempt(settings, host, port, Want::Plain).await
+            }
+            other => other,
+        },
+        _ => attempt(settings, host, port, Want::Tls).await,
+    }
+}
+
+fn refused_by_server(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Connection {
+            server: Some(_),
+            ..
+        }
+    )
+}
+
+fn is_tls_failure(e: &Error) -> bool {
+    e.is_connection("ETLS")
+}
+
+async fn attempt(settings: &Settings, host: &Host, port: u16, want: Want) -> Result<Client, Error> {
+    let (socket, target) = socket::connect(host, port, &settings.tcp, settings.load_balance)
         .await
         .map_err(io_error)?;
+    let name = host_name(host);
+    let (socket, binding, used) = match (&settings.tls, want) {
+        (Some(tls), Want::Tls | Want::TlsIfOffered) => match negotiate(socket, &name, tls).await? {
+            Negotiated::Tls(socket, binding) => (socket, binding, Some((tls.clone(), name.clone()))),
+            Negotiated::Refused(_) if want == Want::Tls => {
+                return Err(Error::Connection {
+                    message: format!(
+                        "could not connect: the server does not support TLS, but sslmode={} requires it",
+                        tls.mode.name()
+                    ),
+                    code: "ETLS_REFUSED",
+                    server: None,
+                })
+            }
+            Negotiated::Refused(socket) => (socket, None, None),
+        },
+        _ => (socket, None, None),
+    };
     let mut hs = Handshake {
         socket,
         read: BytesMut::with_capacity(8192),
+        binding,
+        host: name,
+        port,
     };
     let startup = hs.run(settings).await?;
-    Ok(Client::start(hs.socket, hs.read, startup, target))
-}
-
-struct Handshake {
-    socket: Socket,
-    read: BytesMut,
-}
-
-impl Handshake {
-    async fn send(&mut self, buf: &[u8]) -> Result<(), Error> {
-        self.socket.write_all(buf).await.map_err(io_error)
-    }
-
-    async fn next(&mut self) -> Result<Message, Error> {
-        loop {
-            // Startup messages are small; a huge declared length is not a reason to allocate.
-            if let Ok(Some(h)) = postgres_protocol::message::backend::Header::parse(&self.read) {
-                if h.len() as usize > STARTUP_MESSAGE_LIMIT {
-                    return Err(unexpected("startup (a message too long to be one)"));
-                }
-            }
-            match Message::parse(&mut self.read) {
-                Ok(Some(Message::ErrorResponse(body))) => {
-                    let e = ServerError::parse(body.fields()).map_err(io_error)?;
-                    return Err(refused(e));
-                }
-                Ok(Some(m)) => return Ok(m),
-                Ok(None) => {}
-                Err(e) => return Err(io_error(e)),
-            }
-            let n = self
-                .socket
-                .read_buf(&mut self.read)
-                .await
-                .map_err(io_error)?;
-            if n == 0 {
-                return Err(io_error(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection during startup",
-                )));
-            }
-        }
-    }
-
-    async fn run(&mut self, settings: &Settings) -> Result<Startup, Error> {
-        let mut params = vec![
-            ("client_encoding", "UTF8"),
-            ("user", settings.user.as_str()),
-        ];
-        for (key, value) in [
-            ("database", &settings.database),
-            ("application_name", &settings.application_name),
-            ("options", &settings.options),
-        ] {
-            if let Some(v) = value {
-                params.push((key, v.as_str()));
-            }
-        }
-        let mut buf = BytesMut::new();
-        frontend::startup_message(params, &mut buf).map_err(io_error)?;
-        self.send(&buf).await?;
-        self.authenticate(settings).await?;
-        let mut startup = Startup {
-            process_id: 0,
-            secret_key: 0,
-            parameters: HashMap::new(),
-            status: super::conn::IDLE,
-        };
-        loop {
-            match self.next().await? {
-                Message::BackendKeyData(body) => {
-                    startup.process_id = body.process_id();
-                    startup.secret_key = body.secret_key();
-                }
-                Message::ParameterStatus(body) => {
-                    let (name, value) = (body.name().map_err(io_error)?, body.value());
-                    startup
-                        .parameters
-                        .insert(name.to_string(), value.map_err(io_error)?.to_string());
-                }
-                Message::ReadyForQuery(body) => {
-                    startup.status = body.status();
-                    return Ok(startup);
-                }
-                Message::NoticeResponse(_) => {}
-                _ => return Err(unexpected("startup")),
-            }
-        }
-    }
-
-    async fn authenticate(&mut self, settings: &Settings) -> Result<(), Error> {
-        let password = || {
-            settings
-                .password
-                .as_deref()
-                .ok_or_else(|| Error::Connection {
-                    message:
-                        "could not connect: the server asks for a password and none was given \
-                          (set `password`, the URL's password, or PGPASSWORD)"
-                            .into(),
-                    code: "EAUTH",
-                    server: None,
-                })
-        };
-        let mut buf = BytesMut::new();
-        match self.next().await? {
-            Message::AuthenticationOk => return Ok(()),
-            Message::AuthenticationCleartextPassword => {
-                frontend::password_message(password()?, &mut buf).map_err(io_error)?;
-            }
-            Message::AuthenticationMd5Password(body) => {
-                let hash =
-                    authentication::md5_hash(settings.user.as_bytes(), password()?, body.salt());
-                frontend::password_message(hash.as_bytes(), &mut buf).map_err(io_error)?;
-            }
-            Message::AuthenticationSasl(body) => return self.scram(body, password()?).await,
-            _ => {
-                return Err(Error::Connection {
-                    message: "could not connect: the server asks for an authentication method \
-                              pgwarp does not support (only password, md5 and scram-sha-256)"
-                        .into(),
-                    code: "EAUTH",
-                    server: None,
-                })
-            }
-        }
-        self.send(&buf).await?;
-        match self.next().await? {
-            Message::AuthenticationOk => Ok(()),
-            _ => Err(unexpected("authentication")),
-        }
-    }
-
-    async fn scram(&mut self, body: AuthenticationSaslBody, password: &[u8]) -> Result<(), Error> {
-        use fallible_iterator::FallibleIterator;
-        let mut offered = false;
-        let mut mechanisms = body.mechanisms();
-        while let Some(m) = mechanisms.next().map_err(io_error)? {
-            offered |= m == sasl::SCRAM_SHA_256;
-        }
-        if !offered {
-            return Err(Error::Connection {
-                message: "could not connect: the server offers no SASL mechanism pgwarp supports \
-                          (SCRAM-SHA-256)"
-                    .into(),
-                code: "EAUTH",
-                server: None,
-            });
-        }
-        // Without TLS there is no channel to bind to.
-        let mut scram = sasl::ScramSha256::new(password, sasl::ChannelBinding::unsupported());
-        let mut buf = BytesMut::new();
-        frontend::sasl_initial_response(sasl::SCRAM_SHA_256, scram.message(), &mut buf)
-            .map_err(io_error)?;
-        self.send(&buf).await?;
-        let Message::AuthenticationSaslContinue(body) = self.next().await? else {
-            return Err(unexpected("SCRAM authentication"));
-        };
-        scram.update(body.data()).map_err(scram_error)?;
-        buf.clear();
-        frontend::sasl_response(scram.message(), &mut buf).map_err(io_error)?;
-        self.send(&buf).await?;
-        let Message::AuthenticationSaslFinal(body) = self.next().await? else {
-            return Err(unexpected("SCRAM authentication"));
-        };
-        scram.finish(body.data()).map_err(scram_error)?;
-        match self.next().await? {
-            Message::AuthenticationOk => Ok(()),
-            _ => Err(unexpected("SCRAM authentication")),
-        }
-    }
-}
-
-fn refused(e: ServerError) -> Error {
-    let code = if e.code().starts_with("28") {
-        "EAUTH"
-    } else {
-        "ESERVER"
-    };
-    Error::Connection {
-        message: format!("could not connect: {}", e.message()),
-        code,
-        server: Some(Box::new(e)),
-    }
-}
-
-fn scram_error(e: io::Error) -> Error {
-    Error::Connection {
-        message: format!("could not connect: SCRAM authentication failed: {e}"),
-        code: "EAUTH",
-        server: None,
-    }
-}
-
-fn unexpected(during: &str) -> Error {
-    Error::Connection {
-        message: format!("could not connect: unexpected message from the server during {during}"),
-        code: "EPROTO",
-        server: None,
-    }
+    Ok(Client::start(hs.socket, hs.read, startup, target, used))
 }
 
 /// A socket-level failure, named the way Node names them.

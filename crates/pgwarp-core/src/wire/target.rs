@@ -1,0 +1,39 @@
+//! `target_session_attrs`: whether a server that accepted the session is the kind wanted.
+//! Servers from 14 on report `in_hot_standby` and `default_transaction_read_only` at startup;
+//! older ones are asked.
+
+use super::conn::Client;
+use super::startup::TargetSessionAttrs;
+use crate::error::Error;
+
+/// Whether the session on `client` fits `want`.
+pub async fn fits(client: &Client, want: TargetSessionAttrs) -> Result<bool, Error> {
+    if want == TargetSessionAttrs::Any {
+        return Ok(true);
+    }
+    let standby = match client.parameter("in_hot_standby") {
+        Some(v) => v == "on",
+        None => ask(client, "SELECT pg_catalog.pg_is_in_recovery()").await? == "t",
+    };
+    let read_only = standby
+        || match client.parameter("default_transaction_read_only") {
+            Some(v) => v == "on",
+            None => ask(client, "SHOW transaction_read_only").await? == "on",
+        };
+    Ok(match want {
+        TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => true,
+        TargetSessionAttrs::ReadWrite => !read_only,
+        TargetSessionAttrs::ReadOnly => read_only,
+        TargetSessionAttrs::Primary => !standby,
+        TargetSessionAttrs::Standby => standby,
+    })
+}
+
+async fn ask(client: &Client, sql: &str) -> Result<String, Error> {
+    let script = client.batch(sql).await?;
+    Ok(script
+        .rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_default())
+}
