@@ -31,15 +31,56 @@ describe('settings', () => {
       PGPASSWORD: 'p',
       PGDATABASE: 'd',
     });
-    expect(fromEnv).toMatchObject({ host: '/run/pg', port: 6000, user: 'u', password: 'p', database: 'd' });
+    // The environment lies under everything else; the engine merges it as libpq does.
+    expect(fromEnv.defaults).toEqual(
+      expect.arrayContaining([
+        ['host', '/run/pg'],
+        ['port', '6000'],
+        ['user', 'u'],
+        ['password', 'p'],
+        ['dbname', 'd'],
+      ]),
+    );
     expect(fromEnv.url).toBeUndefined();
-    expect(resolveOptions(undefined, undefined, { PGUSER: 'u' }).database).toBe('u');
+    expect(fromEnv.host).toBeUndefined();
+    const tlsEnv = resolveOptions(undefined, undefined, { PGSSLMODE: 'verify-full', PGSSLROOTCERT: '/ca.pem', PGCHANNELBINDING: 'require', PGTARGETSESSIONATTRS: 'read-write', PGPASSFILE: '/pw' });
+    expect(tlsEnv.defaults).toEqual(
+      expect.arrayContaining([
+        ['sslmode', 'verify-full'],
+        ['sslrootcert', '/ca.pem'],
+        ['channel_binding', 'require'],
+        ['target_session_attrs', 'read-write'],
+        ['passfile', '/pw'],
+      ]),
+    );
   });
 
   it('options override the URL and fill what it lacks from the environment', () => {
     const r = resolveOptions('postgres://h:5/db', { max: 3, applicationName: 'x' }, { PGUSER: 'envuser', PGPASSWORD: 'envpw' });
-    expect(r).toMatchObject({ url: 'postgres://h:5/db', user: 'envuser', password: 'envpw', max: 3, applicationName: 'x' });
+    expect(r).toMatchObject({ url: 'postgres://h:5/db', max: 3, applicationName: 'x' });
+    expect(r.defaults).toEqual(expect.arrayContaining([['user', 'envuser'], ['password', 'envpw']]));
     expect(resolveOptions({ host: 'h2', user: 'u' }, undefined, { DATABASE_URL: 'postgres://x@y/z' }).url).toBeUndefined();
+  });
+
+  it('the PG* variables reach the server when nothing else says', async () => {
+    const saved = { ...process.env };
+    try {
+      process.env.PGHOST = url.hostname;
+      process.env.PGPORT = String(port);
+      process.env.PGUSER = decodeURIComponent(url.username);
+      process.env.PGDATABASE = url.pathname.slice(1);
+      process.env.PGAPPNAME = 'from-env';
+      process.env.PGOPTIONS = '-c work_mem=3MB';
+      delete process.env.DATABASE_URL;
+      const p = new Pool();
+      try {
+        expect(await p.query('select current_setting($1) as a, current_setting($2) as w', ['application_name', 'work_mem']).one()).toEqual({ a: 'from-env', w: '3MB' });
+      } finally {
+        await p.close();
+      }
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('URL query parameters and percent-encoding reach the server', async () => {
@@ -94,8 +135,10 @@ describe('settings', () => {
 
   it('refuses bad settings with a clear error', () => {
     expect(() => new Pool('mysql://x@y/z')).toThrow(/postgres:\/\/ or postgresql:\/\//);
-    expect(() => new Pool('postgres://x@y/z?sslmode=require')).toThrow(/TLS/);
-    expect(() => new Pool('postgres://x@y/z?sslmode=bogus')).toThrow(/invalid connection URL|sslmode/);
+    expect(() => new Pool('postgres://x@y/z?sslmode=bogus')).toThrow(/sslmode/);
+    expect(() => new Pool('postgres://x@y/z?sslmode=require&sslrootcert=system')).toThrow(/weak sslmode/);
+    expect(() => new Pool('postgres://x@y/z?channel_binding=sometimes')).toThrow(/channel_binding/);
+    expect(() => new Pool('postgres://x@y/z?target_session_attrs=mostly')).toThrow(/target_session_attrs/);
     expect(() => new Pool({ port: 70000 })).toThrow(/port/);
     expect(() => new Pool({ max: -1 })).toThrow(/max must be a non-negative integer/);
     expect(() => new Pool({ int8: 'float' as never })).toThrow(/int8 must be/);

@@ -40,7 +40,11 @@ export async function wireSpy(databaseUrl: string): Promise<WireSpy> {
         const total = started ? len + 1 : len;
         if (pending.length < total) break;
         if (started) sent.push({ type: String.fromCharCode(pending[0]), body: pending.subarray(5, total) });
-        started = true;
+        // SSLRequest and GSSENCRequest (sslmode=prefer sends one first) come before the startup message.
+        if (!started) {
+          const code = len === 8 ? pending.readUInt32BE(4) : 0;
+          started = code !== 80877103 && code !== 80877104;
+        }
         pending = pending.subarray(total);
       }
     });

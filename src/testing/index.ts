@@ -21,6 +21,30 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { findBinaries, serverUser } from './binaries';
+import { makeCertificates, type TestCertificates } from './certs';
+
+export type { TestCertificates } from './certs';
+
+/**
+ * The pg_hba lines `tls: true` puts first, for roles the tests create: `pgwarp_tls` only over
+ * TLS, `pgwarp_plain` only without it, `pgwarp_any` either way (all three with SCRAM
+ * passwords), and the client certificate's user by certificate only.
+ */
+export function tlsHba(clientUser = 'certuser'): string[] {
+  const lines: string[] = [];
+  for (const net of ['127.0.0.1/32', '::1/128']) {
+    lines.push(
+      `hostssl all pgwarp_tls ${net} scram-sha-256`,
+      `hostnossl all pgwarp_tls ${net} reject`,
+      `hostssl all pgwarp_plain ${net} reject`,
+      `hostnossl all pgwarp_plain ${net} scram-sha-256`,
+      `host all pgwarp_any ${net} scram-sha-256`,
+      `hostssl all ${clientUser} ${net} cert`,
+      `hostnossl all ${clientUser} ${net} reject`,
+    );
+  }
+  return lines;
+}
 
 /** Options of {@link startPostgres}. */
 export interface StartOptions {
@@ -32,6 +56,12 @@ export interface StartOptions {
   settings?: Record<string, string | number>;
   /** Milliseconds to wait for the server to accept connections. Default 60000. */
   startTimeout?: number;
+  /**
+   * Serve TLS too: makes a CA, a server certificate for `localhost` and a client
+   * certificate at start (see {@link TestCertificates}), sets `ssl = on`, trusts the CA for
+   * client certificates, and puts {@link tlsHba}'s lines after `hba`'s.
+   */
+  tls?: boolean;
 }
 
 /** A running throwaway server. */
@@ -46,6 +76,8 @@ export interface PostgresServer {
   database: string;
   /** Where the binaries came from. */
   binaries: string;
+  /** The certificate files, when started with `tls: true`. */
+  tls?: TestCertificates;
   /** Process id of the postmaster (e.g. to pin it to a CPU); changes on restart. */
   readonly pid: number | undefined;
   /** Stops the server, keeping its data, and starts it again on the same port. */
@@ -117,9 +149,11 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     fs.rmSync(root, { recursive: true, force: true });
     throw new Error(`initdb failed (${source}): ${init.error?.message ?? ''}${init.stderr ?? ''}`);
   }
-  if (options.hba?.length) {
+  const tls = options.tls ? makeCertificates(path.join(root, 'tls'), owner) : undefined;
+  const hba = [...(options.hba ?? []), ...(tls ? tlsHba(tls.clientUser) : [])];
+  if (hba.length) {
     const hbaFile = path.join(data, 'pg_hba.conf');
-    fs.writeFileSync(hbaFile, options.hba.join('\n') + '\n' + fs.readFileSync(hbaFile, 'utf8'));
+    fs.writeFileSync(hbaFile, hba.join('\n') + '\n' + fs.readFileSync(hbaFile, 'utf8'));
   }
 
   const port = options.port ?? (await freePort());
@@ -130,6 +164,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     synchronous_commit: 'off',
     full_page_writes: 'off',
     max_connections: 200,
+    ...(tls ? { ssl: 'on', ssl_cert_file: tls.serverCert, ssl_key_file: tls.serverKey, ssl_ca_file: tls.ca } : {}),
     ...options.settings,
   };
   const args = ['-D', data, '-p', String(port)];
@@ -206,6 +241,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     user: 'postgres',
     database: 'postgres',
     binaries: source,
+    tls,
     get pid() {
       return child?.pid;
     },
