@@ -1,5 +1,6 @@
 // Traffic over TLS: the cancel a stream's break sends goes over TLS too, and many pipelined
 // queries, large and small, come back right.
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,5 +91,22 @@ describe('pipelined over TLS', () => {
       expect(row.s).toBe(String.fromCharCode(65 + (i % 26)).repeat(sizes[i]));
     });
     expect(await pool.query<boolean>('select ssl from pg_stat_ssl where pid = pg_backend_pid()').scalar()).toBe(true);
+  });
+});
+
+describe('closing', () => {
+  it('close() says goodbye: Terminate and a TLS close, so the server logs no lost connection', async () => {
+    const before = fs.readFileSync(tls.server.logFile, 'utf8').length;
+    for (const mode of ['disable', 'require']) {
+      for (let i = 0; i < 5; i++) {
+        const pool = new Pool(tls.url('pgwarp_any', `sslmode=${mode}`), { max: 2 });
+        await Promise.all([pool.query('select 1').scalar(), pool.query('select 2').scalar()]);
+        await pool.close();
+      }
+    }
+    // The server logs a client that vanished as it notices, which is at once here.
+    await new Promise((r) => setTimeout(r, 200));
+    const log = fs.readFileSync(tls.server.logFile, 'utf8').slice(before);
+    expect(log).not.toMatch(/could not receive data from client|unexpected EOF|connection reset/i);
   });
 });

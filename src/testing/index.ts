@@ -72,6 +72,8 @@ export interface PostgresServer {
   port: number;
   /** Directory of the server's Unix socket. */
   socketDir: string;
+  /** The server's log (its stderr), kept until `stop()`. */
+  logFile: string;
   user: string;
   database: string;
   /** Where the binaries came from. */
@@ -184,37 +186,48 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
   live.add(removeNow);
   hookExit();
 
+  // The server logs to a file, not a pipe: a pipe nobody drains (a caller blocked in
+  // spawnSync, say) fills at 64 KB and then every backend that logs blocks, holding its slot.
+  const logFile = path.join(root, 'server.log');
   const launch = () =>
     new Promise<void>((resolve, reject) => {
-      const proc = spawn(path.join(bin, 'postgres'), args, { ...asOwner, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const from = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+      const fd = fs.openSync(logFile, 'a');
+      const proc = spawn(path.join(bin, 'postgres'), args, { ...asOwner, env, stdio: ['ignore', 'ignore', fd] });
+      fs.closeSync(fd);
       child = proc;
-      let log = '';
-      let ready = false;
+      const readLog = () => {
+        try {
+          const size = fs.statSync(logFile).size;
+          const len = Math.min(size - from, 64 * 1024);
+          const buf = Buffer.alloc(Math.max(0, len));
+          const h = fs.openSync(logFile, 'r');
+          fs.readSync(h, buf, 0, buf.length, from);
+          fs.closeSync(h);
+          return buf.toString('utf8');
+        } catch {
+          return '';
+        }
+      };
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        proc.removeListener('exit', onExit);
+        if (err) return reject(err);
+        // A running server must not keep the caller's event loop alive.
+        proc.unref();
+        resolve();
+      };
       const timer = setTimeout(() => {
         proc.kill('SIGQUIT');
-        reject(new Error(`PostgreSQL did not start within ${options.startTimeout ?? 60000} ms:\n${log}`));
+        finish(new Error(`PostgreSQL did not start within ${options.startTimeout ?? 60000} ms:\n${readLog()}`));
       }, options.startTimeout ?? 60000);
-      proc.stderr!.setEncoding('utf8');
-      proc.stderr!.on('data', (chunk: string) => {
-        if (ready) return;
-        if (log.length < 64 * 1024) log += chunk;
-        if (log.includes('ready to accept connections')) {
-          ready = true;
-          clearTimeout(timer);
-          // A running server must not keep the caller's event loop alive.
-          proc.unref();
-          (proc.stderr as unknown as { unref?: () => void }).unref?.();
-          resolve();
-        }
-      });
-      proc.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      proc.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`PostgreSQL exited with code ${code} before it was ready:\n${log}`));
-      });
+      const poll = setInterval(() => {
+        if (readLog().includes('ready to accept connections')) finish();
+      }, 20);
+      const onExit = (code: number | null) => finish(new Error(`PostgreSQL exited with code ${code} before it was ready:\n${readLog()}`));
+      proc.on('error', (err) => finish(err));
+      proc.on('exit', onExit);
     });
 
   const halt = () =>
@@ -238,6 +251,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     host: '127.0.0.1',
     port,
     socketDir,
+    logFile,
     user: 'postgres',
     database: 'postgres',
     binaries: source,

@@ -83,9 +83,24 @@ impl Pool {
                 self.settled_by(Some(Instant::now() + CANCEL_GRACE)).await;
             }
         }
-        let mut st = lock(&inner.state);
-        st.shared.clear();
-        st.reserved.clear();
+        // Dropping the last handle makes each connection send Terminate and shut its socket
+        // down (close_notify over TLS); the shard's runtime ends right after close(), so wait
+        // for that, briefly: a server that sees a bare EOF or a reset logs a line per
+        // connection ("could not receive data from client").
+        let ending: Vec<_> = {
+            let mut st = lock(&inner.state);
+            let ending = st
+                .shared
+                .iter()
+                .chain(st.reserved.values())
+                .map(|c| c.client().ending())
+                .collect();
+            st.shared.clear();
+            st.reserved.clear();
+            ending
+        };
+        let all = futures_util::future::join_all(ending.iter().map(|e| e.wait()));
+        let _ = tokio::time::timeout(CANCEL_GRACE, all).await;
     }
 
     /// Waits until nothing is in flight, or `deadline` passes (false then).

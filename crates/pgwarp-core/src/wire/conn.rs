@@ -54,6 +54,9 @@ pub(super) struct Shared {
     /// The connection is shared by autocommit callers: any status but idle poisons it.
     pub(super) strict: AtomicBool,
     pub(super) poisoned: AtomicBool,
+    /// The task has ended (its socket is closed).
+    pub(super) ended: AtomicBool,
+    pub(super) ended_notify: Notify,
 }
 
 /// Bytes for the socket, and where their answer goes.
@@ -107,6 +110,8 @@ impl Client {
             sink: Mutex::new(None),
             strict: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            ended_notify: Notify::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(Task::new(socket, rx, read, shared.clone()));
@@ -223,6 +228,12 @@ impl Client {
         self.shared.poisoned.load(Ordering::Relaxed)
     }
 
+    /// A handle that tells when this connection's task has ended, even after the handle to
+    /// the connection is dropped (which makes the task send Terminate and close).
+    pub fn ending(&self) -> Ending {
+        Ending(self.shared.clone())
+    }
+
     /// Closes the socket now; every request still waiting fails.
     pub fn kill(&self) {
         mark_closed(&self.shared, "the connection was closed by the pool");
@@ -235,6 +246,25 @@ impl Drop for Client {
         // The task ends on its own once the queue closes and the answers in flight are in
         // (sending Terminate), so a dropped connection still delivers what is on its way.
         self.shared.written.notify_waiters();
+    }
+}
+
+/// See [`Client::ending`].
+pub struct Ending(Arc<Shared>);
+
+impl Ending {
+    /// Resolves once the connection's task has ended: Terminate sent and the socket shut
+    /// down, or the connection lost.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0.ended_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.0.ended.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 

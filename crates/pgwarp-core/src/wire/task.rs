@@ -87,6 +87,10 @@ impl Future for Task {
 impl Drop for Task {
     fn drop(&mut self) {
         self.fail_all("the connection was closed by the pool".into());
+        self.shared
+            .ended
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.shared.ended_notify.notify_waiters();
     }
 }
 
@@ -120,8 +124,11 @@ impl Task {
             let mut progress = self.take_requests(cx);
             progress |= self.write_out(cx)?;
             if self.terminating && self.write.is_empty() {
-                let _ = Pin::new(&mut self.socket).poll_shutdown(cx);
-                return Ok(true);
+                // Over TLS the shutdown sends close_notify, which may have to wait for room.
+                return match Pin::new(&mut self.socket).poll_shutdown(cx) {
+                    Poll::Pending => Ok(false),
+                    Poll::Ready(_) => Ok(true),
+                };
             }
             let blocked = match self.pending.front() {
                 Some(head) => head.pipe.poll_room(cx).is_pending(),
