@@ -1,6 +1,7 @@
 // Driver adapters, one per way users run each driver. Each runs in its own child process
 // (worker.mjs). Methods a driver lacks are left out and the harness reports "n/a" with the
 // reason in `missing`.
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,6 +10,21 @@ import { pipeline } from 'node:stream/promises';
 const require = createRequire(import.meta.url);
 
 const W1_SQL = 'select $1::int as n';
+
+// `npm run bench -- --tls`: every driver verifies the test server's certificate against its CA.
+const CA = process.env.PGWARP_BENCH_CA;
+const ssl = CA ? { ca: fs.readFileSync(CA, 'utf8') } : undefined;
+/** libpq's spelling of the same, for pg-native. */
+const libpqUrl = (url) => (CA ? `${url}${url.includes('?') ? '&' : '?'}sslmode=verify-full&sslrootcert=${encodeURIComponent(CA)}` : url);
+
+/** W8: a new connection, one query, closed again: what a new connection costs. */
+async function pgConnect(Client, url) {
+  const c = new Client({ connectionString: url, ssl });
+  await c.connect();
+  const { rows } = await c.query('select 1 as n');
+  await c.end();
+  return rows[0].n;
+}
 
 /** Multi-row INSERT text for `count` rows of 3 columns. */
 function insertSql(table, count) {
@@ -93,8 +109,14 @@ function hash(s) {
 
 /** pgwarp's adapter, for this build or another one (`PGWARP_BASELINE`). */
 async function openPgwarp({ Pool }, url, { connections, shards }) {
-  const pool = new Pool(url, { max: connections, shards: shards ?? 1 });
+  const pool = new Pool(url, { max: connections, shards: shards ?? 1, ssl });
   return {
+    async connect() {
+      const one = new Pool(url, { max: 1, ssl });
+      const n = await one.query('select 1 as n').scalar();
+      await one.close();
+      return n;
+    },
     point: (i) => pool.query(W1_SQL, [i]).scalar(),
     all: (sql) => pool.query(sql).all(),
     first: (sql) => pool.query(sql).first(),
@@ -148,8 +170,8 @@ export const drivers = {
     label: 'pg (Pool)',
     async open(url, { connections }) {
       const pg = require('pg');
-      const pool = new pg.Pool({ connectionString: url, max: connections });
-      return { ...pgLike(pool), ...pgCopy(pool), stream: pgQueryStream(pool), close: () => pool.end() };
+      const pool = new pg.Pool({ connectionString: url, max: connections, ssl });
+      return { ...pgLike(pool), ...pgCopy(pool), stream: pgQueryStream(pool), connect: () => pgConnect(pg.Client, url), close: () => pool.end() };
     },
   },
 
@@ -157,14 +179,14 @@ export const drivers = {
     label: 'pg best (named statements; pipeline clients for W1)',
     async open(url, { connections, inFlight }) {
       const pg = require('pg');
-      const pool = new pg.Pool({ connectionString: url, max: connections });
-      const db = { ...pgLike(pool, { named: true }), ...pgCopy(pool), stream: pgQueryStream(pool) };
+      const pool = new pg.Pool({ connectionString: url, max: connections, ssl });
+      const db = { ...pgLike(pool, { named: true }), ...pgCopy(pool), stream: pgQueryStream(pool), connect: () => pgConnect(pg.Client, url) };
       let clients = [];
       if (inFlight > 1) {
         // pg 8.23's pipeline mode sends queries without waiting for the previous result.
         clients = await Promise.all(
           Array.from({ length: connections }, async () => {
-            const c = new pg.Client({ connectionString: url, pipeline: true });
+            const c = new pg.Client({ connectionString: url, pipeline: true, ssl });
             await c.connect();
             return c;
           }),
@@ -184,9 +206,10 @@ export const drivers = {
     },
     async open(url, { connections }) {
       const { native } = require('pg');
-      const pool = new native.Pool({ connectionString: url, max: connections });
+      const pool = new native.Pool({ connectionString: libpqUrl(url), max: connections });
       return {
         ...pgLike(pool),
+        connect: () => pgConnect(native.Client, libpqUrl(url)),
         async stream(sql, batch, onRow) {
           // libpq has no row streaming in pg-native: DECLARE/FETCH is how its users page.
           const client = await pool.connect();
@@ -213,8 +236,14 @@ export const drivers = {
     label: 'postgres.js',
     async open(url, { connections }) {
       const postgres = require('postgres');
-      const sql = postgres(url, { max: connections, onnotice: () => {} });
+      const sql = postgres(url, { max: connections, onnotice: () => {}, ssl });
       return {
+        async connect() {
+          const one = postgres(url, { max: 1, onnotice: () => {}, ssl });
+          const [{ n }] = await one.unsafe('select 1 as n');
+          await one.end();
+          return n;
+        },
         point: async (i) => (await sql.unsafe(W1_SQL, [i]))[0].n,
         async reserved(i) {
           const conn = await sql.reserve();

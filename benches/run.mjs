@@ -3,6 +3,7 @@
 //   --rounds N           measured rounds per driver (default 5)
 //   --seconds S          length of a round (default 3)   --warmup S (default 1)
 //   --only W1,W2         workloads (default all)         --drivers pgwarp,pg (default all)
+//   --tls                the server takes TLS and every driver verifies it (verify-full, ssl: { ca })
 //   --pin                server and clients on CPU 0 (cross-core wake-ups on shared VMs are erratic)
 //   --wide-rows N --json-rows N --insert-batch N --stream-rows N
 //   --sweep              also run pgwarp's shard sweep (on by default in a full run with W1)
@@ -33,6 +34,7 @@ const option = (name, fallback) => {
 
 const quick = flag('quick');
 const pin = flag('pin');
+const tls = flag('tls');
 const rounds = Number(option('rounds', quick ? 1 : 5));
 const seconds = Number(option('seconds', quick ? 0.2 : 3));
 const warmup = Number(option('warmup', quick ? 0.05 : 1));
@@ -71,8 +73,15 @@ let server;
 let url = process.env.DATABASE_URL;
 if (!url) {
   const { startPostgres } = require('../dist/testing/index.js');
-  server = await startPostgres();
-  url = server.url;
+  server = await startPostgres({ tls });
+  // The certificate names localhost, not 127.0.0.1.
+  url = tls ? server.url.replace('@127.0.0.1:', '@localhost:') : server.url;
+}
+if (tls) {
+  if (!server?.tls) throw new Error('--tls needs the harness to start the server (unset DATABASE_URL)');
+  childEnv.PGWARP_BENCH_CA = server.tls.ca;
+  // pgbench (the server's floor) is libpq: the same checks over the same TLS.
+  Object.assign(process.env, { PGSSLMODE: 'verify-full', PGSSLROOTCERT: server.tls.ca });
 }
 if (pin) {
   if (!server?.pid) throw new Error('--pin needs the harness to start the server (unset DATABASE_URL)');
@@ -81,7 +90,7 @@ if (pin) {
 }
 
 const { Pool } = require('../dist/index.js');
-const admin = new Pool(url);
+const admin = new Pool(url, tls ? { ssl: { ca: fs.readFileSync(server.tls.ca) } } : {});
 for (const sql of setupSql(scale)) await admin.query(sql).execute();
 for (const [id, doc] of jsonRows(scale)) await admin.query('insert into bench_json values ($1, $2)', [id, doc]).execute();
 await admin.query('vacuum analyze').execute();
@@ -184,7 +193,7 @@ const meta = {
   cpu: os.cpus()[0]?.model?.trim() ?? 'unknown CPU',
   node: process.version,
   postgres: pgVersion,
-  mode: pin ? 'pinned: server and client on CPU 0' : 'unpinned',
+  mode: (pin ? 'pinned: server and client on CPU 0' : 'unpinned') + (tls ? '; over TLS (verify-full, TLS 1.3, P-256 certificate)' : ''),
   rounds,
   seconds,
   warmup,

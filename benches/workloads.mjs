@@ -140,6 +140,17 @@ export const workloads = {
       return 1;
     },
   },
+  W8: {
+    title: 'W8 open a new connection, one query, close it (over TLS with --tls: the handshake)',
+    unit: 'connections',
+    method: 'connect',
+    perOp: 1,
+    async run(db) {
+      const n = await db.connect();
+      if (n !== 1) throw new Error(`W8 got ${n}`);
+      return 1;
+    },
+  },
   W2: {
     title: 'W2 1000 rows x 10 mixed columns, all()',
     unit: 'rows',
