@@ -95,6 +95,8 @@ export interface NativePoolOptions {
   passfile?: string
   /** Whether JavaScript answers password events (a `password` function). */
   passwordFn?: boolean
+  /** Whether JavaScript wants the server's notices (`onNotice`). */
+  notices?: boolean
   /** libpq keys from the environment, as `[key, value]` pairs. */
   defaults?: Array<Array<string>>
 }

@@ -7,6 +7,7 @@
  */
 import { PgwarpError, PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
+import { readNotification } from './notify';
 import { writeParams } from './params';
 import { Writer } from './writer';
 
@@ -20,6 +21,9 @@ const STOP = 7;
 const COPY_DATA = 8;
 const COPY_END = 9;
 const END = 10;
+const EXEC = 13;
+const WATCH = 14;
+const INTERRUPT = 15;
 const FORGET = 11;
 const PASSWORD = 12;
 
@@ -35,6 +39,9 @@ const NO_LIMITS: Limits = {};
 /** Completions with this id are events from the engine; the first byte says which. */
 const EVENT_ID = 0;
 const EVENT_NEW_CONNECTION = 2;
+const EVENT_NOTICE = 4;
+const EVENT_NOTIFICATION = 5;
+const EVENT_LOST = 6;
 const EVENT_PASSWORD = 3;
 
 /**
@@ -55,6 +62,7 @@ const SHRINK_ABOVE = 1024 * 1024;
  */
 const busy = new Set<Bridge>();
 
+
 interface Pending {
   resolve(buf: Buffer): void;
   reject(err: unknown): void;
@@ -72,6 +80,14 @@ export class Bridge {
   private sqlUnits = 0;
   private nextSqlId = 1;
   private readonly flushNow = () => this.flush();
+  /** Listeners that keep the process alive while they listen. */
+  private keepers = 0;
+  /** What servers send on their own; set by the pool (notices) and its listener. */
+  readonly events: {
+    notice?: (notice: Buffer) => void;
+    notification?: (conn: number, processId: number, channel: string, payload: string) => void;
+    lost?: (conn: number) => void;
+  } = {};
 
   /**
    * `onNewConnection` is called with the id of each new connection when `onConnect` is set;
@@ -229,6 +245,45 @@ export class Bridge {
     return this.expect(id);
   }
 
+  /** Cancels what reserved connection `conn` runs; resolves once the server confirmed it. */
+  interrupt(conn: number): Promise<Buffer> {
+    return this.simple(INTERRUPT, conn);
+  }
+
+  /** Asks for event `EVENT_LOST` once reserved connection `conn` is gone (no completion). */
+  watch(conn: number): void {
+    this.batch.u8(WATCH);
+    this.batch.u32(0);
+    this.batch.u32(conn);
+    this.schedule();
+  }
+
+  /**
+   * While on, the pool keeps the process alive even with nothing in flight, as a connected
+   * pg Client does: a process that only listens must not exit under its listener.
+   */
+  keepAlive(on: boolean): void {
+    this.keepers += on ? 1 : -1;
+    if (this.keepers === 1 && on && this.inFlight === 0) {
+      this.native.hold(true);
+      busy.add(this);
+    }
+    if (this.keepers === 0 && !on && this.inFlight === 0) {
+      this.native.hold(false);
+      busy.delete(this);
+    }
+  }
+
+  /** Runs a script on reserved connection `conn` (layout: `pool/script.rs`). */
+  exec(conn: number, text: string): Promise<Buffer> {
+    const id = this.nextId++;
+    this.batch.u8(EXEC);
+    this.batch.u32(id);
+    this.batch.u32(conn);
+    this.batch.str(text);
+    return this.expect(id);
+  }
+
   /** A request that is its kind and at most one number. */
   private simple(kind: number, value?: number): Promise<Buffer> {
     const id = this.nextId++;
@@ -315,6 +370,7 @@ export class Bridge {
       if (id === EVENT_ID) {
         if (buf[offset] === EVENT_NEW_CONNECTION) this.onNewConnection?.(buf.readUInt32LE(offset + 4));
         else if (buf[offset] === EVENT_PASSWORD && this.password) void this.answerPassword(buf.readUInt32LE(offset + 4));
+        else this.unsolicited(buf.subarray(offset, offset + length));
         continue;
       }
       const p = this.pending.get(id);
@@ -326,13 +382,25 @@ export class Bridge {
     this.settled(settled);
   }
 
+  private unsolicited(ev: Buffer): void {
+    const conn = ev.readUInt32LE(4);
+    if (ev[0] === EVENT_NOTICE) this.events.notice?.(ev.subarray(8));
+    else if (ev[0] === EVENT_NOTIFICATION) {
+      const { processId, channel, payload } = readNotification(ev);
+      this.events.notification?.(conn, processId, channel, payload);
+    } else if (ev[0] === EVENT_LOST) this.events.lost?.(conn);
+  }
+
   private settled(n: number): void {
     this.inFlight -= n;
     if (this.inFlight <= 0) {
       this.inFlight = 0;
-      // Nothing in flight: an idle pool must not keep the process alive, nor itself.
-      this.native.hold(false);
-      busy.delete(this);
+      // Nothing in flight: an idle pool must not keep the process alive, nor itself
+      // (unless something listens).
+      if (this.keepers === 0) {
+        this.native.hold(false);
+        busy.delete(this);
+      }
     }
   }
 }

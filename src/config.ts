@@ -111,6 +111,12 @@ export interface PoolOptions {
    * ```
    */
   onConnect?: (connection: import('./reserved').ReservedConnection) => unknown;
+  /**
+   * Called with each notice the server sends (`RAISE NOTICE`, `RAISE WARNING`, server
+   * warnings), with the fields a `PostgresError` has. Without it, notices are dropped, as pg's
+   * Pool does (postgres.js logs them): pass `console.warn` to see them.
+   */
+  onNotice?: (notice: import('./notify').Notice) => void;
   /** Prepared statements cached per connection (least recently used are closed). Default 256. */
   statementCacheSize?: number;
   /** How int8 values arrive: `'number'` (default; throws beyond +/-2^53-1), `'bigint'`, `'string'`. */
@@ -224,6 +230,7 @@ export function resolveOptions(
     sharedGuard: env.PGWARP_TEST_SKIP_SHARED_GUARD === '1' ? false : undefined,
     // A test hook: the query `pgwarp:test:panic` panics inside the engine.
     testPanic: env.PGWARP_TEST_PANIC === '1' ? true : undefined,
+    notices: o.onNotice !== undefined ? true : undefined,
   };
   // Nothing said where to connect: DATABASE_URL. libpq's PG* variables lie below whatever
   // the URL and the options say.

@@ -28,13 +28,27 @@ const FIX_TIMESTAMP = 3;
 const FIX_BYTES = 4;
 
 const HEADER = 48;
-const COLUMN = 16;
+const COLUMN = 28;
 
-/** A column of a result. */
+/** A column of a result, for the decoder. */
 export interface ColumnInfo {
   name: string;
   /** PostgreSQL type OID. */
   typeOid: number;
+}
+
+/** A column of a result as the server described it (`result.columns`). */
+export interface Column {
+  /** The column's name or alias. */
+  name: string;
+  /** Its type's OID (`pg_type.oid`): 23 for int4, 25 for text, 3802 for jsonb. */
+  type: number;
+  /** The OID of the table it comes from; 0 when it is computed. */
+  table: number;
+  /** Its attribute number in that table (`pg_attribute.attnum`); 0 when it is computed. */
+  number: number;
+  /** The type modifier (`varchar(20)` is 24, `numeric(12,2)` is 786438); -1 when there is none. */
+  typeModifier: number;
 }
 
 /** A decoded result. */
@@ -44,6 +58,37 @@ export interface Decoded<T> {
   rowCount: number;
   /** The server's command tag (`INSERT 0 1`, `CREATE TABLE`); empty on pages before the last. */
   tag: string;
+  /** The columns' descriptors, copied out of the page; read with {@link readColumnMeta}. */
+  meta: Buffer | undefined;
+}
+
+/**
+ * The column descriptors of a result page, copied (a page is a slice of a larger completion
+ * buffer, which a result must not keep alive), to be read when someone asks.
+ */
+function copyMeta(buf: Buffer, at: number, count: number): Buffer | undefined {
+  if (count === 0) return undefined;
+  let end = at;
+  for (let c = 0; c < count; c++) end += COLUMN + buf.readUInt16LE(end + 6);
+  return Buffer.from(buf.subarray(at, end));
+}
+
+/** The columns of a copied descriptor region. */
+export function readColumnMeta(meta: Buffer | undefined): Column[] {
+  const out: Column[] = [];
+  if (meta === undefined) return out;
+  for (let at = 0; at < meta.length; ) {
+    const nameLen = meta.readUInt16LE(at + 6);
+    out.push({
+      name: meta.toString('utf8', at + COLUMN, at + COLUMN + nameLen),
+      type: meta.readUInt32LE(at),
+      table: meta.readUInt32LE(at + 16),
+      number: meta.readInt16LE(at + 24),
+      typeModifier: meta.readInt32LE(at + 20),
+    });
+    at += COLUMN + nameLen;
+  }
+  return out;
 }
 
 /** The command of a server tag, without its counts: `INSERT 0 1` is `INSERT`, `CREATE TABLE` stays. */
@@ -234,7 +279,7 @@ export function morePages(buf: Buffer): number {
  * Decodes a result buffer into rows, or throws the error it carries.
  * `sql` keys the decoder cache; `query` is attached to server errors.
  */
-export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions): Decoded<T> {
+export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, withMeta = false): Decoded<T> {
   if (raw[0] !== 0) throw errorFromResult(raw, sql);
   const buf = aligned(raw, raw.readUInt32LE(20));
   const flags = buf[1];
@@ -252,7 +297,7 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions): 
   if (count === 0) {
     // `select from t` returns rows without columns.
     const rows = Array.from({ length: n }, () => (opts.rowMode === 'array' ? [] : {}));
-    return { rows: rows as T[], rowCount: total, tag };
+    return { rows: rows as T[], rowCount: total, tag, meta: undefined };
   }
 
   // Keys hold the text, except for long ones (they would keep megabytes per entry alive).
@@ -283,5 +328,6 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions): 
     }
     at += COLUMN + buf.readUInt16LE(at + 6);
   }
-  return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, tag };
+  const meta = withMeta ? copyMeta(buf, HEADER + commandLen, count) : undefined;
+  return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, tag, meta };
 }

@@ -45,6 +45,10 @@ export class PostgresError extends PgwarpError {
   file?: string;
   line?: number;
   routine?: string;
+  /** In a script (`exec()`): the 1-based number of the statement that failed. */
+  statement?: number;
+  /** In a script: what the statements before the failing one did (then rolled back, unless the script committed it). */
+  completed?: { command: string; rowCount: number; tag: string }[];
   /** The query text; non-enumerable so logging the error does not print it by accident. */
   declare readonly query?: string;
 }
@@ -130,6 +134,22 @@ export class ResultTooLargeError extends PgwarpError {
  */
 export class RolledBackError extends PgwarpError {
   override name = 'RolledBackError';
+}
+
+/**
+ * A call's `timeout` passed: the call was rejected and its statement cancelled on the server.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await pool.query('select * from report()', [], { timeout: 2000 });
+ * } catch (e) {
+ *   if (e instanceof QueryTimeoutError) console.log('too slow; the server stopped it');
+ * }
+ * ```
+ */
+export class QueryTimeoutError extends PgwarpError {
+  override name = 'QueryTimeoutError';
 }
 
 const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4, poolTimeout: 6, tooLarge: 7, rolledBack: 8 } as const;

@@ -7,8 +7,11 @@ export { ReservedConnection } from './reserved';
 export { Transaction, type TransactionOptions } from './transaction';
 export type { PoolOptions } from './config';
 export type { SslOption, SslOptions } from './ssl';
-export { QueryResult, type ExecuteResult, type ModelLike, type StreamOptions } from './query-result';
+export { QueryResult, type ExecuteResult, type ModelLike, type Rows, type StreamOptions } from './query-result';
+export type { Column } from './decode';
 export { RowStream } from './stream';
+export type { StatementResult } from './script';
+export type { ListenOptions, Notice, NotificationInfo, Subscription } from './notify';
 export type { CopyRows, CopySource, TableName } from './copy';
 export type { Int8Mode, RowMode } from './decode';
 export {
@@ -20,6 +23,7 @@ export {
   PoolTimeoutError,
   PostgresError,
   QueryResultError,
+  QueryTimeoutError,
   ResultTooLargeError,
   RolledBackError,
 } from './errors';

@@ -11,6 +11,11 @@ import type { Int8Mode, RowMode } from './decode';
 import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
 import { ReservedConnection } from './reserved';
+import type { StatementResult } from './script';
+import { abortable, beforeSend, cancelOptions, type CancelOptions, type CancelTarget } from './abort';
+export type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
+import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type Subscription } from './notify';
+import type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
 import { backoff, beginStatement, retryable, runTransaction, type Transaction, type TransactionOptions } from './transaction';
 
 /** Options of one query. */
@@ -23,45 +28,22 @@ export interface QueryOptions {
   maxRows?: number;
   /** Overrides the pool's `maxBytes` for this query (0: no limit). */
   maxBytes?: number;
-}
-
-/** Counters since the pool started. */
-export interface PoolCounters {
-  queries: number;
-  acquires: number;
-  acquireTimeouts: number;
-  created: number;
-  destroyed: number;
-  errors: number;
-  /** Released connections that were rolled back or had their session reset before reuse. */
-  resets: number;
-}
-
-/** A snapshot of connections and work, for one shard or the whole pool. */
-export interface PoolShardStats {
-  connections: { total: number; idle: number; busy: number; reserved: number };
-  /** Queries running, plus reservations held. */
-  inFlight: number;
-  /** Callers waiting for a connection. */
-  waiting: number;
-  counters: PoolCounters;
-}
-
-/** {@link PoolShardStats} in total, and per shard. */
-export interface PoolStats extends PoolShardStats {
-  shards: PoolShardStats[];
-}
-
-/** Options of {@link Pool.close}. */
-export interface CloseOptions {
-  /** Milliseconds to let running queries finish before they are cancelled. Default: no limit. */
+  /**
+   * Aborting it rejects the query at once with `signal.reason` (an `AbortError` when the
+   * reason is not an Error) and cancels the statement on the server; aborted before the
+   * statement is sent, it is never sent. A pool query with a signal or a timeout runs on a
+   * connection of its own, not pipelined with others (a cancel must not reach another
+   * caller's statement).
+   */
+  signal?: AbortSignal;
+  /** Milliseconds after which the query rejects with `QueryTimeoutError` and is cancelled on the server. */
   timeout?: number;
 }
 
 /** @internal Turns a query call into a QueryResult; shared by the pool and reserved connections. */
 export function makeQuery<T>(runner: QueryRunner, defaults: QueryDefaults, sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
   const d = options === undefined ? defaults : queryDefaults(options, defaults);
-  return new QueryResult<T>(runner, sql, params, { rowMode: options?.rowMode === 'array' ? 'array' : 'object', int8: d.int8 }, d);
+  return new QueryResult<T>(runner, sql, params, { rowMode: options?.rowMode === 'array' ? 'array' : 'object', int8: d.int8 }, d, cancelOptions(options));
 }
 
 /**
@@ -82,6 +64,7 @@ export class Pool implements QueryRunner {
   readonly bridge: Bridge;
   private readonly defaults: QueryDefaults;
   private closing: Promise<void> | undefined;
+  private listener: Listener | undefined;
 
   constructor(url?: string | PoolOptions, options?: PoolOptions) {
     const o = (typeof url === 'object' ? url : options) ?? {};
@@ -97,6 +80,49 @@ export class Pool implements QueryRunner {
     } catch (e) {
       throw new PgwarpError((e as Error).message);
     }
+    const onNotice = o.onNotice;
+    if (onNotice !== undefined) {
+      if (typeof onNotice !== 'function') throw new PgwarpError('onNotice must be a function');
+      this.bridge.events.notice = (buf) => {
+        try {
+          onNotice(decodeNotice(buf));
+        } catch {
+          // A throwing handler must not break the pool's event delivery.
+        }
+      };
+    }
+  }
+
+  /**
+   * Calls `callback` with each notification sent on `channel` (by `pool.notify`, `NOTIFY` or
+   * `pg_notify` from any session). All channels of a pool share one connection, reserved for
+   * listening; when it is lost (a restart, `pg_terminate_backend`), pgwarp reserves another
+   * with backoff and listens again, then runs `onListen`, so you can catch up on what was sent
+   * meanwhile (notifications sent while no connection listened are not delivered). The
+   * channel is quoted as an identifier (case and spaces kept). A callback that throws does
+   * not stop delivery to the others. While anything listens, the pool keeps the process
+   * alive, as a connected pg Client does: `unlisten()` everything or `close()` the pool to
+   * let it exit.
+   *
+   * @example
+   * ```ts
+   * const sub = await pool.listen('jobs', (payload) => queue.push(JSON.parse(payload)), {
+   *   onListen: () => catchUpOnJobs(),
+   * });
+   * await pool.notify('jobs', JSON.stringify({ id: 1 }));
+   * await sub.unlisten();
+   * ```
+   */
+  listen(channel: string, callback: (payload: string, info: NotificationInfo) => unknown, options?: ListenOptions): Promise<Subscription> {
+    if (this.closing) return Promise.reject(new PoolClosedError('the pool is closed'));
+    this.listener ??= new Listener(this.bridge, () => this.reserve());
+    return this.listener.listen(channel, callback, options);
+  }
+
+  /** Sends `payload` on `channel` (`pg_notify`, with both as parameters). */
+  async notify(channel: string, payload = ''): Promise<void> {
+    if (typeof channel !== 'string' || channel.length === 0) throw new PgwarpError('a channel name must be a non-empty string');
+    await this.query('select pg_notify($1, $2)', [channel, payload]).execute();
   }
 
   /** Runs the user's `onConnect` on a new connection, which stays out of the pool until then. */
@@ -131,11 +157,52 @@ export class Pool implements QueryRunner {
    * await conn.query('set local lock_timeout = 1000').execute();
    * ```
    */
-  async reserve(): Promise<ReservedConnection> {
+  async reserve(options?: CancelOptions): Promise<ReservedConnection> {
     if (this.closing) throw new PoolClosedError('the pool is closed');
-    const buf = await this.bridge.reserve();
-    if (buf[0] !== 0) throw errorFromResult(buf);
-    return new ReservedConnection(this.bridge, buf.readUInt32LE(4), this.defaults);
+    const reserving = this.bridge.reserve().then((buf) => {
+      if (buf[0] !== 0) throw errorFromResult(buf);
+      return new ReservedConnection(this.bridge, buf.readUInt32LE(4), this.defaults);
+    });
+    const o = cancelOptions(options);
+    // Given up before a connection came: the one that comes later goes straight back.
+    return o === undefined ? reserving : beforeSend(reserving, o, (conn) => void conn.release());
+  }
+
+  /** @internal */
+  async cancelTarget(o: CancelOptions): Promise<CancelTarget & { runner: QueryRunner }> {
+    const conn = await this.reserve(o);
+    return { bridge: this.bridge, conn: conn.id, alone: true, runner: conn, done: () => conn.release() };
+  }
+
+  /**
+   * Runs a script of many statements (a migration, a schema file, `DO` blocks, function
+   * bodies with `$$ ... ; ... $$`) with the simple query protocol, on a connection of its own
+   * that is reset before anyone else gets it (a script may `SET` anything). As PostgreSQL
+   * runs such a text, it is one implicit transaction unless it controls transactions itself:
+   * an error stops it and nothing of it stays. The error is the server's, with `statement`
+   * naming the statement that failed (1-based; `position`, when the server gives one, is the
+   * character position in the whole text). Parameters are not taken: use `query()` for
+   * values. Rows the statements return are read and dropped.
+   *
+   * @example
+   * ```ts
+   * const done = await pool.exec(`
+   *   create table accounts (id int primary key, balance numeric not null);
+   *   create function touch() returns trigger language plpgsql as $$
+   *     begin new.balance := coalesce(new.balance, 0); return new; end;
+   *   $$;
+   *   insert into accounts values (1, 10), (2, 20);
+   * `);
+   * // [{ command: 'CREATE TABLE', rowCount: 0, ... }, { command: 'CREATE FUNCTION', ... }, { command: 'INSERT', rowCount: 2, ... }]
+   * ```
+   */
+  async exec(text: string): Promise<StatementResult[]> {
+    const conn = await this.reserve();
+    try {
+      return await conn.exec(text);
+    } finally {
+      await conn.release();
+    }
   }
 
   /**
@@ -161,10 +228,30 @@ export class Pool implements QueryRunner {
     const begin = beginStatement(options);
     const retries = options.retries ?? 0;
     if (!Number.isInteger(retries) || retries < 0) throw new PgwarpError(`retries must be a non-negative integer, not ${retries}`);
+    const cancel = cancelOptions(options);
+    const start = Date.now();
     for (let attempt = 1; ; attempt++) {
-      const conn = await this.reserve();
+      const conn = await this.reserve(cancel);
+      // With a signal or a timeout the transaction may be given up while it still runs:
+      // its connection goes back only once it has rolled back (abortable's `done`).
+      let releaseHere = true;
       try {
-        return await runTransaction(conn, this.defaults, begin, fn);
+        if (cancel === undefined) return await runTransaction(conn, this.defaults, begin, fn);
+        const root: { failure: unknown; aborted?: Error } = { failure: undefined };
+        const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
+        let ran = false;
+        const target: CancelTarget = {
+          bridge: this.bridge,
+          conn: conn.id,
+          alone: false,
+          done: () => (ran ? conn.release() : Promise.resolve()),
+          onAbort: (err) => {
+            root.aborted = err;
+            releaseHere = false;
+            ran = true;
+          },
+        };
+        return await abortable(target, { signal: cancel.signal, timeout }, () => runTransaction(conn, this.defaults, begin, fn, root));
       } catch (err) {
         if (attempt <= retries && retryable(err)) {
           // Give the connection back before sleeping (`finally` releasing again is a no-op).
@@ -175,7 +262,7 @@ export class Pool implements QueryRunner {
         if (err instanceof Error) Object.defineProperty(err, 'attempts', { value: attempt, enumerable: false, configurable: true });
         throw err;
       } finally {
-        await conn.release();
+        if (releaseHere) await conn.release();
       }
     }
   }
@@ -258,7 +345,10 @@ export class Pool implements QueryRunner {
    * given), and closes every connection. Afterwards the process can exit on its own.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.bridge.close(options.timeout);
+    this.closing ??= (async () => {
+      await this.listener?.close();
+      await this.bridge.close(options.timeout);
+    })();
     return this.closing;
   }
 

@@ -5,9 +5,10 @@
  */
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
-import { commandOf, decodeResult, morePages, type Decoded, type DecodeOptions } from './decode';
+import { commandOf, decodeResult, morePages, readColumnMeta, type Column, type Decoded, type DecodeOptions } from './decode';
 import { PgwarpError, QueryResultError } from './errors';
 import { RowStream } from './stream';
+import { abortable, type CancelOptions, type CancelTarget } from './abort';
 
 /** What `execute()` resolves to: what the server said the statement did. */
 export interface ExecuteResult {
@@ -21,6 +22,31 @@ export interface ExecuteResult {
   rowCount: number;
   /** The server's command tag as sent: `INSERT 0 1`, `SELECT 5`, `CREATE TABLE`. */
   tag: string;
+}
+
+/**
+ * The array `all()` (and awaiting a query) gives: the rows, plus what the server said about
+ * them, as non-enumerable properties (so spreading, `JSON.stringify` and `toEqual` see rows
+ * only).
+ */
+export type Rows<T> = T[] & {
+  /** The columns, with type OIDs and where they come from. */
+  readonly columns: Column[];
+  /** The command of the server's tag: `SELECT`, `INSERT` (for `... RETURNING`), `FETCH`... */
+  readonly command: string;
+  /** Rows the statement returned or affected. */
+  readonly rowCount: number;
+};
+
+/** Gives `rows` the result's metadata, read from `meta` only when asked for. */
+export function withMetadata<T>(rows: T[], tag: string, rowCount: number, meta: Buffer | undefined): Rows<T> {
+  let columns: Column[] | undefined;
+  Object.defineProperties(rows, {
+    columns: { get: () => (columns ??= readColumnMeta(meta)), enumerable: false, configurable: true },
+    command: { value: commandOf(tag), enumerable: false, configurable: true },
+    rowCount: { value: rowCount, enumerable: false, configurable: true },
+  });
+  return rows as Rows<T>;
 }
 
 /** Something `model()` can build from a row: a schema with `parse` (zod...), or a class. */
@@ -46,6 +72,8 @@ export interface QueryRunner {
   stop(cursor: number): Promise<Buffer>;
   /** The engine, for COPY data. */
   readonly bridge: Bridge;
+  /** Where a call with a signal or a timeout runs (see `abort.ts`). */
+  cancelTarget(o: CancelOptions): Promise<CancelTarget & { runner: QueryRunner }>;
 }
 
 
@@ -65,7 +93,7 @@ const MODE_EXECUTE = 3;
  * const count = await pool.query<number>('select count(*)::int from users').scalar();
  * ```
  */
-export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]> {
+export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Rows<T>> {
   private started: string | undefined;
   private pending: Promise<unknown> | undefined;
 
@@ -76,6 +104,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
     private readonly params: readonly unknown[] | undefined,
     private readonly decode: DecodeOptions,
     private readonly limits: QueryDefaults,
+    private readonly cancel?: CancelOptions,
   ) {}
 
   private once<R>(method: string, make: () => Promise<R>): Promise<R> {
@@ -94,32 +123,58 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
 
   private async fetch<R>(mode: number, options: DecodeOptions): Promise<Decoded<R>> {
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
-    let buf = await this.runner.run(this.sql, this.params, mode, mode === MODE_ALL ? this.limits : undefined);
+    const cancel = this.cancel;
+    if (cancel === undefined) return this.fetchOn<R>(this.runner, mode, options);
+    const start = Date.now();
+    const target = await this.runner.cancelTarget(cancel);
+    // One budget for the wait and the statement.
+    const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
+    return abortable(target, { signal: cancel.signal, timeout }, () => this.fetchOn<R>(target.runner, mode, options));
+  }
+
+  private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions): Promise<Decoded<R>> {
+    let buf = await runner.run(this.sql, this.params, mode, mode === MODE_ALL ? this.limits : undefined);
     let rows: R[] | undefined;
+    let meta: Buffer | undefined;
     for (;;) {
       // Ask for the next page before decoding this one, so the engine reads it meanwhile.
       const cursor = morePages(buf);
-      const next = cursor === 0 ? undefined : this.runner.next(cursor);
+      const next = cursor === 0 ? undefined : runner.next(cursor);
       let page: Decoded<R>;
       try {
-        page = decodeResult<R>(buf, this.sql, options);
+        page = decodeResult<R>(buf, this.sql, options, rows === undefined && mode === MODE_ALL);
       } catch (err) {
         next?.then(
-          () => this.runner.cancel(cursor),
+          () => runner.cancel(cursor),
           () => {},
         );
         throw err;
       }
-      if (rows === undefined) rows = page.rows;
-      else for (const row of page.rows) rows.push(row);
-      if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag };
+      if (rows === undefined) {
+        rows = page.rows;
+        meta = page.meta;
+      } else for (const row of page.rows) rows.push(row);
+      if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag, meta };
       buf = await next;
     }
   }
 
-  /** Every row. */
-  all(): Promise<T[]> {
-    return this.once('all', async () => (await this.fetch<T>(MODE_ALL, this.decode)).rows);
+  /**
+   * Every row, in an array that also carries `columns`, `command` and `rowCount` (not
+   * enumerable).
+   *
+   * @example
+   * ```ts
+   * const rows = await pool.query('select id, name from users').all();
+   * rows.columns; // [{ name: 'id', type: 23, table: 16384, number: 1, typeModifier: -1 }, ...]
+   * rows.command; // 'SELECT'
+   * ```
+   */
+  all(): Promise<Rows<T>> {
+    return this.once('all', async () => {
+      const { rows, tag, rowCount, meta } = await this.fetch<T>(MODE_ALL, this.decode);
+      return withMetadata(rows, tag, rowCount, meta);
+    });
   }
 
   /**
@@ -218,7 +273,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
     if (this.started !== undefined) throw this.ranAlready();
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
     this.started = 'stream';
-    return new RowStream<T>(this.runner, this.sql, this.params, this.decode, batch);
+    return new RowStream<T>(this.runner, this.sql, this.params, this.decode, batch, this.cancel);
   }
 
   /**
@@ -237,15 +292,15 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<T[]
   }
 
   /** Awaiting a QueryResult runs `all()`. */
-  then<A = T[], B = never>(
-    onfulfilled?: ((rows: T[]) => A | PromiseLike<A>) | null,
+  then<A = Rows<T>, B = never>(
+    onfulfilled?: ((rows: Rows<T>) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     return this.all().then(onfulfilled, onrejected);
   }
 
   /** Same as `all().catch(...)`. */
-  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<T[] | B> {
+  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<Rows<T> | B> {
     return this.all().catch(onrejected);
   }
 }

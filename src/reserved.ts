@@ -11,6 +11,8 @@ import { commandOf, decodeResult } from './decode';
 import { errorFromResult, PgwarpError } from './errors';
 import { makeQuery, type QueryOptions } from './pool';
 import type { QueryResult, QueryRunner } from './query-result';
+import { runScript, type StatementResult } from './script';
+import type { CancelTarget } from './abort';
 
 /**
  * A connection reserved with `pool.reserve()`. Queries on it run one after another, in the
@@ -47,6 +49,12 @@ export class ReservedConnection implements QueryRunner {
     return makeQuery<T>(this, this.defaults, sql, params, options);
   }
 
+  /** Runs a script of many statements on this connection; see `Pool.exec`. */
+  exec(text: string): Promise<StatementResult[]> {
+    if (this.released) return Promise.reject(new PgwarpError('this connection was released; reserve another one'));
+    return runScript(this.bridge, this.id, text);
+  }
+
   /** `COPY ... FROM STDIN` on this connection; see `Pool.copyIn`. */
   copyIn(sql: string, source: CopySource): Promise<number> {
     return copyIn(this, sql, source);
@@ -81,6 +89,11 @@ export class ReservedConnection implements QueryRunner {
   /** @internal */
   cancel(cursor: number): void {
     this.bridge.cancel(cursor);
+  }
+
+  /** @internal Calls with a signal or a timeout run here, among this holder's own statements. */
+  async cancelTarget(): Promise<CancelTarget & { runner: QueryRunner }> {
+    return { bridge: this.bridge, conn: this.id, alone: false, runner: this, done: async () => {} };
   }
 
   /** Whether `release()` was called. */

@@ -2,8 +2,10 @@
  * `stream()`: rows one at a time, page by page from the engine, with backpressure.
  * @module
  */
-import { decodeResult, morePages, type DecodeOptions } from './decode';
+import { decodeResult, morePages, readColumnMeta, type Column, type DecodeOptions } from './decode';
 import type { QueryRunner } from './query-result';
+import { abortError, interrupt, type CancelOptions, type CancelTarget } from './abort';
+import { QueryTimeoutError } from './errors';
 
 const MODE_STREAM = 4;
 
@@ -28,15 +30,63 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
   private ahead: Promise<Buffer> | undefined;
   /** The engine's id for the rest of the result; 0 once the engine has sent the last page. */
   private cursor = 0;
+  private meta: Buffer | undefined;
+  private described = false;
+  private columnList: Column[] | undefined;
+
+  /** The result's columns, once the first page has come (`undefined` before). */
+  get columns(): Column[] | undefined {
+    if (!this.described) return undefined;
+    return (this.columnList ??= readColumnMeta(this.meta));
+  }
 
   /** @internal */
   constructor(
-    private readonly runner: QueryRunner,
+    private runner: QueryRunner,
     private readonly sql: string,
     private readonly params: readonly unknown[] | undefined,
     private readonly decode: DecodeOptions,
     private readonly batch: number,
-  ) {}
+    private readonly cancel?: CancelOptions,
+  ) {
+    if (cancel !== undefined) this.arm(cancel);
+  }
+
+  /** With a signal or a timeout: the connection the stream runs on, which a cancel targets. */
+  private target: CancelTarget | undefined;
+  private targetDone: (() => void) | undefined;
+
+  /** Why the stream was aborted (its signal, its timeout), once it was. */
+  private aborted: Error | undefined;
+  private wakeAbort: ((err: Error) => void) | undefined;
+
+  /** A signal or timeout stops the stream as `break` does, and fails the pending `next()`. */
+  private arm(o: CancelOptions): void {
+    const abort = (err: Error) => {
+      if (this.aborted || this.done) return;
+      this.aborted = err;
+      clearTimeout(timer);
+      this.wakeAbort?.(err);
+      // Before its first page the engine has no cursor to stop: cancel on the connection.
+      if (this.target !== undefined && this.cursor === 0) {
+        interrupt(this.target, new Promise<void>((resolve) => (this.targetDone = resolve)));
+      }
+      void this.close().catch(() => {});
+    };
+    const timer = o.timeout === undefined ? undefined : setTimeout(() => abort(new QueryTimeoutError(`the stream took longer than its timeout of ${o.timeout} ms and was cancelled`)), o.timeout);
+    timer?.unref?.();
+    if (o.signal?.aborted) this.aborted = abortError(o.signal);
+    else o.signal?.addEventListener('abort', () => abort(abortError(o.signal!)), { once: true });
+  }
+
+  /** `p`, unless the stream is aborted first. */
+  private race<V>(p: Promise<V>): Promise<V> {
+    if (this.aborted) return Promise.reject(this.aborted);
+    return new Promise<V>((resolve, reject) => {
+      this.wakeAbort = reject;
+      p.then(resolve, reject);
+    });
+  }
 
   [Symbol.asyncIterator](): this {
     return this;
@@ -61,29 +111,52 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
   }
 
   private async fill(): Promise<IteratorResult<T>> {
+    if (this.aborted) throw this.aborted;
     if (this.done) return { value: undefined, done: true };
     try {
       let buf: Buffer | undefined;
       if (!this.started) {
         this.started = true;
-        buf = await this.runner.run(this.sql, this.params, MODE_STREAM, { batch: this.batch });
+        if (this.cancel !== undefined) {
+          // A connection of its own (or the holder's), so a cancel can reach the statement
+          // before its first page.
+          const target = await this.race(this.runner.cancelTarget(this.cancel));
+          this.target = target;
+          this.runner = target.runner;
+        }
+        const first = this.runner.run(this.sql, this.params, MODE_STREAM, { batch: this.batch });
+        // Aborted before the first page: stop what it started once it is there.
+        first.then(
+          (b) => {
+            if (this.aborted) this.stopLate(b);
+          },
+          () => {},
+        );
+        // However the first page ends, the connection goes back once the stream is over.
+        void first.then(() => this.whenOver(), () => this.whenOver());
+        buf = await this.race(first);
       } else if (this.ahead !== undefined) {
-        buf = await this.ahead;
+        buf = await this.race(this.ahead);
       }
       while (buf !== undefined) {
         this.ahead = undefined;
         this.follow(morePages(buf));
-        const page = decodeResult<T>(buf, this.sql, this.decode);
+        const page = decodeResult<T>(buf, this.sql, this.decode, !this.described);
+        if (!this.described) {
+          this.described = true;
+          this.meta = page.meta;
+        }
         this.rows = page.rows;
         this.at = 0;
         if (this.rows.length > 0) return { value: this.rows[this.at++], done: false };
-        buf = this.ahead === undefined ? undefined : await this.ahead;
+        buf = this.ahead === undefined ? undefined : await this.race(this.ahead);
       }
     } catch (err) {
       await this.close();
       throw err;
     }
     this.done = true;
+    this.ended();
     return { value: undefined, done: true };
   }
 
@@ -99,15 +172,38 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
     this.ahead = this.runner.next(cursor);
   }
 
+  /** Gives the stream's own connection back once nothing of the stream is left on it. */
+  private async whenOver(): Promise<void> {
+    const target = this.target;
+    if (target === undefined) return;
+    await this.over;
+    await this.stopping;
+    this.targetDone?.();
+    this.target = undefined;
+    await target.done();
+  }
+
+  private stopping: Promise<unknown> | undefined;
+  /** Settles once the stream has ended or been stopped (only streams with a target wait on it). */
+  private ended!: () => void;
+  private readonly over = new Promise<void>((resolve) => (this.ended = resolve));
+
+  private stopLate(buf: Buffer): void {
+    const cursor = morePages(buf);
+    if (cursor !== 0 && this.cursor === 0) this.stopping = this.runner.stop(cursor).catch(() => {});
+  }
+
   private async close(): Promise<void> {
     this.done = true;
     this.rows = [];
     const cursor = this.cursor;
-    if (cursor === 0) return;
+    if (cursor === 0) return this.ended();
     this.cursor = 0;
     abandoned.unregister(this);
     // A page asked for ahead settles when the engine stops; nothing waits for it.
     this.ahead = undefined;
-    await this.runner.stop(cursor);
+    this.stopping = this.runner.stop(cursor);
+    this.ended();
+    await this.stopping;
   }
 }

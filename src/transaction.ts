@@ -12,6 +12,7 @@ import { errorFromResult, PgwarpError, PostgresError, RolledBackError } from './
 import { makeQuery, type QueryOptions } from './pool';
 import type { QueryResult, QueryRunner } from './query-result';
 import type { ReservedConnection } from './reserved';
+import type { CancelTarget } from './abort';
 
 /** Options of {@link Pool.transaction}. */
 export interface TransactionOptions {
@@ -25,6 +26,13 @@ export interface TransactionOptions {
    * jitter. The callback must be safe to run again. Default 0.
    */
   retries?: number;
+  /**
+   * Aborting it rejects the transaction at once with `signal.reason`, cancels the statement it
+   * runs, and rolls it back: none of its writes stay.
+   */
+  signal?: AbortSignal;
+  /** Milliseconds after which the transaction rejects with `QueryTimeoutError` and is rolled back. */
+  timeout?: number;
 }
 
 const ISOLATION: Record<string, string> = {
@@ -53,6 +61,8 @@ export function beginStatement(o: TransactionOptions): string {
 interface Root {
   /** The first failure since the transaction (or the savepoint last rolled back to) was healthy. */
   failure: unknown;
+  /** Why the transaction was aborted (its signal or timeout): it can only roll back now. */
+  aborted?: Error;
 }
 
 /**
@@ -75,6 +85,20 @@ export class Transaction implements QueryRunner {
     /** @internal */
     readonly root: Root = { failure: undefined },
   ) {}
+
+  /**
+   * Runs a script of many statements inside the transaction (see `Pool.exec`); a failing
+   * statement fails the transaction, as any failed query does.
+   */
+  async exec(text: string): Promise<import('./script').StatementResult[]> {
+    this.check();
+    try {
+      return await this.conn.exec(text);
+    } catch (err) {
+      if (err instanceof PostgresError && this.root.failure === undefined) this.root.failure = err;
+      throw err;
+    }
+  }
 
   /** A query in the transaction; same API as `pool.query()`. */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
@@ -161,6 +185,7 @@ export class Transaction implements QueryRunner {
   }
 
   private check(): void {
+    if (this.root.aborted) throw this.root.aborted;
     if (this.state !== 'open') {
       throw new PgwarpError(
         `this ${this.depth ? 'savepoint' : 'transaction'} has ended (${this.state}); queries must run inside its callback`,
@@ -211,6 +236,12 @@ export class Transaction implements QueryRunner {
     });
   }
 
+  /** @internal Calls with a signal or a timeout run in the transaction, on its connection. */
+  async cancelTarget(): Promise<CancelTarget & { runner: QueryRunner }> {
+    this.check();
+    return { bridge: this.conn.bridge, conn: this.conn.id, alone: false, runner: this, done: async () => {} };
+  }
+
   /** @internal */
   stop(cursor: number): Promise<Buffer> {
     return this.conn.stop(cursor);
@@ -231,17 +262,25 @@ export class Transaction implements QueryRunner {
  * @internal One attempt: BEGIN, the callback, then COMMIT (or ROLLBACK and rethrow), which
  * also gives the connection back. Resolves only if the server says the transaction committed.
  */
-export async function runTransaction<R>(conn: ReservedConnection, defaults: QueryDefaults, begin: string, fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
+export async function runTransaction<R>(
+  conn: ReservedConnection,
+  defaults: QueryDefaults,
+  begin: string,
+  fn: (tx: Transaction) => Promise<R> | R,
+  root: Root = { failure: undefined },
+): Promise<R> {
   // BEGIN is not awaited before the callback starts: it goes out in the same batch as the
   // callback's first statement, saving a round trip. Statements on the connection run in
   // issue order, so nothing can run before it; its outcome is checked before COMMIT.
   const begun = conn.query(begin).execute();
   begun.catch(() => {});
-  const tx = new Transaction(conn, defaults);
+  const tx = new Transaction(conn, defaults, 0, root);
   let result: R;
   try {
     result = await fn(tx);
     await begun;
+    // Aborted between statements: nothing failed, but it must not commit.
+    if (root.aborted) throw root.aborted;
   } catch (err) {
     tx.end('rolled back');
     // The connection may be gone; ending it then discards it. The callback's error matters.

@@ -69,6 +69,8 @@ pub struct NativePoolOptions {
     pub passfile: Option<String>,
     /// Whether JavaScript answers password events (a `password` function).
     pub password_fn: Option<bool>,
+    /// Whether JavaScript wants the server's notices (`onNotice`).
+    pub notices: Option<bool>,
     /// libpq keys from the environment, as `[key, value]` pairs.
     pub defaults: Option<Vec<Vec<String>>>,
 }
@@ -191,6 +193,7 @@ impl NativePool {
             shared_guard: o.shared_guard.unwrap_or(d.shared_guard),
             test_panic: o.test_panic.unwrap_or(d.test_panic),
             password_fn: o.password_fn.unwrap_or(false),
+            notices: o.notices.unwrap_or(false),
         };
         // Weak: an idle pool must not keep the process alive; `hold` refs it while work runs.
         let waker: Arc<Waker> = Arc::new(

@@ -118,6 +118,8 @@ pub struct PoolOptions {
     pub test_panic: bool,
     /// JavaScript gives passwords through a function, asked once per new connection.
     pub password_fn: bool,
+    /// JavaScript wants the server's notices (`onNotice`); otherwise they are dropped.
+    pub notices: bool,
 }
 
 impl Default for PoolOptions {
@@ -139,6 +141,7 @@ impl Default for PoolOptions {
             shared_guard: true,
             test_panic: false,
             password_fn: false,
+            notices: false,
         }
     }
 }

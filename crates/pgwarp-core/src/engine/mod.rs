@@ -30,6 +30,13 @@ pub const EVENT_NEW_CONNECTION: u8 = 2;
 /// Event: a connection being opened needs a password from JavaScript's password function
 /// (the request number follows at offset 4; the answer is a `PASSWORD` request).
 pub const EVENT_PASSWORD: u8 = 3;
+/// Event: a notice (connection id at offset 4, then an error result holding its fields).
+pub const EVENT_NOTICE: u8 = 4;
+/// Event: a notification (connection id at 4, then `i32 process id, u32 length, channel,
+/// u32 length, payload`).
+pub const EVENT_NOTIFICATION: u8 = 5;
+/// Event: a watched connection is gone (its id at offset 4).
+pub const EVENT_LOST: u8 = 6;
 
 /// Where the password function's answer (or its failure's message) goes.
 type PasswordReply = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
@@ -41,7 +48,34 @@ struct Passwords {
     waiting: Mutex<HashMap<u32, PasswordReply>>,
 }
 
-fn event(kind: u8, value: u32) -> Vec<u8> {
+/// The event for what a server sent on its own; `None` for notices nobody wants.
+fn unsolicited_event(conn: u32, u: crate::wire::Unsolicited, notices: bool) -> Option<Vec<u8>> {
+    match u {
+        crate::wire::Unsolicited::Notice(e) if notices => {
+            let mut out = event(EVENT_NOTICE, conn);
+            out.extend_from_slice(&crate::result::layout::error_buffer(&Error::Server(
+                Box::new(e),
+            )));
+            Some(out)
+        }
+        crate::wire::Unsolicited::Notice(_) => None,
+        crate::wire::Unsolicited::Notification {
+            process_id,
+            channel,
+            payload,
+        } => {
+            let mut out = event(EVENT_NOTIFICATION, conn);
+            out.extend_from_slice(&process_id.to_le_bytes());
+            for text in [&channel, &payload] {
+                out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                out.extend_from_slice(text.as_bytes());
+            }
+            Some(out)
+        }
+    }
+}
+
+pub(crate) fn event(kind: u8, value: u32) -> Vec<u8> {
     let mut out = vec![kind, 0, 0, 0];
     out.extend_from_slice(&value.to_le_bytes());
     out
@@ -92,6 +126,12 @@ impl Engine {
                 split(options.max.max(1), i),
                 split(options.min, i),
             )?;
+            let (events, notices) = (completions.clone(), options.notices);
+            pool.set_unsolicited(Arc::new(move |conn, u| {
+                if let Some(e) = unsolicited_event(conn, u, notices) {
+                    events.push(EVENT_ID, &e);
+                }
+            }));
             let events = completions.clone();
             pool.set_announce(Arc::new(move |conn| {
                 events.push(EVENT_ID, &event(EVENT_NEW_CONNECTION, conn))
@@ -208,6 +248,20 @@ impl Engine {
                 Request::End { id, conn, commit } => self
                     .owner(conn)
                     .send(Command::End { id, conn, commit }, &self.completions),
+                Request::Interrupt { id, conn } => self
+                    .owner(conn)
+                    .send(Command::Interrupt { id, conn }, &self.completions),
+                Request::Watch { conn } => self
+                    .owner(conn)
+                    .send(Command::Watch { conn }, &self.completions),
+                Request::Exec { id, conn, sql } => self.owner(conn).send(
+                    Command::Exec {
+                        id,
+                        conn,
+                        sql: sql.to_string(),
+                    },
+                    &self.completions,
+                ),
                 Request::Ready { conn, error } => self
                     .owner(conn)
                     .pool()

@@ -14,6 +14,10 @@
 //! - `READY`: `u32 conn, u32 error length, error` (`onConnect` finished; empty error: it succeeded)
 //! - `COPY_DATA`: `u32 copy, u8 rows (1: values to encode, 0: COPY data), u32 length, data`
 //! - `COPY_END`: `u32 copy, u32 error length, error` (empty: commit; otherwise abort, saying why)
+//! - `EXEC`: `u32 conn, u32 length, text`: a script on a reserved connection
+//! - `INTERRUPT`: `u32 conn`: a CancelRequest for what reserved connection `conn` runs; completes
+//!   once the server confirmed it (`u32 1`) or it could not be sent (`u32 0`)
+//! - `WATCH`: `u32 conn`: send event `EVENT_LOST` when reserved connection `conn` is gone (no completion)
 
 use crate::bytes::Reader;
 use crate::error::Error;
@@ -31,6 +35,9 @@ const COPY_END: u8 = 9;
 const END: u8 = 10;
 const FORGET: u8 = 11;
 const PASSWORD: u8 = 12;
+const EXEC: u8 = 13;
+const WATCH: u8 = 14;
+const INTERRUPT: u8 = 15;
 
 /// Where a query's text is.
 pub enum SqlText<'a> {
@@ -76,6 +83,12 @@ pub enum Request<'a> {
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
     End { id: u32, conn: u32, commit: bool },
+    /// Run a script (simple protocol) on a reserved connection.
+    Exec { id: u32, conn: u32, sql: &'a str },
+    /// Cancel what a reserved connection runs.
+    Interrupt { id: u32, conn: u32 },
+    /// Announce when a reserved connection is gone.
+    Watch { conn: u32 },
     /// Drop a registered SQL text.
     Forget { sql_id: u32 },
     /// The password function's answer.
@@ -156,6 +169,18 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                     error: (len > 0).then_some(error),
                 }
             }
+            EXEC => {
+                let conn = r.u32_le()?;
+                let len = r.u32_le()? as usize;
+                let sql = std::str::from_utf8(r.take(len)?)
+                    .map_err(|_| Error::Internal("script text is not UTF-8".into()))?;
+                Request::Exec { id, conn, sql }
+            }
+            INTERRUPT => Request::Interrupt {
+                id,
+                conn: r.u32_le()?,
+            },
+            WATCH => Request::Watch { conn: r.u32_le()? },
             RESERVE => Request::Reserve { id },
             RELEASE => Request::Release {
                 id,

@@ -50,6 +50,12 @@ pub enum Command {
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
     End { id: u32, conn: u32, commit: bool },
+    /// Run a script on a reserved connection.
+    Exec { id: u32, conn: u32, sql: String },
+    /// Cancel what a reserved connection runs.
+    Interrupt { id: u32, conn: u32 },
+    /// Send `EVENT_LOST` once a reserved connection is gone.
+    Watch { conn: u32 },
     /// Close the pool.
     Close {
         timeout: Option<Duration>,
@@ -192,8 +198,10 @@ fn command_id(cmd: &Command) -> Option<u32> {
         | Command::Answer { id, .. }
         | Command::Reserve { id }
         | Command::Release { id, .. }
-        | Command::End { id, .. } => Some(*id),
-        Command::Cancel { .. } | Command::Close { .. } => None,
+        | Command::End { id, .. }
+        | Command::Exec { id, .. }
+        | Command::Interrupt { id, .. } => Some(*id),
+        Command::Cancel { .. } | Command::Close { .. } | Command::Watch { .. } => None,
     }
 }
 
@@ -232,6 +240,29 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                 Ok(page) => page,
                 Err(e) => error_buffer(&e),
             }),
+            Command::Exec { conn, sql, .. } => Some(match pool.exec(conn, &sql).await {
+                Ok(page) => page,
+                Err(e) => error_buffer(&e),
+            }),
+            Command::Interrupt { conn, .. } => {
+                Some(value_buffer(u32::from(pool.interrupt(conn).await)))
+            }
+            Command::Watch { conn } => {
+                let lost = super::event(super::EVENT_LOST, conn);
+                match pool.ending_of(conn) {
+                    // On its own: a watch lasts as long as the connection, and must not
+                    // count as load.
+                    Ok(ending) => {
+                        let completions = completions.clone();
+                        tokio::spawn(async move {
+                            ending.wait().await;
+                            completions.push(super::EVENT_ID, &lost);
+                        });
+                    }
+                    Err(_) => completions.push(super::EVENT_ID, &lost),
+                }
+                None
+            }
             Command::Close { .. } => None,
         }
     };

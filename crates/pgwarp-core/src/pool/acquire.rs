@@ -219,6 +219,7 @@ impl Pool {
             inner.lives.clone(),
         )
         .await?;
+        self.attach_sink(&conn);
         let announce = lock(&inner.announce).clone();
         let Some(announce) = announce.filter(|_| inner.options.on_connect) else {
             return Ok(conn);

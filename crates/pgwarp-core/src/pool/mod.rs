@@ -9,7 +9,9 @@ mod copy;
 mod exclusive;
 mod lifecycle;
 mod reserve;
+mod script;
 mod stats;
+mod unsolicited;
 
 pub use copy::CopyInput;
 pub use stats::{Counters, PoolStats};
@@ -34,6 +36,8 @@ use crate::wire::Settings;
 
 /// Tells JavaScript that new connection `id` waits for `onConnect`.
 pub type Announce = Arc<dyn Fn(u32) + Send + Sync>;
+/// Receives what a connection's server sent on its own, with the connection's id.
+pub type ConnSink = Arc<dyn Fn(u32, crate::wire::Unsolicited) + Send + Sync>;
 
 /// A cheaply clonable handle to one shard's pool.
 #[derive(Clone)]
@@ -64,6 +68,8 @@ struct Inner {
     initialising: Mutex<HashMap<u32, oneshot::Sender<Result<(), String>>>>,
     /// Tells JavaScript a new connection needs `onConnect` (set by the engine).
     announce: Mutex<Option<Announce>>,
+    /// Where every connection's notices and notifications go, with the connection's id.
+    unsolicited: Mutex<Option<ConnSink>>,
 }
 
 #[derive(Default)]
@@ -105,6 +111,7 @@ impl Pool {
                 next_cursor: AtomicU32::new(1),
                 initialising: Mutex::new(HashMap::new()),
                 announce: Mutex::new(None),
+                unsolicited: Mutex::new(None),
             }),
         })
     }

@@ -86,6 +86,8 @@ impl Plan {
 /// Accumulates rows, then lays them out as described in [`super::layout`].
 pub struct ResultEncoder {
     columns: Vec<(String, Type)>,
+    /// Per column: table OID, attribute number and type modifier, as the server described it.
+    origins: Vec<(u32, i16, i32)>,
     plans: Vec<Plan>,
     rows: u32,
     cells: Vec<u8>,
@@ -115,6 +117,10 @@ impl ResultEncoder {
             columns: columns
                 .iter()
                 .map(|c| (c.name.clone(), c.type_.clone()))
+                .collect(),
+            origins: columns
+                .iter()
+                .map(|c| (c.table_oid, c.column_id, c.type_modifier))
                 .collect(),
             plans,
             rows: 0,
@@ -324,6 +330,11 @@ impl ResultEncoder {
             out.extend_from_slice(&(name.len() as u16).to_le_bytes());
             out.extend_from_slice(&json_ranges[i].0.to_le_bytes());
             out.extend_from_slice(&json_ranges[i].1.to_le_bytes());
+            let (table, number, modifier) = self.origins[i];
+            out.extend_from_slice(&table.to_le_bytes());
+            out.extend_from_slice(&modifier.to_le_bytes());
+            out.extend_from_slice(&number.to_le_bytes());
+            out.extend_from_slice(&[0, 0]);
             out.extend_from_slice(name.as_bytes());
         }
         out.resize(cells_at, 0);

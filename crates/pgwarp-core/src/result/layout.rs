@@ -16,7 +16,8 @@
 //! 40  u32  length of the command word, which follows at 48
 //! 44  u32  cursor id of the following pages, when bit 1 of the flags is set
 //! 48  the command word (ASCII), then per column: u32 type oid, u8 kind, u8 element fix, u16 name length,
-//!     u32 JSON start, u32 JSON end (UTF-16 units into the decoded string region), name
+//!     u32 JSON start, u32 JSON end (UTF-16 units into the decoded string region), u32 table
+//!     oid, i32 type modifier, i16 column number, 2 bytes unused, name
 //! ```
 //!
 //! A cell is an f64 (`BOOL`, `NUMBER`, `TIMESTAMP`), an i64 (`INT8`), or a pair of u32
@@ -27,7 +28,7 @@
 /// Size of the fixed header.
 pub const HEADER: usize = 48;
 /// Size of a column descriptor without its name.
-pub const COLUMN: usize = 16;
+pub const COLUMN: usize = 28;
 /// Status byte of a result.
 pub const STATUS_OK: u8 = 0;
 /// Status byte of an error.

@@ -23,7 +23,14 @@ pub struct Script {
 }
 
 /// A script that has been sent; [`ScriptAnswer::read`] collects its answer.
-pub struct ScriptAnswer(Responses);
+pub struct ScriptAnswer(Responses, Rows);
+
+/// Whether a script's rows are kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    Keep,
+    Skip,
+}
 
 impl Client {
     /// Sends `sql` with the simple protocol (now, so it keeps its place in the connection's
@@ -31,7 +38,18 @@ impl Client {
     pub fn send_script(&self, sql: &str) -> Result<ScriptAnswer, Error> {
         let mut buf = BytesMut::new();
         frontend::query(sql, &mut buf).map_err(super::prepare::encode_error)?;
-        Ok(ScriptAnswer(self.send(buf).map_err(super::lost_error)?))
+        Ok(ScriptAnswer(
+            self.send(buf).map_err(super::lost_error)?,
+            Rows::Keep,
+        ))
+    }
+
+    /// [`Client::send_script`] for a caller's script: the rows its statements return are
+    /// read and dropped, so a `SELECT` in a migration cannot fill memory.
+    pub fn send_script_unread(&self, sql: &str) -> Result<ScriptAnswer, Error> {
+        let mut answer = self.send_script(sql)?;
+        answer.1 = Rows::Skip;
+        Ok(answer)
     }
 
     /// Runs `sql` with the simple protocol and collects what it returned.
@@ -45,11 +63,11 @@ impl ScriptAnswer {
     /// its error comes with what the script did up to it (the tags of the statements that
     /// completed, the status the server reported afterwards).
     pub async fn read(self) -> Result<Script, (Error, Script)> {
-        read_script(self.0).await
+        read_script(self.0, self.1).await
     }
 }
 
-async fn read_script(mut responses: Responses) -> Result<Script, (Error, Script)> {
+async fn read_script(mut responses: Responses, rows: Rows) -> Result<Script, (Error, Script)> {
     let mut script = Script::default();
     let mut failed: Option<Error> = None;
     loop {
@@ -59,6 +77,7 @@ async fn read_script(mut responses: Responses) -> Result<Script, (Error, Script)
             Err(lost) => return Err((super::lost_error(lost), script)),
         };
         match message {
+            Message::DataRow(_) if rows == Rows::Skip => {}
             Message::DataRow(body) => {
                 let buf = body.buffer();
                 let mut row = Vec::new();

@@ -1,0 +1,164 @@
+/**
+ * Per-call cancellation: `signal` (an AbortSignal) and `timeout` (ms) on queries,
+ * reservations and transactions.
+ *
+ * A cancel is a CancelRequest, which stops whatever its session runs at that moment; on a
+ * connection that pipelines other callers' statements it could stop one of theirs. So a pool
+ * query with a signal or a timeout runs on a connection reserved for it alone (it does not
+ * pipeline with others: for a blanket limit, the pool's `statementTimeout` costs nothing),
+ * and the cancel is repeated until its answer ends (nothing else can run there meanwhile).
+ * On a reserved connection or in a transaction, the statements are the holder's own.
+ * @module
+ */
+import type { Bridge } from './bridge';
+import { PgwarpError, QueryTimeoutError } from './errors';
+
+/** Options for cancelling one call. */
+export interface CancelOptions {
+  /** Aborting it rejects the call at once (with `signal.reason`) and stops the statement on the server. */
+  signal?: AbortSignal;
+  /** Milliseconds after which the call rejects with `QueryTimeoutError` and the statement is stopped. */
+  timeout?: number;
+}
+
+/** Where an abortable call runs, and what to do when it is over. */
+export interface CancelTarget {
+  bridge: Bridge;
+  /** The reserved connection the statements run on. */
+  conn: number;
+  /** Nothing but this call runs on the connection: repeating the cancel is safe. */
+  alone: boolean;
+  /** Called once the call's work has settled (a pool query releases its connection). */
+  done(): Promise<void>;
+  /** Called when the signal or the timeout comes first (a transaction marks itself aborted). */
+  onAbort?(err: Error): void;
+}
+
+/** The error an abort rejects with: the signal's reason when it is an Error, else an AbortError. */
+export function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  const err = new PgwarpError(reason === undefined ? 'the operation was aborted' : `the operation was aborted: ${String(reason)}`);
+  err.name = 'AbortError';
+  return err;
+}
+
+/** Checks the options; `undefined` when they ask for nothing. */
+export function cancelOptions(o: CancelOptions | undefined): CancelOptions | undefined {
+  if (o === undefined || (o.signal === undefined && o.timeout === undefined)) return undefined;
+  if (o.signal !== undefined && (typeof o.signal !== 'object' || typeof o.signal.aborted !== 'boolean')) {
+    throw new PgwarpError('signal must be an AbortSignal');
+  }
+  if (o.timeout !== undefined && (!Number.isInteger(o.timeout) || o.timeout < 0 || o.timeout > 2 ** 31 - 1)) {
+    throw new PgwarpError(`timeout must be a whole number of milliseconds from 0 to 2147483647, not ${o.timeout}`);
+  }
+  return { signal: o.signal, timeout: o.timeout };
+}
+
+/**
+ * Waits for `before` (a reservation, say) unless the signal or the timeout comes first; what
+ * `before` gives after that is handed to `discard`.
+ */
+export function beforeSend<T>(before: Promise<T>, o: CancelOptions, discard: (value: T) => void): Promise<T> {
+  if (o.signal?.aborted) {
+    before.then(discard, () => {});
+    return Promise.reject(abortError(o.signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const finish = () => {
+      settled = true;
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = () => {
+      if (settled) return;
+      finish();
+      reject(abortError(o.signal!));
+    };
+    const timer = o.timeout === undefined ? undefined : setTimeout(() => {
+      if (settled) return;
+      finish();
+      reject(new QueryTimeoutError(`no connection within the call's timeout of ${o.timeout} ms`));
+    }, o.timeout);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    before.then(
+      (value) => {
+        if (settled) return discard(value);
+        finish();
+        resolve(value);
+      },
+      (err) => {
+        if (settled) return;
+        finish();
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Runs `work` on `target`; if the signal or the timeout comes first, rejects at once and
+ * cancels on the server, then calls `target.done()` when the work has settled.
+ */
+export function abortable<R>(target: CancelTarget, o: CancelOptions, work: () => Promise<R>): Promise<R> {
+  if (o.signal?.aborted) {
+    // Nothing was sent yet, and nothing will be.
+    void target.done();
+    return Promise.reject(abortError(o.signal));
+  }
+  const running = work();
+  const finished = running.then(
+    () => undefined,
+    () => undefined,
+  );
+  return new Promise<R>((resolve, reject) => {
+    let settled = false;
+    const stop = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+      target.onAbort?.(err);
+      reject(err);
+      interrupt(target, finished);
+    };
+    const onAbort = () => stop(abortError(o.signal!));
+    const timer = o.timeout === undefined ? undefined : setTimeout(() => stop(new QueryTimeoutError(`the query took longer than its timeout of ${o.timeout} ms and was cancelled`)), o.timeout);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    running.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+    void finished.then(() => target.done());
+  });
+}
+
+/** Cancels on the server; on a connection of the call's own, again until its work settles. */
+export function interrupt(target: CancelTarget, finished: Promise<void>): void {
+  let over = false;
+  void finished.then(() => (over = true));
+  const once = () => {
+    if (over) return;
+    target.bridge.interrupt(target.conn).then(
+      () => {
+        // A statement still on its way to the server when the first cancel arrived.
+        if (target.alone && !over) setTimeout(once, 100);
+      },
+      () => {},
+    );
+  };
+  once();
+}

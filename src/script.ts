@@ -1,0 +1,50 @@
+/**
+ * `exec()`: a text of many statements (a migration, a schema file, `DO` blocks, function
+ * bodies with `$$ ... ; ... $$`), run with the simple query protocol.
+ * @module
+ */
+import type { Bridge } from './bridge';
+import { commandOf } from './decode';
+import { errorFromResult, PgwarpError, PostgresError } from './errors';
+
+/** What one statement of a script did. */
+export interface StatementResult {
+  /** The command of its tag: `CREATE TABLE`, `INSERT`, `DO`, `SELECT`... */
+  command: string;
+  /** Rows it inserted, updated, deleted, copied or returned (0 for those that count none). */
+  rowCount: number;
+  /** The server's tag as sent. */
+  tag: string;
+}
+
+/**
+ * Runs `text` on reserved connection `conn` and reads its answer (layout:
+ * `crates/pgwarp-core/src/pool/script.rs`). A failure rejects with the server's error, with
+ * `statement` (1-based) naming the statement that failed and `completed` what ran before it
+ * (which the server then rolled back, unless the script committed it itself).
+ */
+export async function runScript(bridge: Bridge, conn: number, text: string): Promise<StatementResult[]> {
+  if (typeof text !== 'string') throw new PgwarpError('exec() takes the script as a string');
+  const buf = await bridge.exec(conn, text);
+  if (buf[0] !== 0) throw errorFromResult(buf, text);
+  const count = buf.readUInt32LE(1);
+  const results: StatementResult[] = [];
+  let at = 5;
+  for (let i = 0; i < count; i++) {
+    const len = buf.readUInt32LE(at);
+    const tag = buf.toString('utf8', at + 4, at + 4 + len);
+    at += 4 + len;
+    const counts = /( \d+)+$/.exec(tag);
+    results.push({ command: commandOf(tag), rowCount: counts ? Number(counts[0].trim().split(' ').pop()) : 0, tag });
+  }
+  if (buf[at] === 1) {
+    const err = errorFromResult(buf.subarray(at + 1), text);
+    if (err instanceof PostgresError) {
+      err.statement = count + 1;
+      err.completed = results;
+      err.message = `${err.message} (statement ${count + 1} of the script)`;
+    }
+    throw err;
+  }
+  return results;
+}
