@@ -97,8 +97,10 @@ describe('settings', () => {
   });
 
   it('applicationName, statementTimeout and options apply to every connection', async () => {
-    const pool = newPool({ applicationName: 'pgwarp-test', statementTimeout: 50, options: '-c work_mem=5MB' });
+    const pool = newPool({ applicationName: 'pgwarp-test', statementTimeout: 50, lockTimeout: 1234, idleInTransactionSessionTimeout: 60000, options: '-c work_mem=5MB' });
     expect(await pool.query('show application_name').scalar()).toBe('pgwarp-test');
+    expect(await pool.query('show lock_timeout').scalar()).toBe('1234ms');
+    expect(await pool.query('show idle_in_transaction_session_timeout').scalar()).toBe('1min');
     expect(await pool.query('show work_mem').scalar()).toBe('5MB');
     const err = await pool.query('select pg_sleep(1)').all().catch((e) => e);
     expect(err).toBeInstanceOf(PostgresError);

@@ -583,22 +583,33 @@ describe('records and composite types', () => {
     expect(v).toBe(t);
   });
 
-  it("a composite column is its PostgreSQL text form", async () => {
+  it('a composite column is an object of its converted fields, and the object round-trips', async () => {
     const value = `(1,"x y",1.50,"{a,""b c"",NULL}",2024-02-29,"2024-02-29 12:00:00+00","\\\\x00ff",t)`;
-    await roundTrip(compositeType, value, value, { text: value });
-    await roundTrip(compositeType, '(,,,,,,,)', '(,,,,,,,)', { text: '(,,,,,,,)' });
+    const parsed = { a: 1, b: 'x y', c: '1.50', d: ['a', 'b c', null], e: '2024-02-29', f: new Date('2024-02-29T12:00:00Z'), g: Buffer.from([0, 255]), h: true };
+    await roundTrip(compositeType, value, parsed, { text: value });
+    await roundTrip(compositeType, parsed, parsed, { text: value });
+    const empty = { a: null, b: null, c: null, d: null, e: null, f: null, g: null, h: null };
+    await roundTrip(compositeType, '(,,,,,,,)', empty, { text: '(,,,,,,,)' });
     await roundTrip(compositeType, null);
+  });
+});
+
+describe('ranges arrive parsed', () => {
+  const r = (lower: unknown, upper: unknown, lowerInclusive: boolean, upperInclusive: boolean) => ({ lower, upper, lowerInclusive, upperInclusive, empty: false });
+  it.each<[string, unknown]>([
+    ['int4range(1, 10)', r(1, 10, true, false)],
+    ["numrange(1.5, 2.25, '[]')", r('1.5', '2.25', true, true)],
+    ["daterange('2024-01-01', 'infinity')", r('2024-01-01', 'infinity', true, false)],
+    ["tsrange('2024-01-01 12:00', '2024-01-02 00:00:00.5')", r(new Date('2024-01-01T12:00:00Z'), new Date('2024-01-02T00:00:00.500Z'), true, false)],
+    ["tstzrange(null, '2024-01-01 12:00+00')", r(null, new Date('2024-01-01T12:00:00Z'), false, false)],
+    ["'empty'::int4range", { lower: null, upper: null, lowerInclusive: false, upperInclusive: false, empty: true }],
+  ])('%s', async (expr, expected) => {
+    expect(await pool.query(`select ${expr} as v`).scalar()).toEqual(expected);
   });
 });
 
 describe('other types arrive as their PostgreSQL text', () => {
   it.each([
-    'int4range(1, 10)',
-    "numrange(1.5, 2.25, '[]')",
-    "daterange('2024-01-01', 'infinity')",
-    "tsrange('2024-01-01 12:00', '2024-01-02 00:00:00.5')",
-    "tstzrange(null, '2024-01-01 12:00+00')",
-    "'empty'::int4range",
     "B'10110'::bit(5)",
     "B'1011000011'::varbit",
     "'<a>x</a>'::xml",
@@ -617,7 +628,7 @@ describe('other types arrive as their PostgreSQL text', () => {
     [`array['12:00:00+05:30', null]::timetz[]`, ['12:00:00+05:30', null]],
     [`array['12.5']::money[]`, ['$12.50']],
     [`array['1.2.3.4', '::1']::inet[]`, ['1.2.3.4', '::1']],
-    [`array[int4range(1, 3)]`, ['[1,3)']],
+    [`array[int4range(1, 3)]`, [{ lower: 1, upper: 3, lowerInclusive: true, upperInclusive: false, empty: false }]],
     [`array[row(1, 'a b'), null]`, ['(1,"a b")', null]],
     [`array['(1.5,2)']::point[]`, ['(1.5,2)']],
   ])('%s holds the element text', async (expr, expected) => {

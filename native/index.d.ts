@@ -48,6 +48,8 @@ export interface NativePoolOptions {
   /** Milliseconds (numbers, so values past 2^32 are not wrapped). */
   connectTimeoutMs?: number
   statementTimeoutMs?: number
+  lockTimeoutMs?: number
+  idleInTransactionSessionTimeoutMs?: number
   sslMode?: string
   keepAlive?: boolean
   /** Milliseconds; 0: the system's default. */

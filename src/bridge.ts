@@ -24,6 +24,7 @@ const END = 10;
 const EXEC = 13;
 const WATCH = 14;
 const INTERRUPT = 15;
+const DESCRIBE = 16;
 const FORGET = 11;
 const PASSWORD = 12;
 
@@ -245,6 +246,11 @@ export class Bridge {
     return this.expect(id);
   }
 
+  /** The parameter types the server infers for `sql` (layout: `pool/describe.rs`). */
+  describe(sql: string): Promise<Buffer> {
+    return this.textual(DESCRIBE, sql);
+  }
+
   /** Cancels what reserved connection `conn` runs; resolves once the server confirmed it. */
   interrupt(conn: number): Promise<Buffer> {
     return this.simple(INTERRUPT, conn);
@@ -276,10 +282,15 @@ export class Bridge {
 
   /** Runs a script on reserved connection `conn` (layout: `pool/script.rs`). */
   exec(conn: number, text: string): Promise<Buffer> {
+    return this.textual(EXEC, text, conn);
+  }
+
+  /** A request that carries a text, after a connection's id when it is for one. */
+  private textual(kind: number, text: string, conn?: number): Promise<Buffer> {
     const id = this.nextId++;
-    this.batch.u8(EXEC);
+    this.batch.u8(kind);
     this.batch.u32(id);
-    this.batch.u32(conn);
+    if (conn !== undefined) this.batch.u32(conn);
     this.batch.str(text);
     return this.expect(id);
   }

@@ -34,6 +34,15 @@ export interface PoolOptions {
   connectTimeout?: number;
   /** Server-side `statement_timeout` in milliseconds for every connection. */
   statementTimeout?: number;
+  /** Server-side `lock_timeout` in milliseconds for every connection (how long a statement waits for a lock). */
+  lockTimeout?: number;
+  /**
+   * Server-side `idle_in_transaction_session_timeout` in milliseconds for every connection:
+   * the server ends a session left idle inside a transaction that long (its locks go with
+   * it). These three go as startup `options`, which PgBouncer refuses: behind it, give each
+   * call a `timeout`, or `SET LOCAL` them inside transactions.
+   */
+  idleInTransactionSessionTimeout?: number;
   /** Startup options as libpq's `options` (e.g. `-c search_path=app`). */
   options?: string;
   /**
@@ -117,6 +126,18 @@ export interface PoolOptions {
    * Pool does (postgres.js logs them): pass `console.warn` to see them.
    */
   onNotice?: (notice: import('./notify').Notice) => void;
+  /**
+   * Codecs for types pgwarp does not know (extension types such as `citext`, `hstore`,
+   * `ltree`), by type name or OID: `parse` turns the server's text into your value (also in
+   * arrays of the type), `serialize` your value into the type's text for parameters the
+   * server types as it (their types are asked of the server once per SQL text).
+   *
+   * @example
+   * ```ts
+   * new Pool(url, { types: { hstore: { parse: parseHstore, serialize: stringifyHstore } } });
+   * ```
+   */
+  types?: import('./codecs').TypeCodecs;
   /** Prepared statements cached per connection (least recently used are closed). Default 256. */
   statementCacheSize?: number;
   /** How int8 values arrive: `'number'` (default; throws beyond +/-2^53-1), `'bigint'`, `'string'`. */
@@ -136,6 +157,8 @@ export interface QueryDefaults {
   int8: Int8Mode;
   maxRows: number;
   maxBytes: number;
+  /** The pool's `types` codecs, when it has any. */
+  codecs?: import('./codecs').Codecs;
 }
 
 /** Checks the per-query settings of pool options (or of one query, over `base`). */
@@ -144,6 +167,7 @@ export function queryDefaults(o: { int8?: Int8Mode; maxRows?: number; maxBytes?:
     int8: o.int8 === undefined ? (base?.int8 ?? 'number') : checkInt8(o.int8),
     maxRows: limit('maxRows', o.maxRows) ?? base?.maxRows ?? 0,
     maxBytes: limit('maxBytes', o.maxBytes) ?? base?.maxBytes ?? 0,
+    codecs: base?.codecs,
   };
 }
 
@@ -199,6 +223,8 @@ export function resolveOptions(
     options: o.options,
     connectTimeoutMs: nonNegative('connectTimeout', o.connectTimeout, true),
     statementTimeoutMs: nonNegative('statementTimeout', o.statementTimeout, true),
+    lockTimeoutMs: nonNegative('lockTimeout', o.lockTimeout, true),
+    idleInTransactionSessionTimeoutMs: nonNegative('idleInTransactionSessionTimeout', o.idleInTransactionSessionTimeout, true),
     ...ssl,
     sslMode: o.sslmode ?? ssl.sslMode,
     sslRootCert: o.sslrootcert,

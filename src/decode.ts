@@ -26,6 +26,30 @@ const FIX_INT8 = 1;
 const FIX_FLOAT = 2;
 const FIX_TIMESTAMP = 3;
 const FIX_BYTES = 4;
+/** Composites and ranges: the column's JSON array starts with their shape (`types/shaped.rs`). */
+const FIX_SHAPE = 5;
+
+/** How to finish a value inside a composite or range: a scalar fix, or the shape of its parts. */
+type Shape = number | { f: [string, Shape][] } | { r: Shape } | { a: Shape };
+
+function fixShaped(v: unknown, shape: Shape, int8: Int8Mode): unknown {
+  if (v === null || v === undefined) return null;
+  if (typeof shape === 'number') return shape === 0 ? v : fixValue(v, shape, int8);
+  if ('a' in shape) {
+    const list = v as unknown[];
+    // Arrays of several dimensions nest; their elements are never arrays themselves.
+    for (let i = 0; i < list.length; i++) list[i] = Array.isArray(list[i]) ? fixShaped(list[i], shape, int8) : fixShaped(list[i], shape.a, int8);
+    return list;
+  }
+  const o = v as Record<string, unknown>;
+  if ('r' in shape) {
+    o.lower = fixShaped(o.lower, shape.r, int8);
+    o.upper = fixShaped(o.upper, shape.r, int8);
+    return o;
+  }
+  for (const [name, s] of shape.f) o[name] = fixShaped(o[name], s, int8);
+  return o;
+}
 
 const HEADER = 48;
 const COLUMN = 28;
@@ -60,6 +84,8 @@ export interface Decoded<T> {
   tag: string;
   /** The columns' descriptors, copied out of the page; read with {@link readColumnMeta}. */
   meta: Buffer | undefined;
+  /** The columns' names and types, as the decoder knows them. */
+  columns: readonly ColumnInfo[];
 }
 
 /**
@@ -297,7 +323,7 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
   if (count === 0) {
     // `select from t` returns rows without columns.
     const rows = Array.from({ length: n }, () => (opts.rowMode === 'array' ? [] : {}));
-    return { rows: rows as T[], rowCount: total, tag, meta: undefined };
+    return { rows: rows as T[], rowCount: total, tag, meta: undefined, columns: [] };
   }
 
   // Keys hold the text, except for long ones (they would keep megabytes per entry alive).
@@ -322,12 +348,16 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
     if (d.kinds[c] === KIND_JSON) {
       const start = buf.readUInt32LE(at + 8);
       const end = buf.readUInt32LE(at + 12);
-      const values = JSON.parse(str.slice(start, end)) as unknown[];
-      if (d.fixes[c] !== 0) for (let r = 0; r < values.length; r++) values[r] = fixValue(values[r], d.fixes[c], opts.int8);
+      let values = JSON.parse(str.slice(start, end)) as unknown[];
+      if (d.fixes[c] === FIX_SHAPE) {
+        const shape = values[0] as Shape;
+        values = values.slice(1);
+        for (let r = 0; r < values.length; r++) values[r] = fixShaped(values[r], shape, opts.int8);
+      } else if (d.fixes[c] !== 0) for (let r = 0; r < values.length; r++) values[r] = fixValue(values[r], d.fixes[c], opts.int8);
       json[c] = values;
     }
     at += COLUMN + buf.readUInt16LE(at + 6);
   }
   const meta = withMeta ? copyMeta(buf, HEADER + commandLen, count) : undefined;
-  return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, tag, meta };
+  return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, tag, meta, columns: d.columns };
 }

@@ -12,6 +12,7 @@ export type { Column } from './decode';
 export { RowStream } from './stream';
 export type { StatementResult } from './script';
 export type { ListenOptions, Notice, NotificationInfo, Subscription } from './notify';
+export type { TypeCodec, TypeCodecs } from './codecs';
 export type { CopyRows, CopySource, TableName } from './copy';
 export type { Int8Mode, RowMode } from './decode';
 export {

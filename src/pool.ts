@@ -14,6 +14,7 @@ import { ReservedConnection } from './reserved';
 import type { StatementResult } from './script';
 import { abortable, beforeSend, cancelOptions, type CancelOptions, type CancelTarget } from './abort';
 export type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
+import { Codecs } from './codecs';
 import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type Subscription } from './notify';
 import type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
 import { backoff, beginStatement, retryable, runTransaction, type Transaction, type TransactionOptions } from './transaction';
@@ -68,7 +69,8 @@ export class Pool implements QueryRunner {
 
   constructor(url?: string | PoolOptions, options?: PoolOptions) {
     const o = (typeof url === 'object' ? url : options) ?? {};
-    this.defaults = queryDefaults(o);
+    const defaults = queryDefaults(o);
+    this.defaults = defaults;
     const onConnect = o.onConnect;
     if (onConnect !== undefined && typeof onConnect !== 'function') throw new PgwarpError('onConnect must be a function');
     try {
@@ -79,6 +81,11 @@ export class Pool implements QueryRunner {
       );
     } catch (e) {
       throw new PgwarpError((e as Error).message);
+    }
+    if (o.types !== undefined) {
+      // The catalog lookup runs without the codecs it resolves.
+      const lookup = (sql: string, params: unknown[]) => makeQuery<{ oid: number; name: string; schema: string; array: number }>(this, defaults, sql, params).all();
+      this.defaults = { ...defaults, codecs: new Codecs(o.types, this.bridge, lookup) };
     }
     const onNotice = o.onNotice;
     if (onNotice !== undefined) {

@@ -133,7 +133,9 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
   }
 
   private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions): Promise<Decoded<R>> {
-    let buf = await runner.run(this.sql, this.params, mode, mode === MODE_ALL ? this.limits : undefined);
+    const codecs = this.limits.codecs;
+    const params = codecs === undefined ? this.params : await codecs.params(this.sql, this.params);
+    let buf = await runner.run(this.sql, params, mode, mode === MODE_ALL ? this.limits : undefined);
     let rows: R[] | undefined;
     let meta: Buffer | undefined;
     for (;;) {
@@ -150,11 +152,12 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
         );
         throw err;
       }
+      if (codecs !== undefined) await codecs.rows(page.rows, page.columns, options.rowMode === 'array');
       if (rows === undefined) {
         rows = page.rows;
         meta = page.meta;
       } else for (const row of page.rows) rows.push(row);
-      if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag, meta };
+      if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag, meta, columns: page.columns };
       buf = await next;
     }
   }
@@ -273,7 +276,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
     if (this.started !== undefined) throw this.ranAlready();
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
     this.started = 'stream';
-    return new RowStream<T>(this.runner, this.sql, this.params, this.decode, batch, this.cancel);
+    return new RowStream<T>(this.runner, this.sql, this.params, this.decode, batch, this.cancel, this.limits.codecs);
   }
 
   /**

@@ -5,6 +5,7 @@
 import { decodeResult, morePages, readColumnMeta, type Column, type DecodeOptions } from './decode';
 import type { QueryRunner } from './query-result';
 import { abortError, interrupt, type CancelOptions, type CancelTarget } from './abort';
+import type { Codecs } from './codecs';
 import { QueryTimeoutError } from './errors';
 
 const MODE_STREAM = 4;
@@ -48,6 +49,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
     private readonly decode: DecodeOptions,
     private readonly batch: number,
     private readonly cancel?: CancelOptions,
+    private readonly codecs?: Codecs,
   ) {
     if (cancel !== undefined) this.arm(cancel);
   }
@@ -124,7 +126,9 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
           this.target = target;
           this.runner = target.runner;
         }
-        const first = this.runner.run(this.sql, this.params, MODE_STREAM, { batch: this.batch });
+        const codecs = this.codecs;
+        const params = codecs === undefined ? this.params : await this.race(codecs.params(this.sql, this.params));
+        const first = this.runner.run(this.sql, params, MODE_STREAM, { batch: this.batch });
         // Aborted before the first page: stop what it started once it is there.
         first.then(
           (b) => {
@@ -142,6 +146,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         this.ahead = undefined;
         this.follow(morePages(buf));
         const page = decodeResult<T>(buf, this.sql, this.decode, !this.described);
+        if (this.codecs !== undefined) await this.codecs.rows(page.rows, page.columns, this.decode.rowMode === 'array');
         if (!this.described) {
           this.described = true;
           this.meta = page.meta;

@@ -22,6 +22,8 @@ pub struct NativePoolOptions {
     /// Milliseconds (numbers, so values past 2^32 are not wrapped).
     pub connect_timeout_ms: Option<f64>,
     pub statement_timeout_ms: Option<f64>,
+    pub lock_timeout_ms: Option<f64>,
+    pub idle_in_transaction_session_timeout_ms: Option<f64>,
     pub ssl_mode: Option<String>,
     pub keep_alive: Option<bool>,
     /// Milliseconds; 0: the system's default.
@@ -141,6 +143,14 @@ impl NativePool {
                     .map(|d| d.as_millis() as u64),
                 statement_timeout_ms: ms("statementTimeout", o.statement_timeout_ms, None)?
                     .map(|d| d.as_millis() as u64),
+                lock_timeout_ms: ms("lockTimeout", o.lock_timeout_ms, None)?
+                    .map(|d| d.as_millis() as u64),
+                idle_in_transaction_timeout_ms: ms(
+                    "idleInTransactionSessionTimeout",
+                    o.idle_in_transaction_session_timeout_ms,
+                    None,
+                )?
+                .map(|d| d.as_millis() as u64),
                 ssl_mode: o.ssl_mode,
                 keepalives: o.keep_alive,
                 keepalives_idle_ms: ms("keepAliveIdle", o.keep_alive_idle_ms, None)?

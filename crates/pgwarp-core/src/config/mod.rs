@@ -36,6 +36,10 @@ pub struct ConnectOptions {
     pub connect_timeout_ms: Option<u64>,
     /// `statement_timeout` applied to every connection of the pool.
     pub statement_timeout_ms: Option<u64>,
+    /// `lock_timeout` applied to every connection of the pool.
+    pub lock_timeout_ms: Option<u64>,
+    /// `idle_in_transaction_session_timeout` applied to every connection of the pool.
+    pub idle_in_transaction_timeout_ms: Option<u64>,
     /// `disable`, `allow`, `prefer` or `require`/`verify-*`.
     pub ssl_mode: Option<String>,
     /// TCP keepalive on (libpq's `keepalives`; default on).

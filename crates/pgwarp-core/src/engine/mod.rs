@@ -248,6 +248,13 @@ impl Engine {
                 Request::End { id, conn, commit } => self
                     .owner(conn)
                     .send(Command::End { id, conn, commit }, &self.completions),
+                Request::Describe { id, sql } => self.pick().send(
+                    Command::Describe {
+                        id,
+                        sql: sql.to_string(),
+                    },
+                    &self.completions,
+                ),
                 Request::Interrupt { id, conn } => self
                     .owner(conn)
                     .send(Command::Interrupt { id, conn }, &self.completions),

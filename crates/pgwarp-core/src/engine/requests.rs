@@ -17,6 +17,7 @@
 //! - `EXEC`: `u32 conn, u32 length, text`: a script on a reserved connection
 //! - `INTERRUPT`: `u32 conn`: a CancelRequest for what reserved connection `conn` runs; completes
 //!   once the server confirmed it (`u32 1`) or it could not be sent (`u32 0`)
+//! - `DESCRIBE`: `u32 length, text`: the parameter types of a statement (see `pool/describe.rs`)
 //! - `WATCH`: `u32 conn`: send event `EVENT_LOST` when reserved connection `conn` is gone (no completion)
 
 use crate::bytes::Reader;
@@ -38,6 +39,7 @@ const PASSWORD: u8 = 12;
 const EXEC: u8 = 13;
 const WATCH: u8 = 14;
 const INTERRUPT: u8 = 15;
+const DESCRIBE: u8 = 16;
 
 /// Where a query's text is.
 pub enum SqlText<'a> {
@@ -85,6 +87,8 @@ pub enum Request<'a> {
     End { id: u32, conn: u32, commit: bool },
     /// Run a script (simple protocol) on a reserved connection.
     Exec { id: u32, conn: u32, sql: &'a str },
+    /// The parameter types of a statement.
+    Describe { id: u32, sql: &'a str },
     /// Cancel what a reserved connection runs.
     Interrupt { id: u32, conn: u32 },
     /// Announce when a reserved connection is gone.
@@ -175,6 +179,12 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                 let sql = std::str::from_utf8(r.take(len)?)
                     .map_err(|_| Error::Internal("script text is not UTF-8".into()))?;
                 Request::Exec { id, conn, sql }
+            }
+            DESCRIBE => {
+                let len = r.u32_le()? as usize;
+                let sql = std::str::from_utf8(r.take(len)?)
+                    .map_err(|_| Error::Internal("query text is not UTF-8".into()))?;
+                Request::Describe { id, sql }
             }
             INTERRUPT => Request::Interrupt {
                 id,

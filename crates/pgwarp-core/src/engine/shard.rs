@@ -54,6 +54,8 @@ pub enum Command {
     Exec { id: u32, conn: u32, sql: String },
     /// Cancel what a reserved connection runs.
     Interrupt { id: u32, conn: u32 },
+    /// The parameter types of a statement.
+    Describe { id: u32, sql: String },
     /// Send `EVENT_LOST` once a reserved connection is gone.
     Watch { conn: u32 },
     /// Close the pool.
@@ -200,7 +202,8 @@ fn command_id(cmd: &Command) -> Option<u32> {
         | Command::Release { id, .. }
         | Command::End { id, .. }
         | Command::Exec { id, .. }
-        | Command::Interrupt { id, .. } => Some(*id),
+        | Command::Interrupt { id, .. }
+        | Command::Describe { id, .. } => Some(*id),
         Command::Cancel { .. } | Command::Close { .. } | Command::Watch { .. } => None,
     }
 }
@@ -241,6 +244,10 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                 Err(e) => error_buffer(&e),
             }),
             Command::Exec { conn, sql, .. } => Some(match pool.exec(conn, &sql).await {
+                Ok(page) => page,
+                Err(e) => error_buffer(&e),
+            }),
+            Command::Describe { sql, .. } => Some(match pool.describe_params(&sql).await {
                 Ok(page) => page,
                 Err(e) => error_buffer(&e),
             }),

@@ -248,6 +248,12 @@ pub fn encode(value: &Value, declared: &Type, n: usize) -> Result<Encoded, Error
             _ => Ok(Encoded::text(Some(json_text(value, n)?))),
         },
         _ => match (ty.kind(), value) {
+            (Kind::Composite(_) | Kind::Range(_), Value::Json(text)) => {
+                match super::record::object_literal(ty, text, n) {
+                    Some(literal) => Ok(Encoded::text(Some(literal?))),
+                    None => Ok(Encoded::text(scalar_text(value, ty, n)?)),
+                }
+            }
             (Kind::Array(_), Value::Array(_) | Value::String(_)) => {
                 Ok(Encoded::text(scalar_text(value, ty, n)?))
             }

@@ -85,6 +85,11 @@ pub fn array_literal(items: &[Value], elem: &Type, n: usize) -> Result<String, E
             Value::Array(inner) if !is_json(base_type(elem)) => {
                 out.push_str(&array_literal(inner, elem, n)?)
             }
+            Value::Json(json) if super::record::is_record(elem) => {
+                if let Some(literal) = super::record::object_literal(elem, json, n) {
+                    text::push_quoted(&literal?, false, &mut out);
+                }
+            }
             _ => match scalar_text(item, elem, n)? {
                 None => out.push_str("NULL"),
                 Some(text) => text::push_quoted(&text, false, &mut out),

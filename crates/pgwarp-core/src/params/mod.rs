@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod encode;
 pub mod literal;
+pub mod record;
 pub mod wire;
 
 pub use encode::{encode_all, encode_untyped, Encoded};

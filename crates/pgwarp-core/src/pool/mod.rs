@@ -6,6 +6,7 @@
 
 mod acquire;
 mod copy;
+mod describe;
 mod exclusive;
 mod lifecycle;
 mod reserve;

@@ -9,7 +9,7 @@ use postgres_types::{Kind, Type};
 use super::layout::{self, JsKind};
 use crate::error::Error;
 use crate::types::json::{self, ElemFix};
-use crate::types::{base_type, datetime, text, ConvertError};
+use crate::types::{base_type, datetime, shaped, text, ConvertError};
 use crate::wire::Column;
 
 /// How the encoder writes one column.
@@ -32,6 +32,9 @@ enum Plan {
     Json,
     /// Arrays as JSON, one JSON array per column.
     Array(Type),
+    /// Composites and ranges as JSON objects, one JSON array per column that starts with
+    /// their shape (`types::shaped`).
+    Shaped(Type),
 }
 
 impl Plan {
@@ -56,6 +59,7 @@ impl Plan {
                 Plan::RawText
             }
             _ => match ty.kind() {
+                Kind::Composite(_) | Kind::Range(_) => Plan::Shaped(ty.clone()),
                 Kind::Array(elem) => Plan::Array(elem.clone()),
                 Kind::Enum(_) => Plan::RawText,
                 _ => Plan::Rendered,
@@ -71,14 +75,24 @@ impl Plan {
             Plan::Timestamp => JsKind::Timestamp,
             Plan::Bytea => JsKind::Bytes,
             Plan::RawText | Plan::Rendered => JsKind::String,
-            Plan::Json | Plan::Array(_) => JsKind::Json,
+            Plan::Json | Plan::Array(_) | Plan::Shaped(_) => JsKind::Json,
         }
     }
 
     fn fix(&self) -> ElemFix {
         match self {
+            Plan::Array(elem) if shaped::is_shaped(elem) => ElemFix::Shape,
             Plan::Array(elem) => json::elem_fix(elem),
+            Plan::Shaped(_) => ElemFix::Shape,
             _ => ElemFix::None,
+        }
+    }
+
+    /// The start of the column's JSON array: `[`, then the shape for shaped values.
+    fn json_start(&self, ty: &Type, out: &mut Vec<u8>) {
+        out.push(b'[');
+        if self.fix() == ElemFix::Shape {
+            shaped::shape(ty, out);
         }
     }
 }
@@ -105,12 +119,13 @@ impl ResultEncoder {
         let plans: Vec<Plan> = columns.iter().map(|c| Plan::of(&c.type_)).collect();
         let json = plans
             .iter()
-            .map(|p| {
+            .zip(columns)
+            .map(|(p, c)| {
+                let mut start = Vec::new();
                 if p.kind() == JsKind::Json {
-                    vec![b'[']
-                } else {
-                    Vec::new()
+                    p.json_start(&c.type_, &mut start);
                 }
+                start
             })
             .collect();
         ResultEncoder {
@@ -190,7 +205,8 @@ impl ResultEncoder {
     fn push_value(&mut self, i: usize, value: Option<&[u8]>) -> Result<(), ConvertError> {
         let plan = &self.plans[i];
         let is_json = plan.kind() == JsKind::Json;
-        if is_json && self.rows > 0 {
+        // A shaped column's array starts with the shape: every value follows a comma.
+        if is_json && (self.rows > 0 || plan.fix() == ElemFix::Shape) {
             self.json[i].push(b',');
         }
         let Some(raw) = value else {
@@ -248,6 +264,14 @@ impl ResultEncoder {
                 let elem = elem.clone();
                 json::write_array(&elem, raw, &mut self.json[i])?;
             }
+            Plan::Shaped(ty) => {
+                self.cells.extend_from_slice(&[0; 8]);
+                let ty = ty.clone();
+                let mut s = std::mem::take(&mut self.scratch);
+                let r = shaped::write_shaped(&ty, raw, &mut self.json[i], &mut s);
+                self.scratch = s;
+                r?;
+            }
         }
         Ok(())
     }
@@ -271,7 +295,7 @@ impl ResultEncoder {
         for (i, plan) in self.plans.iter().enumerate() {
             self.json[i].clear();
             if plan.kind() == JsKind::Json {
-                self.json[i].push(b'[');
+                plan.json_start(&self.columns[i].1, &mut self.json[i]);
             }
         }
         page

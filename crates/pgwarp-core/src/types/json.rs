@@ -20,6 +20,8 @@ pub enum ElemFix {
     Timestamp = 3,
     /// `\x`-hex text to make a `Buffer`.
     Bytes = 4,
+    /// Composites or ranges: the column's first element is their shape (`types::shaped`).
+    Shape = 5,
 }
 
 /// The fix an array of `elem` values needs.
@@ -170,6 +172,9 @@ pub fn write_value(
         }
         _ => match ty.kind() {
             Kind::Array(inner) => write_array(inner, raw, out)?,
+            Kind::Composite(_) | Kind::Range(_) => {
+                super::shaped::write_shaped(ty, raw, out, scratch)?
+            }
             _ => {
                 scratch.clear();
                 text::write_text(ty, raw, scratch)?;

@@ -6,6 +6,7 @@ pub mod geometry;
 pub mod json;
 pub mod numeric;
 pub mod search;
+pub mod shaped;
 pub mod text;
 
 use postgres_types::{Kind, Type};
