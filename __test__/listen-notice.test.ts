@@ -1,4 +1,7 @@
 // LISTEN/NOTIFY and notices against a real server of this file's own (it is restarted here).
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Pool, type Notice } from '../src';
@@ -113,6 +116,35 @@ describe('LISTEN/NOTIFY', () => {
       await pool.close();
     }
   }, 60_000);
+
+  it('an active listener keeps the process alive; unlisten lets it exit', async () => {
+    // The child listens, gets one notification (sent below), then unlistens and has nothing
+    // left: it must exit on its own (without close()). Before that, only the listener keeps it up.
+    const script = `
+      const { Pool } = require(${JSON.stringify(path.resolve('dist/index.js'))});
+      const pool = new Pool(${JSON.stringify(server.url)}, { max: 1 });
+      let sub;
+      pool.listen('wake', async (payload) => {
+        console.log('got ' + payload);
+        await sub.unlisten();
+      }).then((s) => { sub = s; console.log('listening'); });
+    `;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await until(() => out.includes('listening'));
+    // Alive with nothing in flight, only listening.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(child.exitCode).toBeNull();
+    const pool = new Pool(server.url, { max: 1 });
+    await pool.notify('wake', 'now');
+    await pool.close();
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 5000))]);
+    if (code === 'still running') child.kill();
+    expect(code).toBe(0);
+    expect(out).toContain('got now');
+  });
 
   it('a channel must be a non-empty string', async () => {
     const pool = new Pool(server.url, { max: 1 });
