@@ -9,6 +9,7 @@ import { PgwarpError, PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
 import { readNotification } from './notify';
 import { writeParams } from './params';
+import { SqlRegistry } from './sql-registry';
 import { Writer } from './writer';
 
 const QUERY = 1;
@@ -45,14 +46,6 @@ const EVENT_NOTIFICATION = 5;
 const EVENT_LOST = 6;
 const EVENT_PASSWORD = 3;
 
-/**
- * SQL texts are registered with the engine by id so repeats send 4 bytes: at most this many,
- * and this many UTF-16 units in all; the oldest is forgotten (on both sides) to make room.
- * Longer texts (ORMs' IN lists of every length) are sent whole each time, never kept.
- */
-const MAX_SQL_IDS = 4096;
-const MAX_SQL_UNITS = 2 * 1024 * 1024;
-const MAX_REGISTERED_LENGTH = 16 * 1024;
 /** A request buffer that grew past this for one large request goes back to its first size. */
 const SHRINK_ABOVE = 1024 * 1024;
 
@@ -77,9 +70,13 @@ export class Bridge {
   private nextId = 1;
   private flushQueued = false;
   private inFlight = 0;
-  private readonly sqlIds = new Map<string, number>();
-  private sqlUnits = 0;
-  private nextSqlId = 1;
+  private readonly sql = new SqlRegistry();
+  /** Queued before the query that takes the room: the engine resolves earlier uses first. */
+  private readonly forget = (id: number) => {
+    this.batch.u8(FORGET);
+    this.batch.u32(0);
+    this.batch.u32(id);
+  };
   private readonly flushNow = () => this.flush();
   /** Listeners that keep the process alive while they listen. */
   private keepers = 0;
@@ -127,17 +124,11 @@ export class Bridge {
   query(sql: string, params: readonly unknown[] | undefined, mode: number, conn = 0, limits: Limits = NO_LIMITS): Promise<Buffer> {
     const w = this.batch;
     const id = this.nextId++;
-    let sqlId = this.sqlIds.get(sql);
+    let sqlId = this.sql.known(sql);
     const known = sqlId !== undefined;
-    let registered = false;
-    if (!known && sql.length > 0 && sql.length <= MAX_REGISTERED_LENGTH) {
-      // Before this request's bytes: forgetting writes requests of its own.
-      this.makeRoom(sql.length);
-      sqlId = this.nextSqlId++;
-      this.sqlIds.set(sql, sqlId);
-      this.sqlUnits += sql.length;
-      registered = true;
-    }
+    // Before this request's bytes: forgetting writes requests of its own.
+    if (!known) sqlId = this.sql.register(sql, this.forget);
+    const registered = !known && sqlId !== undefined;
     const start = w.at;
     try {
       w.u8(QUERY);
@@ -157,27 +148,10 @@ export class Bridge {
       // A refused parameter must not leave half a request in the batch.
       // and the engine never saw the text registered here.
       w.at = start;
-      if (registered) {
-        this.sqlIds.delete(sql);
-        this.sqlUnits -= sql.length;
-      }
+      if (registered) this.sql.unregister(sql);
       return Promise.reject(err);
     }
     return this.expect(id);
-  }
-
-  /** Forgets the oldest registered texts (here and in the engine) until `units` more fit. */
-  private makeRoom(units: number): void {
-    for (const [text, id] of this.sqlIds) {
-      if (this.sqlIds.size < MAX_SQL_IDS && this.sqlUnits + units <= MAX_SQL_UNITS) return;
-      this.sqlIds.delete(text);
-      this.sqlUnits -= text.length;
-      // Queued before the query that takes the room: earlier uses in this batch are resolved
-      // by the engine before it reads this.
-      this.batch.u8(FORGET);
-      this.batch.u32(0);
-      this.batch.u32(id);
-    }
   }
 
   /** The next page of a paged result. */

@@ -3,33 +3,18 @@
  * @module
  */
 import type { Bridge } from './bridge';
-import { errorFromResult, PgwarpError } from './errors';
+import { errorFromResult, PgwarpError, type PostgresError } from './errors';
 import type { ReservedConnection } from './reserved';
 
-/** A notice (`RAISE NOTICE`, a warning), with the fields a `PostgresError` has. */
-export interface Notice {
-  /** `NOTICE`, `WARNING`, `INFO`, `LOG`, `DEBUG` (possibly localised). */
-  severity: string;
-  /** The severity, never localised. */
-  severityNonLocalized?: string;
-  /** SQLSTATE, e.g. `00000`, or `01000` for a warning. */
-  code: string;
-  message: string;
-  detail?: string;
-  hint?: string;
-  position?: number;
-  internalPosition?: number;
-  internalQuery?: string;
-  where?: string;
-  schema?: string;
-  table?: string;
-  column?: string;
-  dataType?: string;
-  constraint?: string;
-  file?: string;
-  line?: number;
-  routine?: string;
-}
+/** Fields a notice has only sometimes, as a `PostgresError` does. */
+type OptionalFields = 'severityNonLocalized' | 'detail' | 'hint' | 'position' | 'internalPosition' | 'internalQuery' | 'where' | 'schema' | 'table' | 'column' | 'dataType' | 'constraint' | 'file' | 'line' | 'routine';
+
+/**
+ * A notice (`RAISE NOTICE`, a warning), with the fields a `PostgresError` has: `severity`
+ * (`NOTICE`, `WARNING`, `INFO`...), `code` (`00000`, `01000` for a warning), `message`, and
+ * `detail`, `hint`, `where`... when the server sends them.
+ */
+export type Notice = Pick<PostgresError, 'severity' | 'code' | 'message'> & Partial<Pick<PostgresError, OptionalFields>>;
 
 /** Reads a notice event's error result into a plain object. */
 export function decodeNotice(buf: Buffer): Notice {
