@@ -286,7 +286,12 @@ function fixValue(v: unknown, fix: number, int8: Int8Mode): unknown {
 export interface DecodeOptions {
   rowMode: RowMode;
   int8: Int8Mode;
+  /** The engine is asked for every column as the server's text (mode bit `TEXT_RESULTS`). */
+  text?: boolean;
 }
+
+/** The bit of a request's mode that asks for text results (`query::TEXT_RESULTS`). */
+export const TEXT_RESULTS = 0x40;
 
 /** Byte offset of the cells relative to the start of the ArrayBuffer must be 8-aligned. */
 function aligned(buf: Buffer, cellsAt: number): Buffer {

@@ -39,12 +39,18 @@ export interface QueryOptions {
   signal?: AbortSignal;
   /** Milliseconds after which the query rejects with `QueryTimeoutError` and is cancelled on the server. */
   timeout?: number;
+  /**
+   * @internal Every column as the server's text, unconverted (for the node-postgres
+   * compatibility layer, whose type parsers take the text form).
+   */
+  textResults?: boolean;
 }
 
 /** @internal Turns a query call into a QueryResult; shared by the pool and reserved connections. */
 export function makeQuery<T>(runner: QueryRunner, defaults: QueryDefaults, sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
   const d = options === undefined ? defaults : queryDefaults(options, defaults);
-  return new QueryResult<T>(runner, sql, params, { rowMode: options?.rowMode === 'array' ? 'array' : 'object', int8: d.int8 }, d, cancelOptions(options));
+  const decode = { rowMode: options?.rowMode === 'array' ? ('array' as const) : ('object' as const), int8: d.int8, text: options?.textResults === true };
+  return new QueryResult<T>(runner, sql, params, decode, d, cancelOptions(options));
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
-import { commandOf, decodeResult, morePages, readColumnMeta, type Column, type Decoded, type DecodeOptions } from './decode';
+import { commandOf, decodeResult, morePages, readColumnMeta, TEXT_RESULTS, type Column, type Decoded, type DecodeOptions } from './decode';
 import { PgwarpError, QueryResultError } from './errors';
 import { RowStream } from './stream';
 import { abortable, type CancelOptions, type CancelTarget } from './abort';
@@ -135,7 +135,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
   private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions): Promise<Decoded<R>> {
     const codecs = this.limits.codecs;
     const params = codecs === undefined ? this.params : await codecs.params(this.sql, this.params);
-    let buf = await runner.run(this.sql, params, mode, mode === MODE_ALL ? this.limits : undefined);
+    let buf = await runner.run(this.sql, params, options.text ? mode | TEXT_RESULTS : mode, mode === MODE_ALL ? this.limits : undefined);
     let rows: R[] | undefined;
     let meta: Buffer | undefined;
     for (;;) {

@@ -2,7 +2,7 @@
  * `stream()`: rows one at a time, page by page from the engine, with backpressure.
  * @module
  */
-import { decodeResult, morePages, readColumnMeta, type Column, type DecodeOptions } from './decode';
+import { decodeResult, morePages, readColumnMeta, TEXT_RESULTS, type Column, type DecodeOptions } from './decode';
 import type { QueryRunner } from './query-result';
 import { abortError, interrupt, type CancelOptions, type CancelTarget } from './abort';
 import type { Codecs } from './codecs';
@@ -128,7 +128,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         }
         const codecs = this.codecs;
         const params = codecs === undefined ? this.params : await this.race(codecs.params(this.sql, this.params));
-        const first = this.runner.run(this.sql, params, MODE_STREAM, { batch: this.batch });
+        const first = this.runner.run(this.sql, params, this.decode.text ? MODE_STREAM | TEXT_RESULTS : MODE_STREAM, { batch: this.batch });
         // Aborted before the first page: stop what it started once it is there.
         first.then(
           (b) => {

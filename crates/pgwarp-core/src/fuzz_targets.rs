@@ -93,7 +93,7 @@ pub fn decode_value(data: &[u8]) {
         return;
     };
     let ty = all[pick as usize * 7 % all.len()].clone();
-    let mut encoder = ResultEncoder::new(&[column(ty.clone()), column(Type::TEXT)]);
+    let mut encoder = ResultEncoder::new(&[column(ty.clone()), column(Type::TEXT)], false);
     if let Some(Message::DataRow(row)) = data_row(&[Some(value), None]) {
         let _ = encoder.push(&row);
         let _ = encoder.finish(1, "SELECT 1");

@@ -194,6 +194,7 @@ impl Pool {
         mode: Mode,
         conn: u32,
         batch_rows: u32,
+        run: query::Run,
     ) -> Result<Vec<u8>, Error> {
         let cursor = self.new_cursor();
         let hold = Hold::take(self, conn, cursor, true).await?;
@@ -220,13 +221,12 @@ impl Pool {
                 } else {
                     Caller::Holder
                 };
-                let prepare = self.inner.options.prepare;
-                if !prepare {
+                if !run.prepare {
                     // Look the column types up first, so the rows need not be read ahead
                     // of a type lookup (see `Started::describe`): a stream stays a stream.
                     let _ = hold.conn().describe_unnamed(sql).await;
                 }
-                query::start(hold.conn(), sql, values, prepare, caller)
+                query::start(hold.conn(), sql, values, run, caller)
                     .await
                     .map(|s| Source::Rows(Box::new(Pager::new(s, cursor, limits))))
             }

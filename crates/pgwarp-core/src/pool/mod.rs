@@ -149,7 +149,12 @@ impl Pool {
         conn: u32,
         limits: Limits,
     ) -> Result<Vec<u8>, Error> {
-        let mode = Mode::from_u32(mode)?;
+        let text = mode & query::TEXT_RESULTS != 0;
+        let mode = Mode::from_u32(mode & !query::TEXT_RESULTS)?;
+        let run = query::Run {
+            prepare: self.inner.options.prepare,
+            text,
+        };
         if self.inner.options.test_panic && sql == "pgwarp:test:panic" {
             panic!("the test hook asked for a panic");
         }
@@ -173,7 +178,8 @@ impl Pool {
             // Cold paths are boxed: the state of a stream or COPY start would otherwise be
             // part of (and copied with) every query's future.
             Mode::Stream | Mode::CopyOut => {
-                return Box::pin(self.start_held(sql, &values, mode, conn, limits.batch_rows)).await
+                return Box::pin(self.start_held(sql, &values, mode, conn, limits.batch_rows, run))
+                    .await
             }
             Mode::CopyIn | Mode::CopyRows => {
                 if !values.is_empty() {
@@ -192,15 +198,14 @@ impl Pool {
             lease.conn.check_not_held()?;
             (lease, Caller::Holder)
         };
-        let prepare = self.inner.options.prepare;
-        let mut started = query::start(&lease.conn, sql, &values, prepare, caller).await;
+        let mut started = query::start(&lease.conn, sql, &values, run, caller).await;
         // A pooled statement that never left the client (its connection died just before)
         // moves to another connection, once; one that may have reached the server never does.
         if conn == 0 && matches!(&started, Err(e) if e.is_connection(crate::wire::NOT_SENT)) {
             self.discard(&lease.conn);
             drop(lease);
             lease = self.acquire(Want::Shared).await?;
-            started = query::start(&lease.conn, sql, &values, prepare, caller).await;
+            started = query::start(&lease.conn, sql, &values, run, caller).await;
         }
         let started = started?;
         if mode != Mode::All {

@@ -61,6 +61,19 @@ impl Mode {
 /// Parameters a statement can have: the protocol counts them in 16 bits.
 const MAX_PARAMETERS: usize = 65535;
 
+/// How a statement is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// Through the statement cache (named statements); otherwise the unnamed one.
+    pub prepare: bool,
+    /// Results in the server's text format, every column a string as the server wrote it
+    /// (what node-postgres' type parsers expect); otherwise binary, converted by the engine.
+    pub text: bool,
+}
+
+/// The bit of a request's mode that asks for text results.
+pub const TEXT_RESULTS: u32 = 0x40;
+
 /// Who runs the statement, which decides what its end must look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -82,6 +95,8 @@ pub struct Started {
     conn: Arc<Connection>,
     encoder: Option<ResultEncoder>,
     caller: Caller,
+    /// Results come in text (see [`Run::text`]).
+    text: bool,
     /// Rows read before they could be encoded: the first one, or all of an unnamed
     /// statement's whose column types this connection had not looked up yet.
     early: VecDeque<DataRowBody>,
@@ -97,25 +112,19 @@ pub async fn start(
     conn: &Arc<Connection>,
     sql: &str,
     values: &[Value<'_>],
-    prepare: bool,
+    run: Run,
     caller: Caller,
 ) -> Result<Started, Error> {
-    let first = send(conn, sql, values, prepare, caller)
-        .await?
-        .prime()
-        .await;
+    let first = send(conn, sql, values, run, caller).await?.prime().await;
     match first {
         Err(Error::Server(e))
-            if prepare
+            if run.prepare
                 && conn.status() != wire::FAILED
                 && (e.code() == "26000"
                     || (e.code() == "0A000" && e.message().contains("cached plan"))) =>
         {
             conn.forget(sql);
-            send(conn, sql, values, prepare, caller)
-                .await?
-                .prime()
-                .await
+            send(conn, sql, values, run, caller).await?.prime().await
         }
         other => other,
     }
@@ -125,7 +134,7 @@ async fn send(
     conn: &Arc<Connection>,
     sql: &str,
     values: &[Value<'_>],
-    prepare: bool,
+    run: Run,
     caller: Caller,
 ) -> Result<Started, Error> {
     if values.len() > MAX_PARAMETERS {
@@ -138,7 +147,7 @@ async fn send(
     if conn.is_closed() {
         return Err(not_sent());
     }
-    let (rows, encoder) = if prepare {
+    let (rows, encoder) = if run.prepare {
         let (prepared, kept) = match conn.prepare(sql).await {
             Ok(p) => p,
             Err(e) => {
@@ -150,21 +159,21 @@ async fn send(
         };
         let encoded = params::encode_all(values, &prepared.description.params)?;
         let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
-        let rows = conn.client().execute(&prepared.name, &params)?;
+        let rows = conn.client().execute(&prepared.name, &params, run.text)?;
         if !kept {
             // Nothing keeps it: close it behind its one use.
             conn.client().close_statement(&prepared.name);
         }
         (
             rows,
-            Some(ResultEncoder::new(&prepared.description.columns)),
+            Some(ResultEncoder::new(&prepared.description.columns, run.text)),
         )
     } else {
         // PgBouncer in transaction mode: one round trip with the unnamed statement; the
         // server infers the parameter types, so values go as text.
         let encoded = params::encode_untyped(values)?;
         let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
-        (conn.client().execute_unnamed(sql, &params)?, None)
+        (conn.client().execute_unnamed(sql, &params, run.text)?, None)
     };
     drop(turn);
     Ok(Started {
@@ -172,6 +181,7 @@ async fn send(
         conn: conn.clone(),
         encoder,
         caller,
+        text: run.text,
         early: VecDeque::new(),
         ended: None,
     })
@@ -200,7 +210,7 @@ impl Started {
             Err(e) => return Err(self.fail(e)),
         };
         let Some(raw) = raw else {
-            self.encoder = Some(ResultEncoder::new(&[]));
+            self.encoder = Some(ResultEncoder::new(&[], false));
             return Ok(());
         };
         if raw
@@ -218,7 +228,7 @@ impl Started {
             self.ended = Some(Ok(()));
         }
         let columns = raw.resolve(self.conn.client(), self.conn.types()).await?;
-        self.encoder = Some(ResultEncoder::new(&columns));
+        self.encoder = Some(ResultEncoder::new(&columns, self.text));
         Ok(())
     }
 
@@ -254,14 +264,15 @@ impl Started {
 
     /// The encoder for this statement's columns.
     pub fn encoder(&mut self) -> &mut ResultEncoder {
-        self.encoder.get_or_insert_with(|| ResultEncoder::new(&[]))
+        self.encoder
+            .get_or_insert_with(|| ResultEncoder::new(&[], false))
     }
 
     /// Moves the encoder out (for pagers that own it).
     pub fn take_encoder(&mut self) -> ResultEncoder {
         self.encoder
             .take()
-            .unwrap_or_else(|| ResultEncoder::new(&[]))
+            .unwrap_or_else(|| ResultEncoder::new(&[], false))
     }
 
     /// The server's command tag, once the statement ended.

@@ -114,9 +114,19 @@ pub struct ResultEncoder {
 }
 
 impl ResultEncoder {
-    /// An encoder for a statement's columns.
-    pub fn new(columns: &[Column]) -> Self {
-        let plans: Vec<Plan> = columns.iter().map(|c| Plan::of(&c.type_)).collect();
+    /// An encoder for a statement's columns; with `text`, for their text format (every
+    /// column a string as the server wrote it).
+    pub fn new(columns: &[Column], text: bool) -> Self {
+        let plans: Vec<Plan> = columns
+            .iter()
+            .map(|c| {
+                if text {
+                    Plan::RawText
+                } else {
+                    Plan::of(&c.type_)
+                }
+            })
+            .collect();
         let json = plans
             .iter()
             .zip(columns)

@@ -1,6 +1,7 @@
 //! Running a statement with the extended protocol: Bind, Execute and Sync for a prepared
 //! statement, or Parse, Bind, Describe, Execute and Sync for the unnamed one (one round trip,
-//! for PgBouncer in transaction mode). Results are always asked for in binary.
+//! for PgBouncer in transaction mode). Results are asked for in binary, or all in text for
+//! callers that parse the server's text themselves.
 //!
 //! [`Rows`] reads the answer to its end: the rows, then the command tag of CommandComplete and
 //! the transaction status of ReadyForQuery, which the caller needs to know what the statement
@@ -22,9 +23,9 @@ pub type Param<'a> = (Option<&'a [u8]>, bool);
 
 impl Client {
     /// Runs prepared statement `name` with `params`.
-    pub fn execute(&self, name: &str, params: &[Param<'_>]) -> Result<Rows, Error> {
+    pub fn execute(&self, name: &str, params: &[Param<'_>], text: bool) -> Result<Rows, Error> {
         let mut buf = BytesMut::with_capacity(message_size(name, params));
-        bind(name, params, &mut buf)?;
+        bind(name, params, text, &mut buf)?;
         frontend::execute("", 0, &mut buf).map_err(encode_error)?;
         frontend::sync(&mut buf);
         Ok(Rows::new(self.send(buf).map_err(super::lost_error)?))
@@ -32,10 +33,15 @@ impl Client {
 
     /// Prepares `sql` as the unnamed statement and runs it, in one round trip. The server
     /// infers parameter types (values go as text); the columns arrive with the answer.
-    pub fn execute_unnamed(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, Error> {
+    pub fn execute_unnamed(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        text: bool,
+    ) -> Result<Rows, Error> {
         let mut buf = BytesMut::with_capacity(sql.len() + message_size("", params));
         frontend::parse("", sql, std::iter::empty(), &mut buf).map_err(encode_error)?;
-        bind("", params, &mut buf)?;
+        bind("", params, text, &mut buf)?;
         frontend::describe(b'P', "", &mut buf).map_err(encode_error)?;
         frontend::execute("", 0, &mut buf).map_err(encode_error)?;
         frontend::sync(&mut buf);
@@ -53,7 +59,12 @@ fn message_size(statement: &str, params: &[Param<'_>]) -> usize {
     64 + statement.len() + values
 }
 
-fn bind(statement: &str, params: &[Param<'_>], buf: &mut BytesMut) -> Result<(), Error> {
+fn bind(
+    statement: &str,
+    params: &[Param<'_>],
+    text: bool,
+    buf: &mut BytesMut,
+) -> Result<(), Error> {
     frontend::bind(
         "",
         statement,
@@ -66,7 +77,7 @@ fn bind(statement: &str, params: &[Param<'_>], buf: &mut BytesMut) -> Result<(),
             }
             None => Ok(IsNull::Yes),
         },
-        Some(1),
+        Some(if text { 0 } else { 1 }),
         buf,
     )
     .map_err(|e| match e {
