@@ -102,6 +102,18 @@ describe('signal and timeout', () => {
     expect(pool.stats().connections.reserved).toBe(0);
   });
 
+  it('a pool query with a signal keeps the shared path’s rules, and its connection comes back without a reset', async () => {
+    const p = newPool({ max: 1 });
+    const err = await p.query('begin', [], { timeout: 1000 }).execute().catch((e: Error) => e);
+    expect((err as Error).name).toBe('ParameterError');
+    expect((err as Error).message).toMatch(/cannot run BEGIN.*pool\.transaction\(/);
+    const resetsBefore = p.stats().counters.resets;
+    for (let i = 0; i < 5; i++) expect(await p.query<number>('select $1::int', [i], { timeout: 1000 }).scalar()).toBe(i);
+    // As on the shared path: no session reset after them.
+    expect(p.stats().counters.resets).toBe(resetsBefore);
+    expect(p.stats().connections.reserved).toBe(0);
+  });
+
   it('reserve() gives up waiting, and the connection that comes later goes back', async () => {
     const single = newPool({ max: 1 });
     const held = await single.reserve();

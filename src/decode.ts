@@ -292,6 +292,8 @@ export interface DecodeOptions {
 
 /** The bit of a request's mode that asks for text results (`query::TEXT_RESULTS`). */
 export const TEXT_RESULTS = 0x40;
+/** The bit that gives a query on a reserved connection the shared path's rules (`query::AUTOCOMMIT`). */
+export const AUTOCOMMIT = 0x20;
 
 /** Byte offset of the cells relative to the start of the ArrayBuffer must be 8-aligned. */
 function aligned(buf: Buffer, cellsAt: number): Buffer {

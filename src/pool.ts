@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { Bridge, type Limits } from './bridge';
 import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import { queryDefaults, resolveOptions, type PoolOptions, type QueryDefaults } from './config';
-import type { Int8Mode, RowMode } from './decode';
+import { AUTOCOMMIT, type Int8Mode, type RowMode } from './decode';
 import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
 import { ReservedConnection } from './reserved';
@@ -184,7 +184,16 @@ export class Pool implements QueryRunner {
   /** @internal */
   async cancelTarget(o: CancelOptions): Promise<CancelTarget & { runner: QueryRunner }> {
     const conn = await this.reserve(o);
-    return { bridge: this.bridge, conn: conn.id, alone: true, runner: conn, done: () => conn.release() };
+    // Still a pool query: the shared path's refusals and checks, and no session reset after.
+    const runner: QueryRunner = {
+      bridge: conn.bridge,
+      run: (sql, params, mode, limits) => conn.run(sql, params, mode | AUTOCOMMIT, limits),
+      next: (cursor) => conn.next(cursor),
+      cancel: (cursor) => conn.cancel(cursor),
+      stop: (cursor) => conn.stop(cursor),
+      cancelTarget: () => Promise.reject(new PgwarpError('already on a connection of its own')),
+    };
+    return { bridge: this.bridge, conn: conn.id, alone: true, runner, done: () => conn.release() };
   }
 
   /**

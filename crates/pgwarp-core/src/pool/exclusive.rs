@@ -216,7 +216,7 @@ impl Pool {
                     batch_rows,
                     ..Limits::default()
                 };
-                let caller = if conn == 0 {
+                let caller = if conn == 0 || run.autocommit {
                     Caller::Engine
                 } else {
                     Caller::Holder

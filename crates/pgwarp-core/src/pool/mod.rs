@@ -149,12 +149,12 @@ impl Pool {
         conn: u32,
         limits: Limits,
     ) -> Result<Vec<u8>, Error> {
-        let text = mode & query::TEXT_RESULTS != 0;
-        let mode = Mode::from_u32(mode & !query::TEXT_RESULTS)?;
         let run = query::Run {
             prepare: self.inner.options.prepare,
-            text,
+            text: mode & query::TEXT_RESULTS != 0,
+            autocommit: conn != 0 && mode & query::AUTOCOMMIT != 0,
         };
+        let mode = Mode::from_u32(mode & !(query::TEXT_RESULTS | query::AUTOCOMMIT))?;
         if self.inner.options.test_panic && sql == "pgwarp:test:panic" {
             panic!("the test hook asked for a panic");
         }
@@ -165,7 +165,7 @@ impl Pool {
             crate::guard::check_text(sql)?;
         }
         if !copy {
-            let refusal = if conn == 0 && self.inner.options.shared_guard {
+            let refusal = if (conn == 0 || run.autocommit) && self.inner.options.shared_guard {
                 crate::guard::refuse_shared(sql)
             } else {
                 crate::guard::refuse_copy(sql)
@@ -196,7 +196,14 @@ impl Pool {
         } else {
             let lease = self.lease_reserved(conn)?;
             lease.conn.check_not_held()?;
-            (lease, Caller::Holder)
+            (
+                lease,
+                if run.autocommit {
+                    Caller::Engine
+                } else {
+                    Caller::Holder
+                },
+            )
         };
         let mut started = query::start(&lease.conn, sql, &values, run, caller).await;
         // A pooled statement that never left the client (its connection died just before)

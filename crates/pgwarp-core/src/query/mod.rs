@@ -69,10 +69,17 @@ pub struct Run {
     /// Results in the server's text format, every column a string as the server wrote it
     /// (what node-postgres' type parsers expect); otherwise binary, converted by the engine.
     pub text: bool,
+    /// A pool query that JavaScript runs on a connection it reserved for it alone (to be
+    /// able to cancel it): refused and checked as on the shared path, and it leaves no mark
+    /// on the session, so giving the connection back needs no reset.
+    pub autocommit: bool,
 }
 
 /// The bit of a request's mode that asks for text results.
 pub const TEXT_RESULTS: u32 = 0x40;
+/// The bit of a request's mode that gives a query on a reserved connection the shared
+/// path's rules ([`Run::autocommit`]).
+pub const AUTOCOMMIT: u32 = 0x20;
 
 /// Who runs the statement, which decides what its end must look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
