@@ -111,7 +111,23 @@ describe('signal and timeout', () => {
     for (let i = 0; i < 5; i++) expect(await p.query<number>('select $1::int', [i], { timeout: 1000 }).scalar()).toBe(i);
     // As on the shared path: no session reset after them.
     expect(p.stats().counters.resets).toBe(resetsBefore);
+    // The connection goes back just after each call settles.
+    await new Promise((r) => setTimeout(r, 50));
     expect(p.stats().connections.reserved).toBe(0);
+  });
+
+  it('a query given up inside a transaction fails the transaction: nothing of it is committed', async () => {
+    const t = tableName('tx_query_timeout');
+    await pool.query(`create table ${t} (id int)`).execute();
+    const err = await pool
+      .transaction(async (tx) => {
+        await tx.query(`insert into ${t} values (1)`).execute();
+        await tx.query('select pg_sleep(5)', [], { timeout: 100 }).execute().catch(() => {});
+        await tx.query(`insert into ${t} values (2)`).execute();
+      })
+      .catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(await pool.query<number>(`select count(*)::int from ${t}`).scalar()).toBe(0);
   });
 
   it('reserve() gives up waiting, and the connection that comes later goes back', async () => {

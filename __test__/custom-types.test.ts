@@ -74,6 +74,11 @@ describe('composites and ranges come back parsed', () => {
         { lower: null, upper: null, lowerInclusive: false, upperInclusive: false, empty: true },
       ],
     });
+    // A json field inside takes any JSON value, booleans and strings too.
+    await pool.query(`create type ${s}.tagged as (label text, meta jsonb)`).execute();
+    for (const meta of [true, 'x', { a: [1] }, 3]) {
+      expect(await pool.query(`select $1::${s}.tagged as v`, [{ label: 'l', meta }]).scalar()).toEqual({ label: 'l', meta });
+    }
     const err = await pool.query(`insert into ${t} (p) values ($1)`, [{ nmae: 'typo' }]).execute().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ParameterError);
     expect((err as Error).message).toMatch(/no field "nmae"; its fields are name, home, age, big/);
@@ -103,6 +108,24 @@ describe('the types option', () => {
     expect(row!.m).toBeInstanceOf(Mood);
     // Streams and array rows too.
     for await (const r of typed.query<unknown[]>(`select m from ${t}`, [], { rowMode: 'array' }).stream()) expect(r[0]).toBeInstanceOf(Mood);
+    // Inside a transaction on a pool of one connection: the lookups run on the transaction's
+    // own connection (another one would never come).
+    const one = newPool({ max: 1, types: { [`${s}.mood`]: { parse: (x) => new Mood(x), serialize: (v) => (v as Mood).name } } });
+    const inTx = await one.transaction(async (tx) => {
+      await tx.query(`create temp table moods_tmp (m ${s}.mood)`).execute();
+      await tx.query(`insert into moods_tmp values ($1)`, [new Mood('ok')]).execute();
+      return tx.query(`select m from moods_tmp`).scalar();
+    });
+    expect(inTx).toEqual(new Mood('ok'));
+    // A stream whose parameter lookup fails gives its connection back.
+    const failing = await (async () => {
+      for await (const _ of one.query('selec $1', [1], { timeout: 5000 }).stream()) {
+        /* none */
+      }
+    })().catch((e: Error) => e);
+    expect((failing as Error).message).toMatch(/syntax error/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(one.stats().connections.reserved).toBe(0);
     const unknown = newPool({ types: { no_such_type: { parse: String } } });
     await expect(unknown.query('select 1').all()).rejects.toThrow(/no type "no_such_type"/);
   });

@@ -146,6 +146,23 @@ describe('LISTEN/NOTIFY', () => {
     expect(out).toContain('got now');
   });
 
+  it('a failing onListen rejects and leaves nothing subscribed; a second caller shares the first one’s LISTEN', async () => {
+    const pool = new Pool(server.url, { max: 2 });
+    try {
+      await expect(pool.listen('c1', () => {}, { onListen: () => Promise.reject(new Error('catch-up failed')) })).rejects.toThrow('catch-up failed');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(pool.stats().connections.reserved).toBe(0);
+      const got: string[] = [];
+      const [a, b] = await Promise.all([pool.listen('c2', (p) => got.push(`a:${p}`)), pool.listen('c2', (p) => got.push(`b:${p}`))]);
+      await pool.notify('c2', 'x');
+      await until(() => got.length === 2);
+      expect(got.sort()).toEqual(['a:x', 'b:x']);
+      await Promise.all([a.unlisten(), b.unlisten()]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a channel must be a non-empty string', async () => {
     const pool = new Pool(server.url, { max: 1 });
     try {

@@ -32,6 +32,8 @@ export interface CancelTarget {
   done(): Promise<void>;
   /** Called when the signal or the timeout comes first (a transaction marks itself aborted). */
   onAbort?(err: Error): void;
+  /** True once the work can no longer be given up (a transaction's COMMIT was sent). */
+  settling?(): boolean;
 }
 
 /** The error an abort rejects with: the signal's reason when it is an Error, else an AbortError. */
@@ -99,66 +101,78 @@ export function beforeSend<T>(before: Promise<T>, o: CancelOptions, discard: (va
 
 /**
  * Runs `work` on `target`; if the signal or the timeout comes first, rejects at once and
- * cancels on the server, then calls `target.done()` when the work has settled.
+ * cancels on the server, then calls `target.done()` once the work has settled and every
+ * cancel sent for it was confirmed (a cancel still on its way could otherwise reach whoever
+ * uses the connection next). `work` gets a check that says whether the call is still wanted,
+ * to test before it sends anything.
  */
-export function abortable<R>(target: CancelTarget, o: CancelOptions, work: () => Promise<R>): Promise<R> {
+export function abortable<R>(target: CancelTarget, o: CancelOptions, work: (wanted: () => boolean) => Promise<R>): Promise<R> {
   if (o.signal?.aborted) {
     // Nothing was sent yet, and nothing will be.
     void target.done();
     return Promise.reject(abortError(o.signal));
   }
-  const running = work();
+  let settled = false;
+  let cancelled: Promise<void> = Promise.resolve();
+  const running = work(() => !settled);
   const finished = running.then(
     () => undefined,
     () => undefined,
   );
   return new Promise<R>((resolve, reject) => {
-    let settled = false;
     const stop = (err: Error) => {
-      if (settled) return;
+      // Past the point of no return (a COMMIT sent): its outcome is the call's.
+      if (settled || target.settling?.()) return;
       settled = true;
       clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
       target.onAbort?.(err);
       reject(err);
-      interrupt(target, finished);
+      cancelled = interrupt(target, finished);
     };
     const onAbort = () => stop(abortError(o.signal!));
     const timer = o.timeout === undefined ? undefined : setTimeout(() => stop(new QueryTimeoutError(`the query took longer than its timeout of ${o.timeout} ms and was cancelled`)), o.timeout);
     o.signal?.addEventListener('abort', onAbort, { once: true });
+    const end = () => {
+      settled = true;
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+    };
     running.then(
       (value) => {
         if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        o.signal?.removeEventListener('abort', onAbort);
+        end();
         resolve(value);
       },
       (err) => {
         if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        o.signal?.removeEventListener('abort', onAbort);
+        end();
         reject(err);
       },
     );
-    void finished.then(() => target.done());
+    void finished.then(() => cancelled).then(() => target.done());
   });
 }
 
-/** Cancels on the server; on a connection of the call's own, again until its work settles. */
-export function interrupt(target: CancelTarget, finished: Promise<void>): void {
+/**
+ * Cancels on the server; on a connection of the call's own, again until its work settles.
+ * Resolves once no cancel for it is on its way any more.
+ */
+export function interrupt(target: CancelTarget, finished: Promise<void>): Promise<void> {
   let over = false;
   void finished.then(() => (over = true));
-  const once = () => {
-    if (over) return;
-    target.bridge.interrupt(target.conn).then(
-      () => {
-        // A statement still on its way to the server when the first cancel arrived.
-        if (target.alone && !over) setTimeout(once, 100);
-      },
-      () => {},
-    );
-  };
-  once();
+  return new Promise<void>((resolve) => {
+    const once = () => {
+      if (over) return resolve();
+      target.bridge.interrupt(target.conn).then(
+        () => {
+          // A statement still on its way to the server when the first cancel arrived.
+          if (target.alone && !over) setTimeout(once, 100);
+          else resolve();
+        },
+        () => resolve(),
+      );
+    };
+    once();
+  });
 }

@@ -221,8 +221,8 @@ export class Bridge {
   }
 
   /** The parameter types the server infers for `sql` (layout: `pool/describe.rs`). */
-  describe(sql: string): Promise<Buffer> {
-    return this.textual(DESCRIBE, sql);
+  describe(sql: string, conn = 0): Promise<Buffer> {
+    return this.textual(DESCRIBE, sql, conn);
   }
 
   /** Cancels what reserved connection `conn` runs; resolves once the server confirmed it. */

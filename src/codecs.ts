@@ -10,6 +10,7 @@
  */
 import type { Bridge } from './bridge';
 import { errorFromResult, PgwarpError } from './errors';
+import type { QueryRunner } from './query-result';
 
 /** A codec for one type. */
 export interface TypeCodec {
@@ -38,7 +39,7 @@ export class Codecs {
   constructor(
     private readonly types: TypeCodecs,
     private readonly bridge: Bridge,
-    private readonly lookup: (sql: string, params: unknown[]) => Promise<{ oid: number; name: string; schema: string; array: number }[]>,
+    private readonly lookup: (runner: QueryRunner, sql: string, params: unknown[]) => Promise<{ oid: number; name: string; schema: string; array: number }[]>,
   ) {
     for (const [key, codec] of Object.entries(types)) {
       if (typeof codec !== 'object' || codec === null) throw new PgwarpError(`types[${JSON.stringify(key)}] must be an object with parse and/or serialize`);
@@ -49,12 +50,17 @@ export class Codecs {
     this.serializes = Object.values(types).some((c) => c.serialize !== undefined);
   }
 
-  /** The OIDs of the codecs' types (one catalog query, the first time). */
-  ready(): Promise<Resolved> {
+  /**
+   * The OIDs of the codecs' types (one catalog query, the first time, on `runner`: where the
+   * caller's statement runs, so a transaction holding a pool's only connection does not wait
+   * for another).
+   */
+  ready(runner: QueryRunner): Promise<Resolved> {
     this.resolved ??= (async () => {
       const oids = Object.keys(this.types).filter((k) => /^\d+$/.test(k)).map(Number);
       const names = Object.keys(this.types).filter((k) => !/^\d+$/.test(k));
       const rows = await this.lookup(
+        runner,
         'select t.oid::int as oid, t.typname::text as name, n.nspname::text as schema, t.typarray::int as array from pg_type t join pg_namespace n on n.oid = t.typnamespace where t.oid = any($1::int[]) or t.typname = any($2::text[]) or n.nspname || \'.\' || t.typname = any($2::text[])',
         [oids, names],
       );
@@ -71,19 +77,25 @@ export class Codecs {
     return this.resolved;
   }
 
-  /** The parameters, with `serialize` applied to those of a codec's type. */
-  async params(sql: string, params: readonly unknown[] | undefined): Promise<readonly unknown[] | undefined> {
+  /**
+   * The parameters, with `serialize` applied to those of a codec's type. The statement is
+   * described where it will run (a reserved connection's temporary tables, search_path and
+   * locks are its own), cached per connection and text.
+   */
+  async params(runner: QueryRunner, sql: string, params: readonly unknown[] | undefined): Promise<readonly unknown[] | undefined> {
     if (!this.serializes || params === undefined || params.length === 0) return params;
-    const { byOid } = await this.ready();
-    let types = this.described.get(sql);
+    const { byOid } = await this.ready(runner);
+    const conn = runner.connection ?? 0;
+    const key = `${conn}\u0000${sql}`;
+    let types = this.described.get(key);
     if (types === undefined) {
       if (this.described.size >= MAX_DESCRIBED) this.described.delete(this.described.keys().next().value as string);
-      types = this.bridge.describe(sql).then((buf) => {
+      types = this.bridge.describe(sql, conn).then((buf) => {
         if (buf[0] !== 0) throw errorFromResult(buf, sql);
         return Array.from({ length: buf.readUInt32LE(1) }, (_, i) => buf.readUInt32LE(5 + 4 * i));
       });
-      types.catch(() => this.described.delete(sql));
-      this.described.set(sql, types);
+      types.catch(() => this.described.delete(key));
+      this.described.set(key, types);
     }
     const oids = await types;
     return params.map((v, i) => {
@@ -95,8 +107,8 @@ export class Codecs {
   }
 
   /** Applies `parse` to the columns of a codec's type, in place. */
-  async rows(rows: unknown[], columns: readonly { name: string; typeOid: number }[], arrayMode: boolean): Promise<void> {
-    const { byOid } = await this.ready();
+  async rows(runner: QueryRunner, rows: unknown[], columns: readonly { name: string; typeOid: number }[], arrayMode: boolean): Promise<void> {
+    const { byOid } = await this.ready(runner);
     columns.forEach((col, c) => {
       const hit = byOid.get(col.typeOid);
       const parse = hit?.codec.parse;

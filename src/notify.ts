@@ -79,6 +79,8 @@ export function quoteIdentifier(name: string): string {
  */
 export class Listener {
   private readonly channels = new Map<string, Set<Entry>>();
+  /** The LISTEN of each channel, once sent. */
+  private readonly listening = new Map<string, Promise<unknown>>();
   private conn: ReservedConnection | undefined;
   private connecting: Promise<ReservedConnection> | undefined;
   private closed = false;
@@ -119,14 +121,20 @@ export class Listener {
     if (set === undefined) this.channels.set(channel, (set = new Set()));
     set.add(entry);
     if (this.channels.size === 1 && first) this.bridge.keepAlive(true);
+    // Every caller of a channel waits for its one LISTEN, and shares its failure.
+    if (first) {
+      const listening = this.connection().then((conn) => conn.query(`LISTEN ${quoted}`).execute());
+      this.listening.set(channel, listening);
+      listening.catch(() => this.listening.delete(channel));
+    }
     try {
-      const conn = await this.connection();
-      if (first) await conn.query(`LISTEN ${quoted}`).execute();
+      await this.listening.get(channel);
+      await entry.onListen?.();
     } catch (err) {
-      this.remove(channel, entry);
+      // A failed LISTEN or onListen leaves nothing subscribed.
+      await this.unlisten(channel, entry).catch(() => {});
       throw err;
     }
-    await entry.onListen?.();
     return { unlisten: () => this.unlisten(channel, entry) };
   }
 
@@ -141,8 +149,21 @@ export class Listener {
 
   private async unlisten(channel: string, entry: Entry): Promise<void> {
     if (!this.remove(channel, entry)) return;
+    this.listening.delete(channel);
     const conn = this.conn;
-    if (conn === undefined) return;
+    if (conn === undefined) {
+      // A connection still on its way, with nothing left to listen on: it goes back.
+      void this.connecting?.then(
+        (c) => {
+          if (this.channels.size === 0 && this.conn === c) {
+            this.conn = undefined;
+            void c.release();
+          }
+        },
+        () => {},
+      );
+      return;
+    }
     if (this.channels.size === 0) {
       // Releasing resets the session, UNLISTEN * included.
       this.conn = undefined;

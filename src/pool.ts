@@ -90,7 +90,7 @@ export class Pool implements QueryRunner {
     }
     if (o.types !== undefined) {
       // The catalog lookup runs without the codecs it resolves.
-      const lookup = (sql: string, params: unknown[]) => makeQuery<{ oid: number; name: string; schema: string; array: number }>(this, defaults, sql, params).all();
+      const lookup = (runner: QueryRunner, sql: string, params: unknown[]) => makeQuery<{ oid: number; name: string; schema: string; array: number }>(runner, defaults, sql, params).all();
       this.defaults = { ...defaults, codecs: new Codecs(o.types, this.bridge, lookup) };
     }
     const onNotice = o.onNotice;
@@ -187,6 +187,7 @@ export class Pool implements QueryRunner {
     // Still a pool query: the shared path's refusals and checks, and no session reset after.
     const runner: QueryRunner = {
       bridge: conn.bridge,
+      connection: conn.id,
       run: (sql, params, mode, limits) => conn.run(sql, params, mode | AUTOCOMMIT, limits),
       next: (cursor) => conn.next(cursor),
       cancel: (cursor) => conn.cancel(cursor),
@@ -259,7 +260,7 @@ export class Pool implements QueryRunner {
       let releaseHere = true;
       try {
         if (cancel === undefined) return await runTransaction(conn, this.defaults, begin, fn);
-        const root: { failure: unknown; aborted?: Error } = { failure: undefined };
+        const root: { failure: unknown; aborted?: Error; committing?: boolean } = { failure: undefined };
         const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
         let ran = false;
         const target: CancelTarget = {
@@ -272,6 +273,7 @@ export class Pool implements QueryRunner {
             releaseHere = false;
             ran = true;
           },
+          settling: () => root.committing === true,
         };
         return await abortable(target, { signal: cancel.signal, timeout }, () => runTransaction(conn, this.defaults, begin, fn, root));
       } catch (err) {

@@ -72,6 +72,8 @@ export interface QueryRunner {
   stop(cursor: number): Promise<Buffer>;
   /** The engine, for COPY data. */
   readonly bridge: Bridge;
+  /** The reserved connection the statements run on; undefined for the pool's shared ones. */
+  readonly connection?: number;
   /** Where a call with a signal or a timeout runs (see `abort.ts`). */
   cancelTarget(o: CancelOptions): Promise<CancelTarget & { runner: QueryRunner }>;
 }
@@ -129,12 +131,14 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
     const target = await this.runner.cancelTarget(cancel);
     // One budget for the wait and the statement.
     const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
-    return abortable(target, { signal: cancel.signal, timeout }, () => this.fetchOn<R>(target.runner, mode, options));
+    return abortable(target, { signal: cancel.signal, timeout }, (wanted) => this.fetchOn<R>(target.runner, mode, options, wanted));
   }
 
-  private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions): Promise<Decoded<R>> {
+  private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions, wanted = () => true): Promise<Decoded<R>> {
     const codecs = this.limits.codecs;
-    const params = codecs === undefined ? this.params : await codecs.params(this.sql, this.params);
+    const params = codecs === undefined ? this.params : await codecs.params(runner, this.sql, this.params);
+    // Given up while the parameters' types were looked up: nothing is sent.
+    if (!wanted()) throw new PgwarpError('the query was given up before it was sent');
     let buf = await runner.run(this.sql, params, options.text ? mode | TEXT_RESULTS : mode, mode === MODE_ALL ? this.limits : undefined);
     let rows: R[] | undefined;
     let meta: Buffer | undefined;
@@ -152,7 +156,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
         );
         throw err;
       }
-      if (codecs !== undefined) await codecs.rows(page.rows, page.columns, options.rowMode === 'array');
+      if (codecs !== undefined) await codecs.rows(runner, page.rows, page.columns, options.rowMode === 'array');
       if (rows === undefined) {
         rows = page.rows;
         meta = page.meta;

@@ -96,6 +96,11 @@ export class ReservedConnection implements QueryRunner {
     return { bridge: this.bridge, conn: this.id, alone: false, runner: this, done: async () => {} };
   }
 
+  /** @internal */
+  get connection(): number {
+    return this.id;
+  }
+
   /** Whether `release()` was called. */
   get isReleased(): boolean {
     return this.released !== undefined;

@@ -56,7 +56,14 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
 
   /** With a signal or a timeout: the connection the stream runs on, which a cancel targets. */
   private target: CancelTarget | undefined;
-  private targetDone: (() => void) | undefined;
+  /** Settles once no cancel for the stream is on its way (see `abort.ts`). */
+  private cancelled: Promise<void> = Promise.resolve();
+  private firstPage = false;
+  /** The statement was sent; `firstArrived` settles with its first page. */
+  private sent = false;
+  private arrived!: () => void;
+  private readonly firstArrived = new Promise<void>((resolve) => (this.arrived = resolve));
+  private disarm: (() => void) | undefined;
 
   /** Why the stream was aborted (its signal, its timeout), once it was. */
   private aborted: Error | undefined;
@@ -67,18 +74,22 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
     const abort = (err: Error) => {
       if (this.aborted || this.done) return;
       this.aborted = err;
-      clearTimeout(timer);
+      this.disarm?.();
       this.wakeAbort?.(err);
-      // Before its first page the engine has no cursor to stop: cancel on the connection.
-      if (this.target !== undefined && this.cursor === 0) {
-        interrupt(this.target, new Promise<void>((resolve) => (this.targetDone = resolve)));
-      }
+      // Before its first page the engine has no cursor to stop: cancel on the connection
+      // (after it, stopping the cursor is the way, and a cancel could hit the next user).
+      if (this.target !== undefined && this.sent && !this.firstPage) this.cancelled = interrupt(this.target, this.firstArrived);
       void this.close().catch(() => {});
     };
     const timer = o.timeout === undefined ? undefined : setTimeout(() => abort(new QueryTimeoutError(`the stream took longer than its timeout of ${o.timeout} ms and was cancelled`)), o.timeout);
     timer?.unref?.();
+    const onAbort = () => abort(abortError(o.signal!));
+    this.disarm = () => {
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+    };
     if (o.signal?.aborted) this.aborted = abortError(o.signal);
-    else o.signal?.addEventListener('abort', () => abort(abortError(o.signal!)), { once: true });
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
   }
 
   /** `p`, unless the stream is aborted first. */
@@ -122,22 +133,32 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         if (this.cancel !== undefined) {
           // A connection of its own (or the holder's), so a cancel can reach the statement
           // before its first page.
-          const target = await this.race(this.runner.cancelTarget(this.cancel));
+          const pending = this.runner.cancelTarget(this.cancel);
+          // Given up while waiting for it: the connection that comes goes straight back.
+          pending.then((t) => this.target === undefined && this.aborted && void t.done(), () => {});
+          const target = await this.race(pending);
           this.target = target;
           this.runner = target.runner;
+          // From here on, however the stream ends, its connection goes back after it.
+          void this.whenOver();
+          if (this.aborted) throw this.aborted;
         }
         const codecs = this.codecs;
-        const params = codecs === undefined ? this.params : await this.race(codecs.params(this.sql, this.params));
+        const params = codecs === undefined ? this.params : await this.race(codecs.params(this.runner, this.sql, this.params));
         const first = this.runner.run(this.sql, params, this.decode.text ? MODE_STREAM | TEXT_RESULTS : MODE_STREAM, { batch: this.batch });
         // Aborted before the first page: stop what it started once it is there.
+        this.sent = true;
         first.then(
           (b) => {
+            this.firstPage = true;
+            this.arrived();
             if (this.aborted) this.stopLate(b);
           },
-          () => {},
+          () => {
+            this.firstPage = true;
+            this.arrived();
+          },
         );
-        // However the first page ends, the connection goes back once the stream is over.
-        void first.then(() => this.whenOver(), () => this.whenOver());
         buf = await this.race(first);
       } else if (this.ahead !== undefined) {
         buf = await this.race(this.ahead);
@@ -146,7 +167,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         this.ahead = undefined;
         this.follow(morePages(buf));
         const page = decodeResult<T>(buf, this.sql, this.decode, !this.described);
-        if (this.codecs !== undefined) await this.codecs.rows(page.rows, page.columns, this.decode.rowMode === 'array');
+        if (this.codecs !== undefined) await this.codecs.rows(this.runner, page.rows, page.columns, this.decode.rowMode === 'array');
         if (!this.described) {
           this.described = true;
           this.meta = page.meta;
@@ -182,8 +203,11 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
     const target = this.target;
     if (target === undefined) return;
     await this.over;
+    this.disarm?.();
+    // The first page (when it was asked for) settles, a stop answers, and no cancel is on its way.
+    if (this.sent) await this.firstArrived;
     await this.stopping;
-    this.targetDone?.();
+    await this.cancelled;
     this.target = undefined;
     await target.done();
   }

@@ -63,6 +63,8 @@ interface Root {
   failure: unknown;
   /** Why the transaction was aborted (its signal or timeout): it can only roll back now. */
   aborted?: Error;
+  /** COMMIT was sent: the transaction's outcome is the server's, not an abort's. */
+  committing?: boolean;
 }
 
 /**
@@ -236,10 +238,18 @@ export class Transaction implements QueryRunner {
     });
   }
 
+  /** @internal */
+  get connection(): number {
+    return this.conn.id;
+  }
+
   /** @internal Calls with a signal or a timeout run in the transaction, on its connection. */
   async cancelTarget(): Promise<CancelTarget & { runner: QueryRunner }> {
     this.check();
-    return { bridge: this.conn.bridge, conn: this.conn.id, alone: false, runner: this, done: async () => {} };
+    // A cancel that came too late leaves the statement's work in place, so a query given up
+    // inside a transaction fails the transaction: nothing of it is committed.
+    const onAbort = (err: Error) => (this.root.aborted ??= err);
+    return { bridge: this.conn.bridge, conn: this.conn.id, alone: false, runner: this, done: async () => {}, onAbort };
   }
 
   /** @internal */
@@ -288,6 +298,7 @@ export async function runTransaction<R>(
     throw err;
   }
   tx.end('committed');
+  root.committing = true;
   // A failing COMMIT (a deferred constraint, a serialization failure) rolls back on the
   // server: nothing is committed, and its error is the transaction's.
   const tag = await conn.end(true);

@@ -248,13 +248,15 @@ impl Engine {
                 Request::End { id, conn, commit } => self
                     .owner(conn)
                     .send(Command::End { id, conn, commit }, &self.completions),
-                Request::Describe { id, sql } => self.pick().send(
-                    Command::Describe {
-                        id,
-                        sql: sql.to_string(),
-                    },
-                    &self.completions,
-                ),
+                Request::Describe { id, conn, sql } => {
+                    let shard = if conn == 0 {
+                        self.pick()
+                    } else {
+                        self.owner(conn)
+                    };
+                    let sql = sql.to_string();
+                    shard.send(Command::Describe { id, conn, sql }, &self.completions)
+                }
                 Request::Interrupt { id, conn } => self
                     .owner(conn)
                     .send(Command::Interrupt { id, conn }, &self.completions),

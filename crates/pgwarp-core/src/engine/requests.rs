@@ -17,7 +17,8 @@
 //! - `EXEC`: `u32 conn, u32 length, text`: a script on a reserved connection
 //! - `INTERRUPT`: `u32 conn`: a CancelRequest for what reserved connection `conn` runs; completes
 //!   once the server confirmed it (`u32 1`) or it could not be sent (`u32 0`)
-//! - `DESCRIBE`: `u32 length, text`: the parameter types of a statement (see `pool/describe.rs`)
+//! - `DESCRIBE`: `u32 conn (0: a pooled one), u32 length, text`: the parameter types of a
+//!   statement (see `pool/describe.rs`)
 //! - `WATCH`: `u32 conn`: send event `EVENT_LOST` when reserved connection `conn` is gone (no completion)
 
 use crate::bytes::Reader;
@@ -88,7 +89,7 @@ pub enum Request<'a> {
     /// Run a script (simple protocol) on a reserved connection.
     Exec { id: u32, conn: u32, sql: &'a str },
     /// The parameter types of a statement.
-    Describe { id: u32, sql: &'a str },
+    Describe { id: u32, conn: u32, sql: &'a str },
     /// Cancel what a reserved connection runs.
     Interrupt { id: u32, conn: u32 },
     /// Announce when a reserved connection is gone.
@@ -181,10 +182,11 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                 Request::Exec { id, conn, sql }
             }
             DESCRIBE => {
+                let conn = r.u32_le()?;
                 let len = r.u32_le()? as usize;
                 let sql = std::str::from_utf8(r.take(len)?)
                     .map_err(|_| Error::Internal("query text is not UTF-8".into()))?;
-                Request::Describe { id, sql }
+                Request::Describe { id, conn, sql }
             }
             INTERRUPT => Request::Interrupt {
                 id,

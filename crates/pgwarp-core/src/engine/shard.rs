@@ -55,7 +55,7 @@ pub enum Command {
     /// Cancel what a reserved connection runs.
     Interrupt { id: u32, conn: u32 },
     /// The parameter types of a statement.
-    Describe { id: u32, sql: String },
+    Describe { id: u32, conn: u32, sql: String },
     /// Send `EVENT_LOST` once a reserved connection is gone.
     Watch { conn: u32 },
     /// Close the pool.
@@ -247,10 +247,12 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                 Ok(page) => page,
                 Err(e) => error_buffer(&e),
             }),
-            Command::Describe { sql, .. } => Some(match pool.describe_params(&sql).await {
-                Ok(page) => page,
-                Err(e) => error_buffer(&e),
-            }),
+            Command::Describe { conn, sql, .. } => {
+                Some(match pool.describe_params(conn, &sql).await {
+                    Ok(page) => page,
+                    Err(e) => error_buffer(&e),
+                })
+            }
             Command::Interrupt { conn, .. } => {
                 Some(value_buffer(u32::from(pool.interrupt(conn).await)))
             }

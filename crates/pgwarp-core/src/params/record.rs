@@ -61,11 +61,11 @@ fn literal(ty: &Type, v: &Json, n: usize) -> Result<String, Error> {
             }
             Ok(hex)
         }
+        // json/jsonb fields take any JSON value as it is (a string stays a JSON string).
+        (_, other) if matches!(*ty, Type::JSON | Type::JSONB) => Ok(other.to_string()),
         (_, Json::String(s)) => Ok(s.clone()),
         (_, Json::Bool(b)) => Ok(if *b { "t" } else { "f" }.to_string()),
         (_, Json::Number(x)) => Ok(x.to_string()),
-        // json/jsonb fields take the object or array as it is.
-        (_, other) if matches!(*ty, Type::JSON | Type::JSONB) => Ok(other.to_string()),
         (_, other) => Err(Error::Parameter(format!(
             "${n}: {} cannot hold {other}",
             label(ty)

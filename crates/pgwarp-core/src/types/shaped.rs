@@ -84,7 +84,7 @@ pub fn write_shaped(
                 if i > 0 {
                     out.push(b',');
                 }
-                let _oid = r.u32_be()?;
+                let oid = r.u32_be()?;
                 let len = r.i32_be()?;
                 let value = if len < 0 {
                     None
@@ -93,7 +93,14 @@ pub fn write_shaped(
                 };
                 write_string(field.name().as_bytes(), out);
                 out.push(b':');
-                write_value(field.type_(), value, out, scratch)?;
+                // The wire names each field's type: a field whose type changed since this
+                // connection looked the composite up (ALTER TYPE) is read as what it is now.
+                if oid == field.type_().oid() {
+                    write_value(field.type_(), value, out, scratch)?;
+                } else {
+                    let now = Type::from_oid(oid).unwrap_or(Type::TEXT);
+                    write_value(&now, value, out, scratch)?;
+                }
             }
             out.push(b'}');
             if !r.is_done() {
