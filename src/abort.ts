@@ -58,6 +58,30 @@ export function cancelOptions(o: CancelOptions | undefined): CancelOptions | und
 }
 
 /**
+ * Calls `fire` once, when the signal aborts or the timeout passes (with the abort's error, or
+ * a `QueryTimeoutError` with `late` as its message); the function it returns disarms both.
+ */
+export function arm(o: CancelOptions, late: string, fire: (err: Error) => void): () => void {
+  let armed = true;
+  const disarm = () => {
+    armed = false;
+    clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onAbort);
+  };
+  const once = (err: Error) => {
+    if (!armed) return;
+    disarm();
+    fire(err);
+  };
+  const onAbort = () => once(abortError(o.signal!));
+  const timer = o.timeout === undefined ? undefined : setTimeout(() => once(new QueryTimeoutError(late)), o.timeout);
+  // Work in flight keeps the process alive by itself; a timer for a stream nobody reads must not.
+  timer?.unref?.();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  return disarm;
+}
+
+/**
  * Waits for `before` (a reservation, say) unless the signal or the timeout comes first; what
  * `before` gives after that is handed to `discard`.
  */
@@ -67,32 +91,19 @@ export function beforeSend<T>(before: Promise<T>, o: CancelOptions, discard: (va
     return Promise.reject(abortError(o.signal));
   }
   return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const finish = () => {
-      settled = true;
-      clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
-    };
-    const onAbort = () => {
-      if (settled) return;
-      finish();
-      reject(abortError(o.signal!));
-    };
-    const timer = o.timeout === undefined ? undefined : setTimeout(() => {
-      if (settled) return;
-      finish();
-      reject(new QueryTimeoutError(`no connection within the call's timeout of ${o.timeout} ms`));
-    }, o.timeout);
-    o.signal?.addEventListener('abort', onAbort, { once: true });
+    let givenUp = false;
+    const disarm = arm(o, `no connection within the call's timeout of ${o.timeout} ms`, (err) => {
+      givenUp = true;
+      reject(err);
+    });
     before.then(
       (value) => {
-        if (settled) return discard(value);
-        finish();
+        if (givenUp) return discard(value);
+        disarm();
         resolve(value);
       },
       (err) => {
-        if (settled) return;
-        finish();
+        disarm();
         reject(err);
       },
     );
@@ -121,32 +132,26 @@ export function abortable<R>(target: CancelTarget, o: CancelOptions, work: (want
   );
   return new Promise<R>((resolve, reject) => {
     const stop = (err: Error) => {
-      // Past the point of no return (a COMMIT sent): its outcome is the call's.
-      if (settled || target.settling?.()) return;
       settled = true;
-      clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
       target.onAbort?.(err);
       reject(err);
       cancelled = interrupt(target, finished);
     };
-    const onAbort = () => stop(abortError(o.signal!));
-    const timer = o.timeout === undefined ? undefined : setTimeout(() => stop(new QueryTimeoutError(`the query took longer than its timeout of ${o.timeout} ms and was cancelled`)), o.timeout);
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    const end = () => {
-      settled = true;
-      clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
-    };
+    const disarm = arm(o, `the query took longer than its timeout of ${o.timeout} ms and was cancelled`, (err) => {
+      // Past the point of no return (a COMMIT sent): its outcome is the call's.
+      if (!settled && !target.settling?.()) stop(err);
+    });
     running.then(
       (value) => {
         if (settled) return;
-        end();
+        settled = true;
+        disarm();
         resolve(value);
       },
       (err) => {
         if (settled) return;
-        end();
+        settled = true;
+        disarm();
         reject(err);
       },
     );

@@ -161,10 +161,7 @@ export class Bridge {
 
   /** Abandons a paged result. */
   cancel(cursor: number): void {
-    this.batch.u8(CANCEL);
-    this.batch.u32(0);
-    this.batch.u32(cursor);
-    this.schedule();
+    this.post(CANCEL, cursor);
   }
 
   /** Stops a stream or copy-out early; resolves once its connection is clean. */
@@ -232,9 +229,14 @@ export class Bridge {
 
   /** Asks for event `EVENT_LOST` once reserved connection `conn` is gone (no completion). */
   watch(conn: number): void {
-    this.batch.u8(WATCH);
+    this.post(WATCH, conn);
+  }
+
+  /** A request of its kind and one number that nothing answers. */
+  private post(kind: number, value: number): void {
+    this.batch.u8(kind);
     this.batch.u32(0);
-    this.batch.u32(conn);
+    this.batch.u32(value);
     this.schedule();
   }
 

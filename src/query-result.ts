@@ -123,18 +123,19 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
     return new QueryResultError(`this query already ran with ${this.started}(); call pool.query() again to run it again`);
   }
 
-  private async fetch<R>(mode: number, options: DecodeOptions): Promise<Decoded<R>> {
+  /** Runs the statement; `withMeta` keeps the columns' descriptors (only `all()` gives them). */
+  private async fetch<R>(mode: number, options: DecodeOptions, withMeta = false): Promise<Decoded<R>> {
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
     const cancel = this.cancel;
-    if (cancel === undefined) return this.fetchOn<R>(this.runner, mode, options);
+    if (cancel === undefined) return this.fetchOn<R>(this.runner, mode, options, withMeta);
     const start = Date.now();
     const target = await this.runner.cancelTarget(cancel);
     // One budget for the wait and the statement.
     const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
-    return abortable(target, { signal: cancel.signal, timeout }, (wanted) => this.fetchOn<R>(target.runner, mode, options, wanted));
+    return abortable(target, { signal: cancel.signal, timeout }, (wanted) => this.fetchOn<R>(target.runner, mode, options, withMeta, wanted));
   }
 
-  private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions, wanted = () => true): Promise<Decoded<R>> {
+  private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions, withMeta: boolean, wanted = () => true): Promise<Decoded<R>> {
     const codecs = this.limits.codecs;
     const params = codecs === undefined ? this.params : await codecs.params(runner, this.sql, this.params);
     // Given up while the parameters' types were looked up: nothing is sent.
@@ -148,7 +149,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
       const next = cursor === 0 ? undefined : runner.next(cursor);
       let page: Decoded<R>;
       try {
-        page = decodeResult<R>(buf, this.sql, options, rows === undefined && mode === MODE_ALL);
+        page = decodeResult<R>(buf, this.sql, options, withMeta && rows === undefined);
       } catch (err) {
         next?.then(
           () => runner.cancel(cursor),
@@ -179,7 +180,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
    */
   all(): Promise<Rows<T>> {
     return this.once('all', async () => {
-      const { rows, tag, rowCount, meta } = await this.fetch<T>(MODE_ALL, this.decode);
+      const { rows, tag, rowCount, meta } = await this.fetch<T>(MODE_ALL, this.decode, true);
       return withMetadata(rows, tag, rowCount, meta);
     });
   }

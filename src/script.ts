@@ -31,11 +31,11 @@ export async function runScript(bridge: Bridge, conn: number, text: string): Pro
   const results: StatementResult[] = [];
   let at = 5;
   for (let i = 0; i < count; i++) {
-    const len = buf.readUInt32LE(at);
-    const tag = buf.toString('utf8', at + 4, at + 4 + len);
-    at += 4 + len;
-    const counts = /( \d+)+$/.exec(tag);
-    results.push({ command: commandOf(tag), rowCount: counts ? Number(counts[0].trim().split(' ').pop()) : 0, tag });
+    const rowCount = buf.readDoubleLE(at);
+    const len = buf.readUInt32LE(at + 8);
+    const tag = buf.toString('utf8', at + 12, at + 12 + len);
+    at += 12 + len;
+    results.push({ command: commandOf(tag), rowCount, tag });
   }
   if (buf[at] === 1) {
     const err = errorFromResult(buf.subarray(at + 1), text);

@@ -4,9 +4,8 @@
  */
 import { decodeResult, morePages, readColumnMeta, TEXT_RESULTS, type Column, type DecodeOptions } from './decode';
 import type { QueryRunner } from './query-result';
-import { abortError, interrupt, type CancelOptions, type CancelTarget } from './abort';
+import { abortError, arm, interrupt, type CancelOptions, type CancelTarget } from './abort';
 import type { Codecs } from './codecs';
-import { QueryTimeoutError } from './errors';
 
 const MODE_STREAM = 4;
 
@@ -71,25 +70,19 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
 
   /** A signal or timeout stops the stream as `break` does, and fails the pending `next()`. */
   private arm(o: CancelOptions): void {
-    const abort = (err: Error) => {
+    if (o.signal?.aborted) {
+      this.aborted = abortError(o.signal);
+      return;
+    }
+    this.disarm = arm(o, `the stream took longer than its timeout of ${o.timeout} ms and was cancelled`, (err) => {
       if (this.aborted || this.done) return;
       this.aborted = err;
-      this.disarm?.();
       this.wakeAbort?.(err);
       // Before its first page the engine has no cursor to stop: cancel on the connection
       // (after it, stopping the cursor is the way, and a cancel could hit the next user).
       if (this.target !== undefined && this.sent && !this.firstPage) this.cancelled = interrupt(this.target, this.firstArrived);
       void this.close().catch(() => {});
-    };
-    const timer = o.timeout === undefined ? undefined : setTimeout(() => abort(new QueryTimeoutError(`the stream took longer than its timeout of ${o.timeout} ms and was cancelled`)), o.timeout);
-    timer?.unref?.();
-    const onAbort = () => abort(abortError(o.signal!));
-    this.disarm = () => {
-      clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
-    };
-    if (o.signal?.aborted) this.aborted = abortError(o.signal);
-    else o.signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** `p`, unless the stream is aborted first. */
@@ -148,16 +141,16 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         const first = this.runner.run(this.sql, params, this.decode.text ? MODE_STREAM | TEXT_RESULTS : MODE_STREAM, { batch: this.batch });
         // Aborted before the first page: stop what it started once it is there.
         this.sent = true;
+        const arrived = () => {
+          this.firstPage = true;
+          this.arrived();
+        };
         first.then(
           (b) => {
-            this.firstPage = true;
-            this.arrived();
+            arrived();
             if (this.aborted) this.stopLate(b);
           },
-          () => {
-            this.firstPage = true;
-            this.arrived();
-          },
+          arrived,
         );
         buf = await this.race(first);
       } else if (this.ahead !== undefined) {

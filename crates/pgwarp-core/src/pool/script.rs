@@ -3,8 +3,9 @@
 //! implicit transaction unless it controls transactions itself, and stops at the first
 //! error; the answer lists what each statement did up to there.
 //!
-//! Answer: `u8 0, u32 statements completed`, per statement `u32 length, tag`, then `u8
-//! failed`, and when it is 1 the failure as an error buffer (status byte 1, then the error).
+//! Answer: `u8 0, u32 statements completed`, per statement `f64 row count, u32 length, tag`,
+//! then `u8 failed`, and when it is 1 the failure as an error buffer (status byte 1, then
+//! the error).
 
 use super::Pool;
 use crate::error::Error;
@@ -37,6 +38,8 @@ fn encode(tags: &[String], failure: Option<&Error>) -> Vec<u8> {
     let mut out = vec![0];
     out.extend_from_slice(&(tags.len() as u32).to_le_bytes());
     for tag in tags {
+        let rows = crate::wire::rows_of_tag(tag).unwrap_or(0);
+        out.extend_from_slice(&(rows as f64).to_le_bytes());
         out.extend_from_slice(&(tag.len() as u32).to_le_bytes());
         out.extend_from_slice(tag.as_bytes());
     }
