@@ -164,6 +164,13 @@ describe('the shared, pipelined path', () => {
     delete process.env.PGWARP_TEST_SKIP_SHARED_GUARD;
     try {
       await pool.query('select 1').all(); // one open connection, so everything below pipelines on it
+      // Both statements prepared on it beforehand, so BEGIN and the inserts behind it leave in
+      // one write, before any answer (a first-time prepare would hold the rest back a round trip).
+      const warm = await pool.reserve();
+      await warm.query('begin').execute();
+      await warm.query(`insert into ${t} values ($1)`, ['warm']).execute();
+      await warm.query('rollback').execute();
+      await warm.release();
       const insert = (v: string) => pool.query(`insert into ${t} values ($1)`, [v]).execute();
       const values = Array.from({ length: 20 }, (_, i) => `w${String(i).padStart(2, '0')}`);
       const writes = [...values.slice(0, 10).map(insert), pool.query('begin').execute(), ...values.slice(10).map(insert)];
