@@ -89,11 +89,11 @@ describe('result metadata', () => {
     const tableOid = await pool.query<number>(`select $1::regclass::oid::int`, [t]).scalar();
     const rows = await pool.query(`select id, name, price, doc, 1 + 1 as computed from ${t} order by id`);
     expect(rows.columns).toEqual([
-      { name: 'id', type: 23, table: tableOid, number: 1, typeModifier: -1 },
-      { name: 'name', type: 1043, table: tableOid, number: 2, typeModifier: 24 },
-      { name: 'price', type: 1700, table: tableOid, number: 3, typeModifier: (12 << 16) + 2 + 4 },
-      { name: 'doc', type: 3802, table: tableOid, number: 4, typeModifier: -1 },
-      { name: 'computed', type: 23, table: 0, number: 0, typeModifier: -1 },
+      { name: 'id', type: 23, table: tableOid, number: 1, typeModifier: -1, size: 4 },
+      { name: 'name', type: 1043, table: tableOid, number: 2, typeModifier: 24, size: -1 },
+      { name: 'price', type: 1700, table: tableOid, number: 3, typeModifier: (12 << 16) + 2 + 4, size: -1 },
+      { name: 'doc', type: 3802, table: tableOid, number: 4, typeModifier: -1, size: -1 },
+      { name: 'computed', type: 23, table: 0, number: 0, typeModifier: -1, size: 4 },
     ]);
     expect(rows.command).toBe('SELECT');
     expect(rows.rowCount).toBe(2);
@@ -117,7 +117,7 @@ describe('result metadata', () => {
     let seen = 0;
     for await (const _ of stream) {
       seen++;
-      expect(stream.columns).toEqual([{ name: 'big', type: 20, table: 0, number: 0, typeModifier: -1 }]);
+      expect(stream.columns).toEqual([{ name: 'big', type: 20, table: 0, number: 0, typeModifier: -1, size: 8 }]);
     }
     expect(seen).toBe(10);
   });

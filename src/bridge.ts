@@ -26,6 +26,7 @@ const EXEC = 13;
 const WATCH = 14;
 const INTERRUPT = 15;
 const DESCRIBE = 16;
+const EXEC_ROWS = 17;
 const FORGET = 11;
 const PASSWORD = 12;
 
@@ -82,7 +83,7 @@ export class Bridge {
   private keepers = 0;
   /** What servers send on their own; set by the pool (notices) and its listener. */
   readonly events: {
-    notice?: (notice: Buffer) => void;
+    notice?: (notice: Buffer, conn: number) => void;
     notification?: (conn: number, processId: number, channel: string, payload: string) => void;
     lost?: (conn: number) => void;
   } = {};
@@ -133,7 +134,9 @@ export class Bridge {
     try {
       w.u8(QUERY);
       w.u32(id);
-      w.u8(mode);
+      // u32: above the mode's own bits are its format bits and PG_VALUES' mask; `>>> 0`
+      // because `mask << 8` is negative in JavaScript once the mask's bit 23 is set.
+      w.u32(mode >>> 0);
       w.u32(limits.batch ?? 0);
       w.u32(limits.maxRows ?? 0);
       w.f64(limits.maxBytes ?? 0);
@@ -261,6 +264,14 @@ export class Bridge {
     return this.textual(EXEC, text, conn);
   }
 
+  /**
+   * Runs a script on reserved connection `conn` and keeps its rows: the answer is `exec`'s
+   * with each statement's result page after its tag (layout: `pool/script.rs`).
+   */
+  execRows(conn: number, text: string): Promise<Buffer> {
+    return this.textual(EXEC_ROWS, text, conn);
+  }
+
   /** A request that carries a text, after a connection's id when it is for one. */
   private textual(kind: number, text: string, conn?: number): Promise<Buffer> {
     const id = this.nextId++;
@@ -371,7 +382,7 @@ export class Bridge {
 
   private unsolicited(ev: Buffer): void {
     const conn = ev.readUInt32LE(4);
-    if (ev[0] === EVENT_NOTICE) this.events.notice?.(ev.subarray(8));
+    if (ev[0] === EVENT_NOTICE) this.events.notice?.(ev.subarray(8), conn);
     else if (ev[0] === EVENT_NOTIFICATION) {
       const { processId, channel, payload } = readNotification(ev);
       this.events.notification?.(conn, processId, channel, payload);

@@ -13,7 +13,7 @@ use postgres_types::{Field, Kind, Type};
 
 use crate::config::ConnectOptions;
 use crate::params::{self, copy::RowEncoder};
-use crate::result::ResultEncoder;
+use crate::result::{ResultEncoder, ResultFormat};
 use crate::wire::{self, Column, RawColumns, ServerError};
 
 /// Types the server can send, built in and user-made (enum, domain, composite, arrays).
@@ -93,8 +93,17 @@ pub fn decode_value(data: &[u8]) {
         return;
     };
     let ty = all[pick as usize * 7 % all.len()].clone();
-    let mut encoder = ResultEncoder::new(&[column(ty.clone()), column(Type::TEXT)], false);
-    if let Some(Message::DataRow(row)) = data_row(&[Some(value), None]) {
+    let columns = [column(ty.clone()), column(Type::TEXT)];
+    let Some(Message::DataRow(row)) = data_row(&[Some(value), None]) else {
+        return;
+    };
+    // node-postgres' shapes without a text mask, on the unnamed path, convert binary values
+    // through plans `Binary` does not use for the same type (a domain's rendering).
+    for (format, named) in [
+        (ResultFormat::Binary, true),
+        (ResultFormat::Pg { server_text: 0 }, false),
+    ] {
+        let mut encoder = ResultEncoder::new(&columns, format, named);
         let _ = encoder.push(&row);
         let _ = encoder.finish(1, "SELECT 1");
     }

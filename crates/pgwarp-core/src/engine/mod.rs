@@ -263,11 +263,17 @@ impl Engine {
                 Request::Watch { conn } => self
                     .owner(conn)
                     .send(Command::Watch { conn }, &self.completions),
-                Request::Exec { id, conn, sql } => self.owner(conn).send(
+                Request::Exec {
+                    id,
+                    conn,
+                    sql,
+                    rows,
+                } => self.owner(conn).send(
                     Command::Exec {
                         id,
                         conn,
                         sql: sql.to_string(),
+                        rows,
                     },
                     &self.completions,
                 ),

@@ -1,7 +1,7 @@
 //! The request batch JavaScript sends once per tick (`src/bridge.ts` writes it). Per request,
 //! little-endian: `u8 kind, u32 request id`, then by kind:
 //!
-//! - `QUERY`: `u8 mode, u32 batch rows, u32 max rows, f64 max bytes (0: no limit),
+//! - `QUERY`: `u32 mode (see `query::MODE_BITS`), u32 batch rows, u32 max rows, f64 max bytes (0: no limit),
 //!   u32 conn (0: any pooled connection), u32 sql id, u32 sql length, sql (when the length is
 //!   not 0: the text, registered under the id unless it is 0), u32 params length, params`
 //!   (see `params::wire`)
@@ -15,6 +15,7 @@
 //! - `COPY_DATA`: `u32 copy, u8 rows (1: values to encode, 0: COPY data), u32 length, data`
 //! - `COPY_END`: `u32 copy, u32 error length, error` (empty: commit; otherwise abort, saying why)
 //! - `EXEC`: `u32 conn, u32 length, text`: a script on a reserved connection
+//! - `EXEC_ROWS`: as `EXEC`, and the answer keeps each statement's rows (see `pool/script.rs`)
 //! - `INTERRUPT`: `u32 conn`: a CancelRequest for what reserved connection `conn` runs; completes
 //!   once the server confirmed it (`u32 1`) or it could not be sent (`u32 0`)
 //! - `DESCRIBE`: `u32 conn (0: a pooled one), u32 length, text`: the parameter types of a
@@ -41,6 +42,7 @@ const EXEC: u8 = 13;
 const WATCH: u8 = 14;
 const INTERRUPT: u8 = 15;
 const DESCRIBE: u8 = 16;
+const EXEC_ROWS: u8 = 17;
 
 /// Where a query's text is.
 pub enum SqlText<'a> {
@@ -86,8 +88,14 @@ pub enum Request<'a> {
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
     End { id: u32, conn: u32, commit: bool },
-    /// Run a script (simple protocol) on a reserved connection.
-    Exec { id: u32, conn: u32, sql: &'a str },
+    /// Run a script (simple protocol) on a reserved connection; with `rows`, the answer
+    /// keeps the rows its statements return.
+    Exec {
+        id: u32,
+        conn: u32,
+        sql: &'a str,
+        rows: bool,
+    },
     /// The parameter types of a statement.
     Describe { id: u32, conn: u32, sql: &'a str },
     /// Cancel what a reserved connection runs.
@@ -114,7 +122,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
         let id = r.u32_le()?;
         out.push(match kind {
             QUERY => {
-                let mode = r.u8()? as u32;
+                let mode = r.u32_le()?;
                 let limits = Limits {
                     batch_rows: r.u32_le()?,
                     max_rows: r.u32_le()? as u64,
@@ -174,12 +182,17 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                     error: (len > 0).then_some(error),
                 }
             }
-            EXEC => {
+            EXEC | EXEC_ROWS => {
                 let conn = r.u32_le()?;
                 let len = r.u32_le()? as usize;
                 let sql = std::str::from_utf8(r.take(len)?)
                     .map_err(|_| Error::Internal("script text is not UTF-8".into()))?;
-                Request::Exec { id, conn, sql }
+                Request::Exec {
+                    id,
+                    conn,
+                    sql,
+                    rows: kind == EXEC_ROWS,
+                }
             }
             DESCRIBE => {
                 let conn = r.u32_le()?;

@@ -50,8 +50,13 @@ pub enum Command {
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
     End { id: u32, conn: u32, commit: bool },
-    /// Run a script on a reserved connection.
-    Exec { id: u32, conn: u32, sql: String },
+    /// Run a script on a reserved connection; with `rows`, its answer keeps the rows.
+    Exec {
+        id: u32,
+        conn: u32,
+        sql: String,
+        rows: bool,
+    },
     /// Cancel what a reserved connection runs.
     Interrupt { id: u32, conn: u32 },
     /// The parameter types of a statement.
@@ -104,17 +109,7 @@ impl Shard {
                     let active = Arc::new(Activity::default());
                     let spinner = (!spin.is_zero())
                         .then(|| tokio::spawn(spin_while_idle(active.clone(), l.clone(), spin)));
-                    while let Some(cmd) = rx.recv().await {
-                        active.touch();
-                        if let Command::Close { timeout, done } = cmd {
-                            maintenance.abort();
-                            if let Some(s) = &spinner {
-                                s.abort();
-                            }
-                            p.close(timeout).await;
-                            let _ = done.send(());
-                            break;
-                        }
+                    let dispatch = |cmd: Command| {
                         let cmd = match cmd {
                             Command::Copy { id, copy, input } => Command::Answer {
                                 id,
@@ -123,6 +118,42 @@ impl Shard {
                             other => other,
                         };
                         tokio::spawn(run(p.clone(), completions.clone(), l.clone(), cmd));
+                    };
+                    while let Some(cmd) = rx.recv().await {
+                        active.touch();
+                        let Command::Close { timeout, done } = cmd else {
+                            dispatch(cmd);
+                            continue;
+                        };
+                        maintenance.abort();
+                        if let Some(s) = &spinner {
+                            s.abort();
+                        }
+                        let closing = p.clone();
+                        let mut closed = tokio::spawn(async move {
+                            closing.close(timeout).await;
+                            let _ = done.send(());
+                        });
+                        // What comes while the pool closes still runs: above all the
+                        // releases the close waits for (new work is refused as closed).
+                        let mut also_done = Vec::new();
+                        loop {
+                            tokio::select! {
+                                _ = &mut closed => break,
+                                next = rx.recv() => match next {
+                                    Some(Command::Close { done, .. }) => also_done.push(done),
+                                    Some(cmd) => dispatch(cmd),
+                                    None => {
+                                        let _ = (&mut closed).await;
+                                        break;
+                                    }
+                                },
+                            }
+                        }
+                        for done in also_done {
+                            let _ = done.send(());
+                        }
+                        break;
                     }
                 });
             })
@@ -243,7 +274,9 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                 Ok(page) => page,
                 Err(e) => error_buffer(&e),
             }),
-            Command::Exec { conn, sql, .. } => Some(match pool.exec(conn, &sql).await {
+            Command::Exec {
+                conn, sql, rows, ..
+            } => Some(match pool.exec(conn, &sql, rows).await {
                 Ok(page) => page,
                 Err(e) => error_buffer(&e),
             }),

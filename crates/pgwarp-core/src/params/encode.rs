@@ -58,6 +58,24 @@ pub fn encode_all(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>, Erro
         .collect()
 }
 
+/// Encodes values as node-postgres sends them: strings as their text whatever the parameter's
+/// type (the server parses it, and refuses it with its own error), bytes as the type's binary
+/// form; anything else as [`encode_all`] would.
+pub fn encode_verbatim(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>, Error> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match (v, types.get(i)) {
+            (Value::Null, _) => Ok(Encoded::text(None)),
+            (Value::String(s), _) => Ok(Encoded::text(Some((*s).to_string()))),
+            (Value::Bytes(b), _) => Ok(Encoded::binary(b.to_vec())),
+            (_, Some(t)) => encode(v, t, i + 1),
+            // More values than the statement takes: the server refuses the Bind itself.
+            (_, None) => Ok(Encoded::text(None)),
+        })
+        .collect()
+}
+
 /// Encodes values with no statement types to go by (unnamed statements): all as text, which
 /// the server parses for the type it infers.
 pub fn encode_untyped(values: &[Value]) -> Result<Vec<Encoded>, Error> {

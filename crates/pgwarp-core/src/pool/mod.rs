@@ -33,6 +33,7 @@ use crate::error::Error;
 use crate::params;
 use crate::query::{self, Caller, Limits, Mode, Pager};
 use crate::result::layout::{self, error_buffer};
+use crate::result::ResultFormat;
 use crate::wire::Settings;
 
 /// Tells JavaScript that new connection `id` waits for `onConnect`.
@@ -151,10 +152,12 @@ impl Pool {
     ) -> Result<Vec<u8>, Error> {
         let run = query::Run {
             prepare: self.inner.options.prepare,
-            text: mode & query::TEXT_RESULTS != 0,
+            format: ResultFormat::of_mode(mode),
             autocommit: conn != 0 && mode & query::AUTOCOMMIT != 0,
+            verbatim: mode & crate::result::plan::PG_VALUES != 0,
         };
-        let mode = Mode::from_u32(mode & !(query::TEXT_RESULTS | query::AUTOCOMMIT))?;
+        // The mode proper; the bits above it are the format and `AUTOCOMMIT`.
+        let mode = Mode::from_u32(mode & query::MODE_BITS)?;
         if self.inner.options.test_panic && sql == "pgwarp:test:panic" {
             panic!("the test hook asked for a panic");
         }

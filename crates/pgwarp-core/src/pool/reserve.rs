@@ -119,7 +119,7 @@ impl Pool {
         let healthy = healthy && conn.status() == wire::IDLE && !conn.is_closed();
         self.give_back(conn, healthy);
         let tag = result?;
-        Ok(ResultEncoder::new(&[], false).finish(0, &tag))
+        Ok(ResultEncoder::empty().finish(0, &tag))
     }
 
     /// Waits until nothing but the reservation itself is in flight on `conn`, so that the

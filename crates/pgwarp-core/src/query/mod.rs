@@ -15,7 +15,8 @@ pub use pages::{collect, is_too_large, Limits, Pager};
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::params::{self, Value};
-use crate::result::ResultEncoder;
+pub use crate::result::plan::{PG_VALUES, TEXT_RESULTS};
+use crate::result::{ResultEncoder, ResultFormat};
 use crate::wire::{self, Param, Rows};
 
 /// What the caller will do with the rows, so the engine encodes no more than needed.
@@ -66,17 +67,22 @@ const MAX_PARAMETERS: usize = 65535;
 pub struct Run {
     /// Through the statement cache (named statements); otherwise the unnamed one.
     pub prepare: bool,
-    /// Results in the server's text format, every column a string as the server wrote it
-    /// (what node-postgres' type parsers expect); otherwise binary, converted by the engine.
-    pub text: bool,
+    /// How results are asked for and encoded (binary, text, or node-postgres' shapes).
+    pub format: ResultFormat,
     /// A pool query that JavaScript runs on a connection it reserved for it alone (to be
     /// able to cancel it): refused and checked as on the shared path, and it leaves no mark
     /// on the session, so giving the connection back needs no reset.
     pub autocommit: bool,
+    /// Strings go to the server as the text they are, for whatever type it inferred, and the
+    /// server alone judges them (node-postgres' way, which `PG_VALUES` requests imply): its
+    /// error, not the engine's, names a bad value.
+    pub verbatim: bool,
 }
 
-/// The bit of a request's mode that asks for text results.
-pub const TEXT_RESULTS: u32 = 0x40;
+/// The bits of a request's mode that are the [`Mode`]; above them are [`AUTOCOMMIT`],
+/// [`TEXT_RESULTS`], [`PG_VALUES`] and, from bit 8, `PG_VALUES`' mask (see
+/// [`ResultFormat::of_mode`]).
+pub const MODE_BITS: u32 = 0x1f;
 /// The bit of a request's mode that gives a query on a reserved connection the shared
 /// path's rules ([`Run::autocommit`]).
 pub const AUTOCOMMIT: u32 = 0x20;
@@ -102,8 +108,8 @@ pub struct Started {
     conn: Arc<Connection>,
     encoder: Option<ResultEncoder>,
     caller: Caller,
-    /// Results come in text (see [`Run::text`]).
-    text: bool,
+    /// How results come (see [`Run::format`]).
+    format: ResultFormat,
     /// Rows read before they could be encoded: the first one, or all of an unnamed
     /// statement's whose column types this connection had not looked up yet.
     early: VecDeque<DataRowBody>,
@@ -164,23 +170,29 @@ async fn send(
                 return Err(e);
             }
         };
-        let encoded = params::encode_all(values, &prepared.description.params)?;
+        let encoded = if run.verbatim {
+            params::encode_verbatim(values, &prepared.description.params)?
+        } else {
+            params::encode_all(values, &prepared.description.params)?
+        };
         let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
-        let rows = conn.client().execute(&prepared.name, &params, run.text)?;
+        // The columns are known before Bind, so Bind asks for each in the format it needs.
+        let encoder = ResultEncoder::new(&prepared.description.columns, run.format, true);
+        let rows = conn
+            .client()
+            .execute(&prepared.name, &params, encoder.result_formats())?;
         if !kept {
             // Nothing keeps it: close it behind its one use.
             conn.client().close_statement(&prepared.name);
         }
-        (
-            rows,
-            Some(ResultEncoder::new(&prepared.description.columns, run.text)),
-        )
+        (rows, Some(encoder))
     } else {
         // PgBouncer in transaction mode: one round trip with the unnamed statement; the
         // server infers the parameter types, so values go as text.
         let encoded = params::encode_untyped(values)?;
         let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
-        (conn.client().execute_unnamed(sql, &params, run.text)?, None)
+        let codes = run.format.unnamed_codes();
+        (conn.client().execute_unnamed(sql, &params, codes)?, None)
     };
     drop(turn);
     Ok(Started {
@@ -188,7 +200,7 @@ async fn send(
         conn: conn.clone(),
         encoder,
         caller,
-        text: run.text,
+        format: run.format,
         early: VecDeque::new(),
         ended: None,
     })
@@ -217,7 +229,7 @@ impl Started {
             Err(e) => return Err(self.fail(e)),
         };
         let Some(raw) = raw else {
-            self.encoder = Some(ResultEncoder::new(&[], false));
+            self.encoder = Some(ResultEncoder::empty());
             return Ok(());
         };
         if raw
@@ -235,7 +247,8 @@ impl Started {
             self.ended = Some(Ok(()));
         }
         let columns = raw.resolve(self.conn.client(), self.conn.types()).await?;
-        self.encoder = Some(ResultEncoder::new(&columns, self.text));
+        // Every column came in the one format of `unnamed_codes`.
+        self.encoder = Some(ResultEncoder::new(&columns, self.format, false));
         Ok(())
     }
 
@@ -271,15 +284,12 @@ impl Started {
 
     /// The encoder for this statement's columns.
     pub fn encoder(&mut self) -> &mut ResultEncoder {
-        self.encoder
-            .get_or_insert_with(|| ResultEncoder::new(&[], false))
+        self.encoder.get_or_insert_with(ResultEncoder::empty)
     }
 
     /// Moves the encoder out (for pagers that own it).
     pub fn take_encoder(&mut self) -> ResultEncoder {
-        self.encoder
-            .take()
-            .unwrap_or_else(|| ResultEncoder::new(&[], false))
+        self.encoder.take().unwrap_or_else(ResultEncoder::empty)
     }
 
     /// The server's command tag, once the statement ended.

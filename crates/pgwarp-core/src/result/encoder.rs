@@ -4,105 +4,26 @@
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::types as wire;
-use postgres_types::{Kind, Type};
+use std::borrow::Cow;
+
+use postgres_types::Type;
 
 use super::layout::{self, JsKind};
+use super::plan::{Plan, ResultFormat, BINARY_CODE, TEXT_CODE};
 use crate::error::Error;
 use crate::types::json::{self, ElemFix};
-use crate::types::{base_type, datetime, shaped, text, ConvertError};
+use crate::types::{datetime, shaped, text, ConvertError};
 use crate::wire::Column;
-
-/// How the encoder writes one column.
-#[derive(Clone, Debug)]
-enum Plan {
-    Bool,
-    Int2,
-    Int4,
-    Oid,
-    Int8,
-    Float4,
-    Float8,
-    Timestamp,
-    Bytea,
-    /// UTF-8 as sent (text, varchar, name, enums...).
-    RawText,
-    /// PostgreSQL's text output, produced here (numeric, uuid, date, interval, inet...).
-    Rendered,
-    /// json/jsonb documents, one JSON array per column.
-    Json,
-    /// Arrays as JSON, one JSON array per column.
-    Array(Type),
-    /// Composites and ranges as JSON objects, one JSON array per column that starts with
-    /// their shape (`types::shaped`).
-    Shaped(Type),
-}
-
-impl Plan {
-    fn of(ty: &Type) -> Plan {
-        let ty = base_type(ty);
-        match *ty {
-            Type::BOOL => Plan::Bool,
-            Type::INT2 => Plan::Int2,
-            Type::INT4 => Plan::Int4,
-            Type::OID | Type::XID | Type::CID | Type::REGPROC | Type::REGCLASS | Type::REGTYPE => {
-                Plan::Oid
-            }
-            Type::INT8 => Plan::Int8,
-            Type::FLOAT4 => Plan::Float4,
-            Type::FLOAT8 => Plan::Float8,
-            Type::TIMESTAMP | Type::TIMESTAMPTZ => Plan::Timestamp,
-            Type::BYTEA => Plan::Bytea,
-            Type::JSON | Type::JSONB => Plan::Json,
-            // tokio-postgres files record[] as a pseudo-type, not as an array of record.
-            Type::RECORD_ARRAY => Plan::Array(Type::RECORD),
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::XML => {
-                Plan::RawText
-            }
-            _ => match ty.kind() {
-                Kind::Composite(_) | Kind::Range(_) => Plan::Shaped(ty.clone()),
-                Kind::Array(elem) => Plan::Array(elem.clone()),
-                Kind::Enum(_) => Plan::RawText,
-                _ => Plan::Rendered,
-            },
-        }
-    }
-
-    fn kind(&self) -> JsKind {
-        match self {
-            Plan::Bool => JsKind::Bool,
-            Plan::Int2 | Plan::Int4 | Plan::Oid | Plan::Float4 | Plan::Float8 => JsKind::Number,
-            Plan::Int8 => JsKind::Int8,
-            Plan::Timestamp => JsKind::Timestamp,
-            Plan::Bytea => JsKind::Bytes,
-            Plan::RawText | Plan::Rendered => JsKind::String,
-            Plan::Json | Plan::Array(_) | Plan::Shaped(_) => JsKind::Json,
-        }
-    }
-
-    fn fix(&self) -> ElemFix {
-        match self {
-            Plan::Array(elem) if shaped::is_shaped(elem) => ElemFix::Shape,
-            Plan::Array(elem) => json::elem_fix(elem),
-            Plan::Shaped(_) => ElemFix::Shape,
-            _ => ElemFix::None,
-        }
-    }
-
-    /// The start of the column's JSON array: `[`, then the shape for shaped values.
-    fn json_start(&self, ty: &Type, out: &mut Vec<u8>) {
-        out.push(b'[');
-        if self.fix() == ElemFix::Shape {
-            shaped::shape(ty, out);
-        }
-    }
-}
 
 /// Accumulates rows, then lays them out as described in [`super::layout`].
 pub struct ResultEncoder {
     columns: Vec<(String, Type)>,
-    /// Per column: table OID, attribute number and type modifier, as the server described it.
-    origins: Vec<(u32, i16, i32)>,
+    /// Per column: table OID, attribute number, type modifier and type size, as the server
+    /// described it.
+    origins: Vec<(u32, i16, i32, i16)>,
     plans: Vec<Plan>,
+    /// Bind's result format codes: one for every column, or one per column when they differ.
+    formats: Cow<'static, [i16]>,
     rows: u32,
     cells: Vec<u8>,
     nulls: Vec<u8>,
@@ -114,19 +35,28 @@ pub struct ResultEncoder {
 }
 
 impl ResultEncoder {
-    /// An encoder for a statement's columns; with `text`, for their text format (every
-    /// column a string as the server wrote it).
-    pub fn new(columns: &[Column], text: bool) -> Self {
-        let plans: Vec<Plan> = columns
-            .iter()
-            .map(|c| {
-                if text {
-                    Plan::RawText
-                } else {
-                    Plan::of(&c.type_)
-                }
-            })
-            .collect();
+    /// An encoder for a statement's columns in `format`. `named`: the columns are known
+    /// before Bind, which then asks for each column in the format its plan needs
+    /// ([`ResultEncoder::result_formats`]); otherwise every column comes in the one format
+    /// of [`ResultFormat::unnamed_codes`].
+    pub fn new(columns: &[Column], format: ResultFormat, named: bool) -> Self {
+        let mut plans = Vec::with_capacity(columns.len());
+        // Per column codes, kept only for the format that mixes them.
+        let mut codes = Vec::new();
+        for c in columns {
+            let (plan, text) = Plan::choose(&c.type_, format, named);
+            if matches!(format, ResultFormat::Pg { .. }) {
+                codes.push(!text as i16);
+            }
+            plans.push(plan);
+        }
+        // One code when the columns agree, so the usual Bind stays as small as before.
+        let formats = match format {
+            ResultFormat::Text => Cow::Borrowed(TEXT_CODE),
+            _ if codes.iter().all(|&c| c == 1) => Cow::Borrowed(BINARY_CODE),
+            _ if codes.iter().all(|&c| c == 0) => Cow::Borrowed(TEXT_CODE),
+            _ => Cow::Owned(codes),
+        };
         let json = plans
             .iter()
             .zip(columns)
@@ -145,9 +75,10 @@ impl ResultEncoder {
                 .collect(),
             origins: columns
                 .iter()
-                .map(|c| (c.table_oid, c.column_id, c.type_modifier))
+                .map(|c| (c.table_oid, c.column_id, c.type_modifier, c.type_size))
                 .collect(),
             plans,
+            formats,
             rows: 0,
             cells: Vec::new(),
             nulls: Vec::new(),
@@ -157,6 +88,17 @@ impl ResultEncoder {
             json,
             scratch: String::new(),
         }
+    }
+
+    /// An encoder for a statement without columns.
+    pub fn empty() -> Self {
+        ResultEncoder::new(&[], ResultFormat::Binary, true)
+    }
+
+    /// Bind's result format codes for this statement's columns (1 binary, 0 text): a
+    /// single code when every column takes the same.
+    pub fn result_formats(&self) -> &[i16] {
+        &self.formats
     }
 
     /// Rows encoded so far.
@@ -364,11 +306,11 @@ impl ResultEncoder {
             out.extend_from_slice(&(name.len() as u16).to_le_bytes());
             out.extend_from_slice(&json_ranges[i].0.to_le_bytes());
             out.extend_from_slice(&json_ranges[i].1.to_le_bytes());
-            let (table, number, modifier) = self.origins[i];
+            let (table, number, modifier, size) = self.origins[i];
             out.extend_from_slice(&table.to_le_bytes());
             out.extend_from_slice(&modifier.to_le_bytes());
             out.extend_from_slice(&number.to_le_bytes());
-            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(&size.to_le_bytes());
             out.extend_from_slice(name.as_bytes());
         }
         out.resize(cells_at, 0);
@@ -395,5 +337,62 @@ impl ResultEncoder {
             eat(&[0]);
         }
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use postgres_types::Type;
+
+    use super::*;
+
+    fn columns(types: &[Type]) -> Vec<Column> {
+        types
+            .iter()
+            .map(|t| Column {
+                name: "c".into(),
+                type_: t.clone(),
+                table_oid: 0,
+                column_id: 0,
+                type_modifier: -1,
+                type_size: -1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bind_asks_per_column_only_when_formats_differ() {
+        let cols = columns(&[Type::INT4, Type::DATE, Type::INT8]);
+        let codes = |format, named| {
+            ResultEncoder::new(&cols, format, named)
+                .result_formats()
+                .to_vec()
+        };
+        assert_eq!(codes(ResultFormat::Binary, true), [1]);
+        assert_eq!(codes(ResultFormat::Text, true), [0]);
+        assert_eq!(codes(ResultFormat::Pg { server_text: 0 }, true), [1]);
+        // int4 (bit 2) has a user parser: that column alone comes in text.
+        let int4 = ResultFormat::Pg {
+            server_text: 1 << 2,
+        };
+        assert_eq!(codes(int4, true), [0, 1, 1]);
+        assert_eq!(codes(int4, false), [1]);
+        let both = ResultFormat::Pg {
+            server_text: 1 << 2 | 1 << 4,
+        };
+        assert_eq!(codes(both, true), [0, 1, 0]);
+        let text_only = columns(&[Type::INT4]);
+        let e = ResultEncoder::new(&text_only, int4, true);
+        assert_eq!(e.result_formats(), [0]);
+        assert_eq!(ResultEncoder::empty().result_formats(), [1]);
+    }
+
+    #[test]
+    fn descriptors_carry_the_type_size() {
+        let mut cols = columns(&[Type::INT4]);
+        cols[0].type_size = 4;
+        let page = ResultEncoder::new(&cols, ResultFormat::Binary, true).finish(0, "SELECT 0");
+        let at = layout::HEADER + "SELECT 0".len();
+        assert_eq!(i16::from_le_bytes([page[at + 26], page[at + 27]]), 4);
     }
 }

@@ -15,9 +15,18 @@
 //! 36  u32  offset of the bytes region (bytea values)
 //! 40  u32  length of the command word, which follows at 48
 //! 44  u32  cursor id of the following pages, when bit 1 of the flags is set
-//! 48  the command word (ASCII), then per column: u32 type oid, u8 kind, u8 element fix, u16 name length,
-//!     u32 JSON start, u32 JSON end (UTF-16 units into the decoded string region), u32 table
-//!     oid, i32 type modifier, i16 column number, 2 bytes unused, name
+//! 48  the command word (ASCII), then per column a 28-byte descriptor and the name:
+//!     0  u32  type oid
+//!     4  u8   kind (`JsKind`)
+//!     5  u8   element fix (`types::json::ElemFix`)
+//!     6  u16  name length
+//!     8  u32  JSON start, 12 u32 JSON end (UTF-16 units into the decoded string region)
+//!     16 u32  table oid (0: computed)
+//!     20 i32  type modifier (-1: none)
+//!     24 i16  attribute number in that table (0: computed)
+//!     26 i16  type size (`pg_type.typlen`, from the RowDescription: 4 for int4, -1 for
+//!             variable length, -2 for C strings)
+//!     28      the name (UTF-8)
 //! ```
 //!
 //! A cell is an f64 (`BOOL`, `NUMBER`, `TIMESTAMP`), an i64 (`INT8`), or a pair of u32

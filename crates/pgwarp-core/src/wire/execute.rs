@@ -1,7 +1,7 @@
 //! Running a statement with the extended protocol: Bind, Execute and Sync for a prepared
 //! statement, or Parse, Bind, Describe, Execute and Sync for the unnamed one (one round trip,
-//! for PgBouncer in transaction mode). Results are asked for in binary, or all in text for
-//! callers that parse the server's text themselves.
+//! for PgBouncer in transaction mode). Results are asked for with Bind's result format codes
+//! as the caller gives them: one for every column, or one per column.
 //!
 //! [`Rows`] reads the answer to its end: the rows, then the command tag of CommandComplete and
 //! the transaction status of ReadyForQuery, which the caller needs to know what the statement
@@ -22,26 +22,33 @@ use crate::error::Error;
 pub type Param<'a> = (Option<&'a [u8]>, bool);
 
 impl Client {
-    /// Runs prepared statement `name` with `params`.
-    pub fn execute(&self, name: &str, params: &[Param<'_>], text: bool) -> Result<Rows, Error> {
-        let mut buf = BytesMut::with_capacity(message_size(name, params));
-        bind(name, params, text, &mut buf)?;
+    /// Runs prepared statement `name` with `params`; `results` are Bind's result format
+    /// codes (1 binary, 0 text): one for every column, or one per column.
+    pub fn execute(
+        &self,
+        name: &str,
+        params: &[Param<'_>],
+        results: &[i16],
+    ) -> Result<Rows, Error> {
+        let mut buf = BytesMut::with_capacity(message_size(name, params, results));
+        bind(name, params, results, &mut buf)?;
         frontend::execute("", 0, &mut buf).map_err(encode_error)?;
         frontend::sync(&mut buf);
         Ok(Rows::new(self.send(buf).map_err(super::lost_error)?))
     }
 
     /// Prepares `sql` as the unnamed statement and runs it, in one round trip. The server
-    /// infers parameter types (values go as text); the columns arrive with the answer.
+    /// infers parameter types (values go as text); the columns arrive with the answer, so
+    /// `results` can only be one code for all of them.
     pub fn execute_unnamed(
         &self,
         sql: &str,
         params: &[Param<'_>],
-        text: bool,
+        results: &[i16],
     ) -> Result<Rows, Error> {
-        let mut buf = BytesMut::with_capacity(sql.len() + message_size("", params));
+        let mut buf = BytesMut::with_capacity(sql.len() + message_size("", params, results));
         frontend::parse("", sql, std::iter::empty(), &mut buf).map_err(encode_error)?;
-        bind("", params, text, &mut buf)?;
+        bind("", params, results, &mut buf)?;
         frontend::describe(b'P', "", &mut buf).map_err(encode_error)?;
         frontend::execute("", 0, &mut buf).map_err(encode_error)?;
         frontend::sync(&mut buf);
@@ -51,18 +58,19 @@ impl Client {
 
 /// Room for Bind, Execute and Sync, so the buffer is allocated once (growing it showed up in
 /// profiles of point queries).
-fn message_size(statement: &str, params: &[Param<'_>]) -> usize {
+fn message_size(statement: &str, params: &[Param<'_>], results: &[i16]) -> usize {
     let values: usize = params
         .iter()
         .map(|(v, _)| 6 + v.map_or(0, <[u8]>::len))
         .sum();
-    64 + statement.len() + values
+    64 + statement.len() + values + 2 * results.len()
 }
 
+/// Writes Bind for `statement` into the unnamed portal.
 fn bind(
     statement: &str,
     params: &[Param<'_>],
-    text: bool,
+    results: &[i16],
     buf: &mut BytesMut,
 ) -> Result<(), Error> {
     frontend::bind(
@@ -77,7 +85,7 @@ fn bind(
             }
             None => Ok(IsNull::Yes),
         },
-        Some(if text { 0 } else { 1 }),
+        results.iter().copied(),
         buf,
     )
     .map_err(|e| match e {
@@ -201,4 +209,29 @@ fn copy_refused(method: &str) -> Error {
             "TO STDOUT"
         }
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The result format codes at the end of a Bind message: count, then the codes.
+    fn result_codes(results: &[i16]) -> Vec<i16> {
+        let mut buf = BytesMut::new();
+        bind("s", &[(Some(b"1".as_slice()), false)], results, &mut buf).unwrap();
+        let n = results.len();
+        let tail = &buf[buf.len() - 2 - 2 * n..];
+        assert_eq!(i16::from_be_bytes([tail[0], tail[1]]) as usize, n);
+        tail[2..]
+            .chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn bind_sends_the_result_codes_given() {
+        assert_eq!(result_codes(&[1]), [1]);
+        assert_eq!(result_codes(&[0]), [0]);
+        assert_eq!(result_codes(&[0, 1, 1]), [0, 1, 1]);
+    }
 }

@@ -33,7 +33,7 @@ pub use execute::{Param, Rows};
 pub use pipe::{Lost, Poison};
 pub use prepare::{Column, Description, RawColumns};
 pub use server_error::ServerError;
-pub use simple::{Script, ScriptAnswer};
+pub use simple::{Script, ScriptAnswer, ScriptSink};
 pub use socket::{Host, TcpOptions};
 pub use startup::{
     connect, ChannelBinding, PasswordFn, PasswordFuture, Settings, TargetSessionAttrs,

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use postgres_protocol::message::backend::{Message, RowDescriptionBody};
 use postgres_protocol::message::frontend;
-use postgres_types::Type;
+use postgres_types::{Kind, Type};
 
 use super::conn::Client;
 use super::server_error::ServerError;
@@ -62,6 +62,27 @@ impl RawColumns {
     /// The type OIDs, in column order.
     pub fn oids(&self) -> Vec<u32> {
         self.0.iter().map(|c| c.1).collect()
+    }
+
+    /// The columns without a catalog lookup, for results the server sent in text: built-in
+    /// types by their OID, any other as a placeholder that carries only its OID (the encoder
+    /// then needs no more than the OID and a name for errors).
+    pub fn without_lookup(self) -> Vec<Column> {
+        self.0
+            .into_iter()
+            .map(
+                |(name, oid, table_oid, column_id, type_modifier, type_size)| Column {
+                    name,
+                    type_: Type::from_oid(oid).unwrap_or_else(|| {
+                        Type::new(format!("type {oid}"), oid, Kind::Simple, String::new())
+                    }),
+                    table_oid,
+                    column_id,
+                    type_modifier,
+                    type_size,
+                },
+            )
+            .collect()
     }
 
     /// The columns with their types looked up.

@@ -1,12 +1,14 @@
 //! The simple query protocol (one `Query` message, any number of statements), for the
-//! engine's own statements: transaction control, session resets, catalog lookups.
+//! engine's own statements (transaction control, session resets, catalog lookups) and the
+//! caller's scripts, whose rows are dropped or handed to a [`ScriptSink`].
 
 use bytes::BytesMut;
-use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::backend::{DataRowBody, Message};
 use postgres_protocol::message::frontend;
 
 use super::conn::Client;
 use super::pipe::Responses;
+use super::prepare::RawColumns;
 use super::server_error::ServerError;
 use crate::error::Error;
 
@@ -24,6 +26,20 @@ pub struct Script {
 
 /// A script that has been sent; [`ScriptAnswer::read`] collects its answer.
 pub struct ScriptAnswer(Responses, Rows);
+
+/// Takes a script's statements as their messages arrive, for a caller that keeps the rows
+/// in its own form (`pool/script.rs` makes result pages of them).
+pub trait ScriptSink {
+    /// A statement's RowDescription; its rows follow.
+    fn columns(&mut self, columns: RawColumns) -> Result<(), Error>;
+    /// A row of the statement described last.
+    fn row(&mut self, row: &DataRowBody) -> Result<(), Error>;
+    /// A statement completed with `tag` (a statement that failed never does).
+    fn complete(&mut self, tag: &str) -> Result<(), Error>;
+}
+
+/// Where a script's statements go as they arrive.
+type Sink<'a> = Option<&'a mut (dyn ScriptSink + Send)>;
 
 /// Whether a script's rows are kept.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,11 +79,25 @@ impl ScriptAnswer {
     /// its error comes with what the script did up to it (the tags of the statements that
     /// completed, the status the server reported afterwards).
     pub async fn read(self) -> Result<Script, (Error, Script)> {
-        read_script(self.0, self.1).await
+        read_script(self.0, self.1, None).await
+    }
+
+    /// [`ScriptAnswer::read`], handing each statement's columns, rows and tag to `sink` as
+    /// they arrive. If the sink fails, it gets nothing more and its error is the script's
+    /// (the answer is still read to its end, so the connection stays in step).
+    pub async fn read_into(
+        self,
+        sink: &mut (dyn ScriptSink + Send),
+    ) -> Result<Script, (Error, Script)> {
+        read_script(self.0, self.1, Some(sink)).await
     }
 }
 
-async fn read_script(mut responses: Responses, rows: Rows) -> Result<Script, (Error, Script)> {
+async fn read_script(
+    mut responses: Responses,
+    rows: Rows,
+    mut sink: Sink<'_>,
+) -> Result<Script, (Error, Script)> {
     let mut script = Script::default();
     let mut failed: Option<Error> = None;
     loop {
@@ -77,6 +107,16 @@ async fn read_script(mut responses: Responses, rows: Rows) -> Result<Script, (Er
             Err(lost) => return Err((super::lost_error(lost), script)),
         };
         match message {
+            Message::RowDescription(body) => {
+                if let Some(s) = sink.as_deref_mut() {
+                    let r = RawColumns::parse(&body).and_then(|c| s.columns(c));
+                    feed(&mut sink, &mut failed, r);
+                }
+            }
+            Message::DataRow(body) if sink.is_some() => {
+                let r = sink.as_deref_mut().map_or(Ok(()), |s| s.row(&body));
+                feed(&mut sink, &mut failed, r);
+            }
             Message::DataRow(_) if rows == Rows::Skip => {}
             Message::DataRow(body) => {
                 let buf = body.buffer();
@@ -89,7 +129,12 @@ async fn read_script(mut responses: Responses, rows: Rows) -> Result<Script, (Er
                 script.rows.push(row);
             }
             Message::CommandComplete(body) => {
-                script.tags.push(body.tag().unwrap_or_default().to_string());
+                let tag = body.tag().unwrap_or_default();
+                if let Some(s) = sink.as_deref_mut() {
+                    let r = s.complete(tag);
+                    feed(&mut sink, &mut failed, r);
+                }
+                script.tags.push(tag.to_string());
             }
             Message::ErrorResponse(body) => {
                 let e = ServerError::parse(body.fields()).unwrap_or_default();
@@ -108,5 +153,14 @@ async fn read_script(mut responses: Responses, rows: Rows) -> Result<Script, (Er
     match failed {
         Some(e) => Err((e, script)),
         None => Ok(script),
+    }
+}
+
+/// What a sink said about a message: after an error it gets nothing more, and the first
+/// error is the script's.
+fn feed(sink: &mut Sink<'_>, failed: &mut Option<Error>, said: Result<(), Error>) {
+    if let Err(e) = said {
+        *sink = None;
+        failed.get_or_insert(e);
     }
 }
