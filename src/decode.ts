@@ -8,6 +8,7 @@
  * @module
  */
 import { errorFromResult, Int8RangeError } from './errors';
+import { FIX_SHAPE, fixShaped, fixValue, type Shape } from './decode-fixes';
 
 /** How int8 (bigint) columns arrive in JavaScript. */
 export type Int8Mode = 'number' | 'bigint' | 'string';
@@ -21,35 +22,6 @@ const KIND_STRING = 4;
 const KIND_JSON = 5;
 const KIND_BYTES = 6;
 const KIND_TIMESTAMP = 7;
-
-const FIX_INT8 = 1;
-const FIX_FLOAT = 2;
-const FIX_TIMESTAMP = 3;
-const FIX_BYTES = 4;
-/** Composites and ranges: the column's JSON array starts with their shape (`types/shaped.rs`). */
-const FIX_SHAPE = 5;
-
-/** How to finish a value inside a composite or range: a scalar fix, or the shape of its parts. */
-type Shape = number | { f: [string, Shape][] } | { r: Shape } | { a: Shape };
-
-function fixShaped(v: unknown, shape: Shape, int8: Int8Mode): unknown {
-  if (v === null || v === undefined) return null;
-  if (typeof shape === 'number') return shape === 0 ? v : fixValue(v, shape, int8);
-  if ('a' in shape) {
-    const list = v as unknown[];
-    // Arrays of several dimensions nest; their elements are never arrays themselves.
-    for (let i = 0; i < list.length; i++) list[i] = Array.isArray(list[i]) ? fixShaped(list[i], shape, int8) : fixShaped(list[i], shape.a, int8);
-    return list;
-  }
-  const o = v as Record<string, unknown>;
-  if ('r' in shape) {
-    o.lower = fixShaped(o.lower, shape.r, int8);
-    o.upper = fixShaped(o.upper, shape.r, int8);
-    return o;
-  }
-  for (const [name, s] of shape.f) o[name] = fixShaped(o[name], s, int8);
-  return o;
-}
 
 const HEADER = 48;
 const COLUMN = 28;
@@ -73,6 +45,8 @@ export interface Column {
   number: number;
   /** The type modifier (`varchar(20)` is 24, `numeric(12,2)` is 786438); -1 when there is none. */
   typeModifier: number;
+  /** The type's size in bytes (pg_type.typlen): 4 for int4, -1 for variable length. */
+  size: number;
 }
 
 /** A decoded result. */
@@ -111,6 +85,7 @@ export function readColumnMeta(meta: Buffer | undefined): Column[] {
       table: meta.readUInt32LE(at + 16),
       number: meta.readInt16LE(at + 24),
       typeModifier: meta.readInt32LE(at + 20),
+      size: meta.readInt16LE(at + 26),
     });
     at += COLUMN + nameLen;
   }
@@ -133,7 +108,11 @@ type RowBuilder = (
   json: unknown[][],
   n: number,
   h: Helpers,
+  p: Parser[],
 ) => unknown[];
+
+/** A type parser of node-postgres' kind: the server's text in, the value out. */
+export type Parser = (text: string) => unknown;
 
 interface Decoder {
   hash: number;
@@ -141,11 +120,17 @@ interface Decoder {
   kinds: Uint8Array;
   fixes: Uint8Array;
   columns: ColumnInfo[];
+  /** Builders for node-postgres' values, by which columns have a parser ('0'/'1' per column). */
+  pgBuilders?: Map<string, RowBuilder>;
 }
 
 interface Helpers {
   int8ToNumber(hi: number, lo: number, column: string): number;
   timestamp(ms: number): Date | string;
+  /** timestamptz as pg-types gives it: a Date, or +-Infinity. */
+  pgTimestamp(ms: number): Date | number;
+  /** timestamp without time zone as pg-types gives it: the same wall time, in local time. */
+  pgLocalTimestamp(ms: number): Date | number;
 }
 
 const helpers: Helpers = {
@@ -165,9 +150,22 @@ const helpers: Helpers = {
     if (ms === -Infinity) return '-infinity';
     return new Date(ms);
   },
+  pgTimestamp(ms) {
+    return Number.isFinite(ms) ? new Date(ms) : ms;
+  },
+  pgLocalTimestamp(ms) {
+    if (!Number.isFinite(ms)) return ms;
+    // The engine gives the wall time as if it were UTC; pg-types reads it as local time.
+    const u = new Date(ms);
+    const year = u.getUTCFullYear();
+    const d = new Date(year, u.getUTCMonth(), u.getUTCDate(), u.getUTCHours(), u.getUTCMinutes(), u.getUTCSeconds(), u.getUTCMilliseconds());
+    if (year >= 0 && year < 100) d.setFullYear(year);
+    return d;
+  },
 };
 
 const MAX_DECODERS = 512;
+const NO_PARSERS: Parser[] = [];
 /** Texts longer than this are not part of a decoder's cache key. */
 const MAX_KEYED_LENGTH = 4096;
 const decoders = new Map<string, Decoder>();
@@ -196,9 +194,18 @@ function cellExpr(kind: number, c: number, name: string, int8: Int8Mode): string
   }
 }
 
-function makeBuilder(columns: ColumnInfo[], kinds: Uint8Array, rowMode: RowMode, int8: Int8Mode): RowBuilder {
+/** A value as node-postgres gives it (`pg` in {@link DecodeOptions}): `p[c]` is the column's parser, if it has one. */
+function pgCellExpr(kind: number, c: number, col: ColumnInfo, parsed: boolean): string {
+  const k = `(b + ${c})`;
+  if (parsed && kind === KIND_STRING) return `p[${c}](str.slice(u32[${k} * 2], u32[${k} * 2 + 1]))`;
+  if (kind === KIND_INT8) return `i64[${k}].toString()`;
+  if (kind === KIND_TIMESTAMP) return col.typeOid === 1114 ? `h.pgLocalTimestamp(f64[${k}])` : `h.pgTimestamp(f64[${k}])`;
+  return cellExpr(kind, c, col.name, 'string');
+}
+
+function makeBuilder(columns: ColumnInfo[], kinds: Uint8Array, rowMode: RowMode, int8: Int8Mode, parsed?: string): RowBuilder {
   const parts = columns.map((col, c) => {
-    const expr = cellExpr(kinds[c], c, col.name, int8);
+    const expr = parsed === undefined ? cellExpr(kinds[c], c, col.name, int8) : pgCellExpr(kinds[c], c, col, parsed[c] === '1');
     const value = kinds[c] === KIND_JSON ? expr : `nulls[b + ${c}] === 1 ? null : ${expr}`;
     if (rowMode === 'array') return value;
     // A literal `__proto__:` key would set the prototype; a computed key defines a property.
@@ -213,7 +220,7 @@ function makeBuilder(columns: ColumnInfo[], kinds: Uint8Array, rowMode: RowMode,
       rows[r] = ${row};
     }
     return rows;`;
-  return new Function('f64', 'u32', 'i32', 'i64', 'nulls', 'str', 'bytes', 'json', 'n', 'h', body) as RowBuilder;
+  return new Function('f64', 'u32', 'i32', 'i64', 'nulls', 'str', 'bytes', 'json', 'n', 'h', 'p', body) as RowBuilder;
 }
 
 function readColumns(buf: Buffer, count: number): { columns: ColumnInfo[]; kinds: Uint8Array; fixes: Uint8Array } {
@@ -253,34 +260,6 @@ function sameColumns(d: Decoder, columns: ColumnInfo[], kinds: Uint8Array): bool
   return true;
 }
 
-function fixValue(v: unknown, fix: number, int8: Int8Mode): unknown {
-  if (v === null) return null;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) v[i] = fixValue(v[i], fix, int8);
-    return v;
-  }
-  switch (fix) {
-    case FIX_INT8: {
-      const s = v as string;
-      if (int8 === 'string') return s;
-      const big = BigInt(s);
-      if (int8 === 'bigint') return big;
-      const n = Number(big);
-      if (!Number.isSafeInteger(n)) {
-        throw new Int8RangeError(`int8 array element ${s} does not fit a JavaScript number exactly; use int8: 'bigint' or 'string'`);
-      }
-      return n;
-    }
-    case FIX_FLOAT:
-      return typeof v === 'string' ? Number(v) : v;
-    case FIX_TIMESTAMP:
-      return typeof v === 'number' ? new Date(v) : v;
-    case FIX_BYTES:
-      return Buffer.from((v as string).slice(2), 'hex');
-    default:
-      return v;
-  }
-}
 
 /** Options that change how a result is decoded. */
 export interface DecodeOptions {
@@ -288,10 +267,32 @@ export interface DecodeOptions {
   int8: Int8Mode;
   /** The engine is asked for every column as the server's text (mode bit `TEXT_RESULTS`). */
   text?: boolean;
+  /**
+   * Values as node-postgres gives them (`pgwarp/pg`): the engine is asked with these mode bits
+   * (`PG_VALUES` and its mask, or `TEXT_RESULTS`), and a column whose type has a parser here
+   * gets it called on the text; the others keep the engine's value in pg's shape.
+   */
+  pg?: { bits: number; parser(oid: number): Parser | undefined };
+}
+
+/** The mode bits a request with these options adds to its mode. */
+export function resultBits(opts: DecodeOptions): number {
+  if (opts.pg !== undefined) return opts.pg.bits;
+  return opts.text ? TEXT_RESULTS : 0;
 }
 
 /** The bit of a request's mode that asks for text results (`query::TEXT_RESULTS`). */
 export const TEXT_RESULTS = 0x40;
+/**
+ * The bit of a request's mode that asks for node-postgres' value shapes (`plan::PG_VALUES`):
+ * the engine converts what pg's default parsers would, and leaves as the server's text what
+ * pg leaves as text. Bits 8 to 31 of the mode are then a mask over `plan::FAST` (bool, int2,
+ * int4, oid, int8, float4, float8, timestamp, timestamptz, bytea, json, jsonb, text, varchar,
+ * bpchar, name, numeric, uuid, int4[], text[], int8[], varchar[], float8[], bool[]): a set bit
+ * means that type has a user parser, so its columns come as the server's exact text.
+ * `TEXT_RESULTS` wins when both are set.
+ */
+export const PG_VALUES = 0x80;
 /** The bit that gives a query on a reserved connection the shared path's rules (`query::AUTOCOMMIT`). */
 export const AUTOCOMMIT = 0x20;
 
@@ -336,7 +337,7 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
   // Keys hold the text, except for long ones (they would keep megabytes per entry alive).
   const long = sql.length > MAX_KEYED_LENGTH;
   const text = long ? `\u0000#${hash}` : sql;
-  const key = opts.rowMode === 'array' ? `a${opts.int8[0]}${text}` : `o${opts.int8[0]}${text}`;
+  const key = (opts.rowMode === 'array' ? 'a' : 'o') + (opts.pg !== undefined ? 'p' : opts.int8[0]) + text;
   const d = decoderFor(buf, key, long, hash, count, opts.rowMode, opts.int8);
   const cells = n * count;
   const ab = buf.buffer;
@@ -350,6 +351,7 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
   const bytes = buf.subarray(bytesAt);
 
   const json: unknown[][] = [];
+  const int8: Int8Mode = opts.pg !== undefined ? 'string' : opts.int8;
   let at = HEADER + commandLen;
   for (let c = 0; c < count; c++) {
     if (d.kinds[c] === KIND_JSON) {
@@ -359,12 +361,32 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
       if (d.fixes[c] === FIX_SHAPE) {
         const shape = values[0] as Shape;
         values = values.slice(1);
-        for (let r = 0; r < values.length; r++) values[r] = fixShaped(values[r], shape, opts.int8);
-      } else if (d.fixes[c] !== 0) for (let r = 0; r < values.length; r++) values[r] = fixValue(values[r], d.fixes[c], opts.int8);
+        for (let r = 0; r < values.length; r++) values[r] = fixShaped(values[r], shape, int8);
+      } else if (d.fixes[c] !== 0) for (let r = 0; r < values.length; r++) values[r] = fixValue(values[r], d.fixes[c], int8);
       json[c] = values;
     }
     at += COLUMN + buf.readUInt16LE(at + 6);
   }
   const meta = withMeta ? copyMeta(buf, HEADER + commandLen, count) : undefined;
-  return { rows: d.build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers) as T[], rowCount: total, tag, meta, columns: d.columns };
+  let build = d.build;
+  let parsers: Parser[] = NO_PARSERS;
+  if (opts.pg !== undefined) {
+    parsers = new Array<Parser>(count);
+    let signature = '';
+    for (let c = 0; c < count; c++) {
+      const p = d.kinds[c] === KIND_STRING ? opts.pg.parser(d.columns[c].typeOid) : undefined;
+      if (p !== undefined) parsers[c] = p;
+      signature += p === undefined ? '0' : '1';
+    }
+    d.pgBuilders ??= new Map();
+    let b = d.pgBuilders.get(signature);
+    if (b === undefined) {
+      b = makeBuilder(d.columns, d.kinds, opts.rowMode, 'string', signature);
+      // A statement's columns rarely change parsers; bound it anyway.
+      if (d.pgBuilders.size >= 16) d.pgBuilders.clear();
+      d.pgBuilders.set(signature, b);
+    }
+    build = b;
+  }
+  return { rows: build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers, parsers) as T[], rowCount: total, tag, meta, columns: d.columns };
 }

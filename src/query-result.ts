@@ -5,7 +5,7 @@
  */
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
-import { commandOf, decodeResult, morePages, readColumnMeta, TEXT_RESULTS, type Column, type Decoded, type DecodeOptions } from './decode';
+import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type Decoded, type DecodeOptions } from './decode';
 import { PgwarpError, QueryResultError } from './errors';
 import { RowStream } from './stream';
 import { abortable, type CancelOptions, type CancelTarget } from './abort';
@@ -79,7 +79,48 @@ export interface QueryRunner {
 }
 
 
-const MODE_ALL = 0;
+/**
+ * @internal Runs a statement and collects its pages into one result: the next page is asked
+ * for before this one is decoded, so the engine reads on meanwhile.
+ */
+export async function fetchPages<R>(
+  runner: QueryRunner,
+  sql: string,
+  params: readonly unknown[] | undefined,
+  mode: number,
+  options: DecodeOptions,
+  limits: Limits | undefined,
+  withMeta: boolean,
+  onPage?: (page: Decoded<R>) => Promise<void>,
+): Promise<Decoded<R>> {
+  let buf = await runner.run(sql, params, mode | resultBits(options), limits);
+  let rows: R[] | undefined;
+  let meta: Buffer | undefined;
+  for (;;) {
+    const cursor = morePages(buf);
+    const next = cursor === 0 ? undefined : runner.next(cursor);
+    let page: Decoded<R>;
+    try {
+      page = decodeResult<R>(buf, sql, options, withMeta && rows === undefined);
+    } catch (err) {
+      next?.then(
+        () => runner.cancel(cursor),
+        () => {},
+      );
+      throw err;
+    }
+    if (onPage !== undefined) await onPage(page);
+    if (rows === undefined) {
+      rows = page.rows;
+      meta = page.meta;
+    } else for (const row of page.rows) rows.push(row);
+    if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag, meta, columns: page.columns };
+    buf = await next;
+  }
+}
+
+/** @internal The mode of a request for every row. */
+export const MODE_ALL = 0;
 const MODE_FIRST = 1;
 const MODE_ONE = 2;
 const MODE_EXECUTE = 3;
@@ -140,31 +181,8 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
     const params = codecs === undefined ? this.params : await codecs.params(runner, this.sql, this.params);
     // Given up while the parameters' types were looked up: nothing is sent.
     if (!wanted()) throw new PgwarpError('the query was given up before it was sent');
-    let buf = await runner.run(this.sql, params, options.text ? mode | TEXT_RESULTS : mode, mode === MODE_ALL ? this.limits : undefined);
-    let rows: R[] | undefined;
-    let meta: Buffer | undefined;
-    for (;;) {
-      // Ask for the next page before decoding this one, so the engine reads it meanwhile.
-      const cursor = morePages(buf);
-      const next = cursor === 0 ? undefined : runner.next(cursor);
-      let page: Decoded<R>;
-      try {
-        page = decodeResult<R>(buf, this.sql, options, withMeta && rows === undefined);
-      } catch (err) {
-        next?.then(
-          () => runner.cancel(cursor),
-          () => {},
-        );
-        throw err;
-      }
-      if (codecs !== undefined) await codecs.rows(runner, page.rows, page.columns, options.rowMode === 'array');
-      if (rows === undefined) {
-        rows = page.rows;
-        meta = page.meta;
-      } else for (const row of page.rows) rows.push(row);
-      if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag, meta, columns: page.columns };
-      buf = await next;
-    }
+    const onPage = codecs === undefined ? undefined : (page: Decoded<R>) => codecs.rows(runner, page.rows, page.columns, options.rowMode === 'array');
+    return fetchPages<R>(runner, this.sql, params, mode, options, mode === MODE_ALL ? this.limits : undefined, withMeta, onPage);
   }
 
   /**
@@ -174,7 +192,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
    * @example
    * ```ts
    * const rows = await pool.query('select id, name from users').all();
-   * rows.columns; // [{ name: 'id', type: 23, table: 16384, number: 1, typeModifier: -1 }, ...]
+   * rows.columns; // [{ name: 'id', type: 23, table: 16384, number: 1, typeModifier: -1, size: 4 }, ...]
    * rows.command; // 'SELECT'
    * ```
    */

@@ -2,7 +2,7 @@
  * `stream()`: rows one at a time, page by page from the engine, with backpressure.
  * @module
  */
-import { decodeResult, morePages, readColumnMeta, TEXT_RESULTS, type Column, type DecodeOptions } from './decode';
+import { decodeResult, morePages, readColumnMeta, resultBits, type Column, type DecodeOptions } from './decode';
 import type { QueryRunner } from './query-result';
 import { abortError, arm, interrupt, type CancelOptions, type CancelTarget } from './abort';
 import type { Codecs } from './codecs';
@@ -33,6 +33,13 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
   private meta: Buffer | undefined;
   private described = false;
   private columnList: Column[] | undefined;
+
+  /** @internal The server's command tag, once the last page has come (empty before). */
+  tag = '';
+  /** @internal The descriptors of the result's columns, once the first page has come. */
+  get columnMeta(): Buffer | undefined {
+    return this.meta;
+  }
 
   /** The result's columns, once the first page has come (`undefined` before). */
   get columns(): Column[] | undefined {
@@ -138,7 +145,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         }
         const codecs = this.codecs;
         const params = codecs === undefined ? this.params : await this.race(codecs.params(this.runner, this.sql, this.params));
-        const first = this.runner.run(this.sql, params, this.decode.text ? MODE_STREAM | TEXT_RESULTS : MODE_STREAM, { batch: this.batch });
+        const first = this.runner.run(this.sql, params, MODE_STREAM | resultBits(this.decode), { batch: this.batch });
         // Aborted before the first page: stop what it started once it is there.
         this.sent = true;
         const arrived = () => {
@@ -160,6 +167,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         this.ahead = undefined;
         this.follow(morePages(buf));
         const page = decodeResult<T>(buf, this.sql, this.decode, !this.described);
+        if (page.tag !== '') this.tag = page.tag;
         if (this.codecs !== undefined) await this.codecs.rows(this.runner, page.rows, page.columns, this.decode.rowMode === 'array');
         if (!this.described) {
           this.described = true;

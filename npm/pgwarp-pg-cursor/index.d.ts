@@ -1,0 +1,3 @@
+import Default = require('pgwarp/pg-cursor');
+
+export = Default;

@@ -1,0 +1,2 @@
+// pg-cursor's module, served by pgwarp's engine.
+module.exports = require('pgwarp/pg-cursor');

@@ -1,0 +1,2 @@
+// pg-cursor's ESM surface, served by pgwarp's engine.
+export { default } from 'pgwarp/pg-cursor';

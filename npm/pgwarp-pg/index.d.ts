@@ -1,0 +1,2 @@
+export * from 'pgwarp/pg';
+export { default } from 'pgwarp/pg';

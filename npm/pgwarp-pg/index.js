@@ -1,0 +1,2 @@
+// node-postgres (pg)'s module, served by pgwarp's engine.
+module.exports = require('pgwarp/pg');

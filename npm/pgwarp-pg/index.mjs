@@ -1,0 +1,3 @@
+// node-postgres's ESM surface, served by pgwarp's engine.
+export * from 'pgwarp/pg';
+export { default } from 'pgwarp/pg';

@@ -1,0 +1,281 @@
+/**
+ * node-postgres' `Client`: one connection, its queries in order (pipelined on the socket).
+ * A standalone Client owns a one-connection engine pool; a Client from `pool.connect()` holds
+ * one of the pool's connections, reserved.
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+
+import type { Bridge } from '../bridge';
+import { decodeNotice } from '../notify';
+import { Pool as PgwarpPool } from '../pool';
+import type { ReservedConnection } from '../reserved';
+import { connectionParameters, toPoolOptions, type ClientConfig } from './config';
+import { defaults } from './defaults';
+import { MESSAGES, toPgError } from './errors';
+import { checkName, isOwnSubmittable, normalizeQuery, Query, settle, withTimeout, type Callback } from './query';
+import type { Result } from './result';
+import { runPgQuery, type Target } from './run';
+import { TypeOverrides, type TypeParserSource } from './types';
+import { escapeIdentifier, escapeLiteral } from './values';
+
+/** What pg's Client knows of the connection: its parameters, as pg's `client.connection` emits them. */
+export type ParameterStatus = { parameterName: string; parameterValue: string };
+
+/** @internal How a pool hands a reserved connection to a Client. */
+export interface Attachment {
+  conn: ReservedConnection;
+  bridge: Bridge;
+  processID: number;
+}
+
+// Read in the connect round trip, as pg sees them in the startup's ParameterStatus messages.
+const STATUS_SQL = `select pg_backend_pid() as pid, name, setting from pg_settings
+  where name in ('application_name', 'client_encoding', 'DateStyle', 'integer_datetimes', 'IntervalStyle',
+    'is_superuser', 'server_encoding', 'server_version', 'session_authorization', 'standard_conforming_strings', 'TimeZone')`;
+
+/**
+ * A connection to PostgreSQL with node-postgres' API.
+ *
+ * @example
+ * ```ts
+ * import { Client } from 'pgwarp/pg';
+ *
+ * const client = new Client({ connectionString: process.env.DATABASE_URL });
+ * await client.connect();
+ * const { rows } = await client.query('select $1::text as name', ['world']);
+ * await client.end();
+ * ```
+ */
+export class Client extends EventEmitter {
+  /** The backend's process id (`pg_backend_pid()`), once connected. */
+  processID: number | null = null;
+  /** Emits `parameterStatus` with what the server reported at connect. */
+  readonly connection = new EventEmitter();
+  readonly user: string | undefined;
+  readonly database: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  /** Not enumerable, as in pg, so logging a Client does not print it. */
+  declare readonly password: unknown;
+  /** pg's Query class, also reachable here. */
+  static Query = Query;
+  /** @internal */
+  _ending = false;
+  /** @internal */
+  _connected = false;
+  /** @internal Set on a Client from `pool.connect()`. */
+  release?: (err?: Error | boolean) => void;
+
+  private readonly config: ClientConfig;
+  private own: PgwarpPool | undefined;
+  private conn: ReservedConnection | undefined;
+  private connecting: Promise<void> | undefined;
+  private broken = false;
+  private inFlight = 0;
+  private overrides: TypeOverrides | undefined;
+  private readonly names = new Map<string, string>();
+  private target: Target | undefined;
+  private connectCalled: (() => void)[] | undefined;
+
+  constructor(config?: string | ClientConfig, attachment?: Attachment) {
+    super();
+    const c: ClientConfig = typeof config === 'string' ? { connectionString: config } : (config ?? {});
+    const p = connectionParameters(c, defaults);
+    // pg reads PG* when the Client is made, not when it connects.
+    this.config = c.connectionString === undefined ? { ...c, host: p.host, port: p.port, user: p.user, database: p.database } : c;
+    this.user = p.user;
+    this.database = p.database;
+    this.host = p.host;
+    this.port = p.port;
+    Object.defineProperty(this, 'password', { value: p.password, enumerable: false, writable: true, configurable: true });
+    if (this.config.types !== undefined) this.overrides = new TypeOverrides(this.config.types);
+    if (attachment !== undefined) this._attach(attachment);
+  }
+
+  /** @internal Gives the Client a (newly) reserved connection: a pool's clients are reused per connection, as pg's are. */
+  _attach(a: Attachment): void {
+    this.broken = false;
+    this.conn = a.conn;
+    this.processID = a.processID;
+    this._connected = true;
+    this.connecting = Promise.resolve();
+    const conn = a.conn;
+    const native = this.config.pgwarp?.values === 'pgwarp' ? { int8: this.config.pgwarp.int8 ?? 'bigint' } : undefined;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.target = {
+      runner: conn,
+      script: (text) => a.bridge.execRows(conn.id, text),
+      // setTypeParser() may come after connect().
+      get types() {
+        return self.overrides;
+      },
+      native,
+    };
+  }
+
+  /** @internal The engine connection this Client holds. */
+  get connectionId(): number | undefined {
+    return this.conn?.id;
+  }
+
+  /** Opens the connection. Queries issued before it resolves wait for it. */
+  connect(callback?: (err: Error | null) => void): Promise<this> | undefined {
+    if (this.connecting !== undefined) {
+      const err = new Error(MESSAGES.reused);
+      if (callback) {
+        process.nextTick(() => callback(err));
+        return undefined;
+      }
+      return Promise.reject(err);
+    }
+    this.connecting = this.open();
+    for (const wake of this.connectCalled?.splice(0) ?? []) wake();
+    return settle(
+      this.connecting.then(() => this),
+      callback as Callback<this> | undefined,
+    );
+  }
+
+  private async open(): Promise<void> {
+    const [url, options] = toPoolOptions(this.config, true);
+    try {
+      this.own = new PgwarpPool(url ?? options, url === undefined ? undefined : options);
+      const conn = await this.own.reserve();
+      const rows = await conn.query<{ pid: number; name: string; setting: string }>(STATUS_SQL).all();
+      const bridge = this.own.bridge;
+      this._attach({ conn, bridge, processID: rows[0]?.pid ?? 0 });
+      bridge.events.lost = () => this.lost();
+      bridge.events.notification = (_conn, processId, channel, payload) => this.emit('notification', { processId, channel, payload, length: 0, name: 'notification' });
+      bridge.events.notice = (buf) => this.emit('notice', noticeOf(buf));
+      bridge.watch(conn.id);
+      for (const r of rows) this.connection.emit('parameterStatus', { parameterName: r.name, parameterValue: r.setting } satisfies ParameterStatus);
+      this.emit('connect');
+    } catch (err) {
+      const e = toPgError(err, { host: this.host, port: this.port, client: true });
+      await this.own?.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * @internal The connection ended under the Client. A running query rejects with the
+   * server's reason; the Client emits pg's 'error' (pg emits the server's FATAL first as well
+   * when idle, which the engine does not pass on) and 'end'.
+   */
+  lost(): void {
+    if (this.broken || this._ending) return;
+    this.broken = true;
+    this.emit('error', new Error(MESSAGES.terminated));
+    this.emit('end');
+  }
+
+  /** Runs a query: text and values, a config object, or a Cursor / QueryStream / Query. */
+  query(config: unknown, values?: unknown, callback?: unknown): unknown {
+    if (isOwnSubmittable(config)) {
+      // It waits for what came before it, and what comes after waits for it.
+      const before = this.gate;
+      config.submitTo(this, () => this.ready(before), (done) => this.hold(done));
+      return config;
+    }
+    const { query, cb } = normalizeQuery(config, values, callback);
+    return settle(this.run(query), cb);
+  }
+
+  /** Queries wait for this: a cursor or stream closing (its statement is stopped on the server first). */
+  private gate: Promise<void> | undefined;
+
+  private hold(done: Promise<void>): void {
+    const gate = done.catch(() => {});
+    this.gate = gate;
+    void gate.then(() => {
+      if (this.gate === gate) this.gate = undefined;
+    });
+  }
+
+  /** @internal Resolves to the target once connected; rejects when the Client cannot query. */
+  async ready(after: Promise<void> | undefined): Promise<Target> {
+    if (after !== undefined) await after;
+    if (this._ending) throw new Error(MESSAGES.closed);
+    if (this.broken) throw new Error(MESSAGES.notQueryable);
+    // pg queues what comes before connect() until it is called.
+    if (this.connecting === undefined) await new Promise<void>((resolve) => (this.connectCalled ??= []).push(resolve));
+    await this.connecting;
+    if (this.broken) throw new Error(MESSAGES.notQueryable);
+    return this.target as Target;
+  }
+
+  private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
+    const target = await this.ready(this.gate);
+    checkName(this.names, query);
+    this.inFlight++;
+    try {
+      const res = await withTimeout(runPgQuery(target, query), this.config.query_timeout);
+      if (query.name !== undefined) this.names.set(query.name, query.text);
+      return res;
+    } catch (err) {
+      // end() while it ran: pg ends the socket under it.
+      if (this._ending && this.own !== undefined) throw new Error('Connection terminated', { cause: err });
+      throw err;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** Closes the connection. */
+  end(callback?: (err?: Error) => void): Promise<void> | undefined {
+    const done = this.close();
+    if (callback) {
+      done.then(
+        () => callback(),
+        (e: Error) => callback(e),
+      );
+      return undefined;
+    }
+    return done;
+  }
+
+  private async close(): Promise<void> {
+    if (this._ending) return;
+    this._ending = true;
+    await this.connecting?.catch(() => {});
+    if (this.own !== undefined) {
+      // The engine's close waits for reservations: give it back first, or, with a query still
+      // running, close at once (that query fails, as with pg).
+      if (this.inFlight === 0) await this.conn?.release().catch(() => {});
+      await this.own.close(this.inFlight === 0 ? {} : { timeout: 0 });
+      this.emit('end');
+    }
+  }
+
+  /** A parser for this Client only, over the global ones. */
+  setTypeParser(oid: number, format: string | ((text: string) => unknown), parser?: (text: string) => unknown): void {
+    this.overrides ??= new TypeOverrides();
+    this.overrides.setTypeParser(oid, format, parser);
+  }
+
+  /** The parser this Client uses for `oid`. */
+  getTypeParser(oid: number, format = 'text'): unknown {
+    return (this.overrides ?? new TypeOverrides()).getTypeParser(oid, format);
+  }
+
+  /** @internal The parsers of this Client, if it has its own. */
+  get types(): TypeParserSource | undefined {
+    return this.overrides;
+  }
+
+  escapeIdentifier(name: string): string {
+    return escapeIdentifier(name);
+  }
+
+  escapeLiteral(text: string): string {
+    return escapeLiteral(text);
+  }
+}
+
+/** A notice as pg emits it: an Error-like object with the server's fields. */
+export function noticeOf(buf: Buffer): Error {
+  const n = decodeNotice(buf) as unknown as Record<string, unknown>;
+  return Object.assign(new Error(String(n.message ?? '')), n, { name: 'notice' });
+}

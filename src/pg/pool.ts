@@ -1,0 +1,307 @@
+/**
+ * node-postgres' `Pool` on pgwarp's engine: `pool.query()` pipelines over the shared
+ * connections; `pool.connect()` reserves one for a Client of its own.
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+
+import { Pool as PgwarpPool } from '../pool';
+import type { ReservedConnection } from '../reserved';
+import { Client, noticeOf } from './client';
+import { connectionParameters, toPoolOptions, type PoolConfig } from './config';
+import { defaults } from './defaults';
+import { MESSAGES, toPgError } from './errors';
+import { checkName, normalizeQuery, settle, withTimeout, type Callback } from './query';
+import type { Result } from './result';
+import { runPgQuery, type Target } from './run';
+
+/** Backend process ids remembered per engine connection (a pid costs a round trip). */
+const MAX_PIDS = 4096;
+
+/**
+ * A pool of connections with node-postgres' API.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from 'pgwarp/pg';
+ *
+ * const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
+ * const { rows } = await pool.query('select * from users where id = $1', [id]);
+ * const client = await pool.connect();
+ * try {
+ *   await client.query('begin');
+ *   await client.query('update accounts set balance = balance - 10 where id = $1', [id]);
+ *   await client.query('commit');
+ * } finally {
+ *   client.release();
+ * }
+ * ```
+ */
+export class Pool extends EventEmitter {
+  /** The options as given, with pg's defaults filled in. */
+  readonly options: PoolConfig & { max: number; idleTimeoutMillis: number };
+  /** The Client class (pg's API; clients of this pool are pgwarp/pg's). */
+  readonly Client: typeof Client;
+  /** `end()` was called. */
+  ending = false;
+  /** `end()` has finished. */
+  ended = false;
+
+  private engineInstance: PgwarpPool | undefined;
+  private waiting = 0;
+  private readonly holders = new Map<number, Client>();
+  private readonly pids = new Map<number, number>();
+  private readonly clients = new Map<number, Client>();
+  /** Checkouts per connection, for `maxUses`. */
+  private readonly uses = new Map<number, number>();
+  /** Clients released whose connections the engine is still taking back (pg's release is synchronous). */
+  private releasing = 0;
+  private readonly pendingReleases = new Set<Promise<void>>();
+  private sharedTarget: Target | undefined;
+  private readonly names = new Map<string, string>();
+  /** Clients given back with an error, whose connections are still closing. */
+  private destroying = 0;
+  /** What `connect` listeners ran on each connection, run again after its session was reset. */
+  private readonly connectQueries = new Map<number, { text: unknown; values: unknown }[]>();
+
+  constructor(options: PoolConfig = {}) {
+    super();
+    this.options = { max: 10, idleTimeoutMillis: 10000, maxUses: Infinity, allowExitOnIdle: false, maxLifetimeSeconds: 0, ...options };
+    this.options.max ??= 10;
+    this.options.idleTimeoutMillis ??= 10000;
+    this.Client = Client;
+  }
+
+  /**
+   * The engine, made on first use, so that `connect` listeners added after the constructor
+   * are known: with one, each new connection is shown to them first.
+   */
+  private get engine(): PgwarpPool {
+    if (this.engineInstance !== undefined) return this.engineInstance;
+    const [url, options] = toPoolOptions(this.options, false);
+    if (this.listenerCount('connect') > 0) options.onConnect = (conn) => this.announce(conn);
+    const engine = new PgwarpPool(url ?? options, url === undefined ? undefined : options);
+    const bridge = engine.bridge;
+    bridge.events.lost = (conn) => this.holders.get(conn)?.lost();
+    bridge.events.notification = (conn, processId, channel, payload) =>
+      this.holders.get(conn)?.emit('notification', { processId, channel, payload, length: 0, name: 'notification' });
+    bridge.events.notice = (buf, conn) => this.holders.get(conn)?.emit('notice', noticeOf(buf));
+    this.engineInstance = engine;
+    return engine;
+  }
+
+  private get target(): Target {
+    if (this.sharedTarget !== undefined) return this.sharedTarget;
+    const engine = this.engine;
+    const alone = async <T>(fn: (target: Target) => Promise<T>): Promise<T> => {
+      const conn = await engine.reserve();
+      try {
+        return await fn({ runner: conn, script: (text) => engine.bridge.execRows(conn.id, text), native: this.sharedTarget?.native, types: this.options.types });
+      } finally {
+        await conn.release().catch(() => {});
+      }
+    };
+    const p = this.options.pgwarp;
+    this.sharedTarget = {
+      runner: engine,
+      types: this.options.types,
+      script: (text) => alone((t) => t.script(text)),
+      alone,
+      native: p?.values === 'pgwarp' ? { int8: p.int8 ?? 'bigint' } : undefined,
+    };
+    return this.sharedTarget;
+  }
+
+  /**
+   * A new connection, shown to `connect` listeners before anyone uses it. The engine calls
+   * this again after it reset the connection's session (on a release after session changes):
+   * then what the listeners ran the first time (a SET, say) runs again, so it lasts for the
+   * connection's life, as with pg, without a second `connect` event.
+   */
+  private async announce(conn: ReservedConnection): Promise<void> {
+    const again = this.connectQueries.get(conn.id);
+    const client = this.clientFor(conn, 0);
+    if (again !== undefined) {
+      for (const q of again) await client.query(q.text, q.values);
+      return;
+    }
+    const ran: { text: unknown; values: unknown }[] = [];
+    const pending: Promise<unknown>[] = [];
+    const query = client.query.bind(client);
+    client.query = ((config: unknown, values?: unknown, cb?: unknown) => {
+      ran.push({ text: config, values: typeof values === 'function' ? undefined : values });
+      const r = query(config, values, cb);
+      if (r instanceof Promise) pending.push(r.catch(() => {}));
+      return r;
+    }) as typeof client.query;
+    if (this.connectQueries.size >= MAX_PIDS) this.connectQueries.delete(this.connectQueries.keys().next().value as number);
+    this.connectQueries.set(conn.id, ran);
+    this.emit('connect', client);
+    await Promise.all(pending);
+    delete (client as Partial<Client>).query;
+  }
+
+  /** The Client of an engine connection: one per connection, reused across checkouts, as pg's are. */
+  private clientFor(conn: ReservedConnection, processID: number): Client {
+    const attachment = { conn, bridge: this.engine.bridge, processID };
+    let client = this.clients.get(conn.id);
+    if (client === undefined) {
+      client = new Client(this.options, attachment);
+      if (this.clients.size >= MAX_PIDS) this.clients.delete(this.clients.keys().next().value as number);
+      this.clients.set(conn.id, client);
+    } else client._attach(attachment);
+    return client;
+  }
+
+  /** Runs a query on the shared connections (pipelined); see Client.query for the forms. */
+  query(config: unknown, values?: unknown, callback?: unknown): Promise<Result | Result[]> | undefined {
+    let q: ReturnType<typeof normalizeQuery>;
+    try {
+      if (typeof config === 'function') {
+        const err = new Error('Passing a function as the first parameter to pool.query is not supported');
+        process.nextTick(() => (config as Callback<never>)(err));
+        return undefined;
+      }
+      q = normalizeQuery(config, values, callback);
+    } catch (err) {
+      if (typeof values === 'function' || typeof callback === 'function') {
+        const cb = (typeof values === 'function' ? values : callback) as Callback<never>;
+        process.nextTick(() => cb(err as Error));
+        return undefined;
+      }
+      throw err;
+    }
+    if (this.ending) return settle(Promise.reject(new Error(MESSAGES.poolEnded)), q.cb, undefined);
+    return settle(this.run(q.query), q.cb, undefined);
+  }
+
+  private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
+    checkName(this.names, query);
+    const res = await withTimeout(runPgQuery(this.target, query), this.options.query_timeout);
+    if (query.name !== undefined) this.names.set(query.name, query.text);
+    return res;
+  }
+
+  /** Checks out a Client (a reserved connection); give it back with `client.release()`. */
+  connect(callback?: (err: Error | null, client?: Client, release?: (err?: Error | boolean) => void) => void): Promise<Client> | undefined {
+    const work = this.acquire();
+    if (callback === undefined) return work;
+    work.then(
+      (client) => callback(null, client, client.release),
+      (err: Error) => callback(err),
+    );
+    return undefined;
+  }
+
+  private async acquire(): Promise<Client> {
+    if (this.ending) throw new Error(MESSAGES.poolEnded);
+    const engine = this.engine;
+    this.waiting++;
+    let conn: ReservedConnection;
+    try {
+      // A client just released is idle for pg: wait for the engine to take it back (a reset
+      // is one round trip) rather than open another connection meanwhile.
+      if (this.pendingReleases.size > 0) await Promise.race(this.pendingReleases);
+      conn = await engine.reserve();
+    } catch (err) {
+      const p = connectionParameters(this.options, defaults);
+      throw toPgError(err, { host: p.host, port: p.port });
+    } finally {
+      this.waiting--;
+    }
+    let pid = this.pids.get(conn.id);
+    if (pid === undefined) {
+      try {
+        pid = (await conn.query<number>('select pg_backend_pid()').scalar()) ?? 0;
+      } catch (err) {
+        await conn.release().catch(() => {});
+        throw toPgError(err);
+      }
+      if (this.pids.size >= MAX_PIDS) this.pids.delete(this.pids.keys().next().value as number);
+      this.pids.set(conn.id, pid);
+    }
+    const client = this.clientFor(conn, pid);
+    const uses = (this.uses.get(conn.id) ?? 0) + 1;
+    this.uses.set(conn.id, uses);
+    let released = false;
+    client.release = (err?: Error | boolean) => {
+      if (released) throw new Error(MESSAGES.released);
+      released = true;
+      this.holders.delete(conn.id);
+      this.emit('release', err, client);
+      const retire = err || uses >= (this.options.maxUses ?? Infinity);
+      void this.giveBack(client, conn, retire ? (err ?? true) : undefined);
+    };
+    this.holders.set(conn.id, client);
+    engine.bridge.watch(conn.id);
+    this.emit('acquire', client);
+    return client;
+  }
+
+  /** Returns the connection, or with an error (or `true`) closes it, as pg destroys such a client. */
+  private async giveBack(client: Client, conn: ReservedConnection, err: Error | boolean | undefined): Promise<void> {
+    if (!err) {
+      this.releasing++;
+      const done = conn.release().catch(() => {});
+      this.pendingReleases.add(done);
+      await done;
+      this.pendingReleases.delete(done);
+      this.releasing--;
+      return;
+    }
+    {
+      this.destroying++;
+      this.clients.delete(conn.id);
+      this.uses.delete(conn.id);
+      // Ending the backend ends the connection: the engine drops it on release.
+      await conn
+        .query('select pg_terminate_backend(pg_backend_pid())')
+        .execute()
+        .catch(() => {});
+      this.pids.delete(conn.id);
+      await conn.release().catch(() => {});
+      this.destroying--;
+      this.emit('remove', client);
+    }
+  }
+
+  /** Connections open. */
+  get totalCount(): number {
+    return Math.max(0, (this.engineInstance?.stats().connections.total ?? 0) - this.destroying);
+  }
+
+  /** Connections open and unused. */
+  get idleCount(): number {
+    const c = this.engineInstance?.stats().connections;
+    return c === undefined ? 0 : Math.min(c.total - this.destroying, c.idle + this.releasing);
+  }
+
+  /** Callers of `connect()` waiting for a connection. */
+  get waitingCount(): number {
+    return this.waiting;
+  }
+
+  /** pg counts clients past their lifetime here; the engine retires them itself. */
+  get expiredCount(): number {
+    return 0;
+  }
+
+  /** Closes every connection once checked-out clients are released. */
+  end(callback?: (err?: Error) => void): Promise<void> | undefined {
+    let work: Promise<void>;
+    if (this.ending) work = Promise.reject(new Error(MESSAGES.poolEndedTwice));
+    else {
+      this.ending = true;
+      work = (async () => {
+        await this.engineInstance?.close();
+        this.ended = true;
+      })();
+    }
+    if (callback === undefined) return work;
+    work.then(
+      () => callback(),
+      (e: Error) => callback(e),
+    );
+    return undefined;
+  }
+}

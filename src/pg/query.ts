@@ -1,0 +1,158 @@
+/**
+ * pg's ways of calling `query()`: `(text)`, `(text, values)`, `(config)`, each with an
+ * optional callback, and submittables (`Query`, `Cursor`, `QueryStream`).
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+
+import { MESSAGES } from './errors';
+import type { Result } from './result';
+import { runPgQuery, type PgQueryConfig, type Target } from './run';
+
+/** A node-style callback. */
+export type Callback<T> = (err: Error | null, value?: T) => void;
+
+/** Marks pgwarp/pg's own submittables; pg's pg-cursor and pg-query-stream speak pg's socket layer. */
+export const SUBMIT = Symbol.for('pgwarp.pg.submit');
+
+/** A submittable of pgwarp/pg: started with the client's target once it is connected. */
+export interface OwnSubmittable {
+  [SUBMIT]: true;
+  /** @internal */
+  submitTo(client: unknown, ready: () => Promise<Target>, hold: (done: Promise<void>) => void): void;
+}
+
+/**
+ * Checks a named statement against the texts `names` saw (pg keeps them per connection): a
+ * name alone runs its text again; the same name with another text is refused. The name is
+ * remembered once its statement ran.
+ */
+export function checkName(names: Map<string, string>, q: PgQueryConfig): void {
+  if (q.name === undefined) return;
+  const known = names.get(q.name);
+  if (q.text === undefined && known !== undefined) q.text = known;
+  else if (known !== undefined && known !== q.text) throw new Error(`Prepared statements must be unique - '${q.name}' was used for a different statement`);
+}
+
+/** Whether `v` is one of pgwarp/pg's submittables; a foreign one (pg's own classes) is refused by name. */
+export function isOwnSubmittable(v: unknown): v is OwnSubmittable {
+  if (v === null || typeof v !== 'object') return false;
+  if ((v as Record<symbol, unknown>)[SUBMIT] === true) return true;
+  if (typeof (v as { submit?: unknown }).submit === 'function') {
+    throw new TypeError(
+      'pgwarp/pg runs its own Cursor, QueryStream and Query only: import pg-cursor and pg-query-stream ' +
+        'as pgwarp/pg-cursor and pgwarp/pg-query-stream (or alias them with npm overrides)',
+    );
+  }
+  return false;
+}
+
+/** pg's argument forms, as one config and the callback. */
+export function normalizeQuery(config: unknown, values: unknown, callback: unknown): { query: PgQueryConfig; cb: Callback<Result | Result[]> | undefined } {
+  let cb = (typeof values === 'function' ? values : callback) as Callback<Result | Result[]> | undefined;
+  if (config === null || config === undefined) throw new TypeError('Client was passed a null or undefined query');
+  let query: PgQueryConfig;
+  const given = typeof values === 'function' ? undefined : (values as unknown[] | undefined);
+  if (typeof config === 'string') {
+    query = { text: config, values: given };
+  } else if (typeof config === 'object') {
+    const c = config as PgQueryConfig & { callback?: Callback<Result | Result[]> };
+    query = {
+      text: c.text,
+      values: given ?? c.values,
+      name: c.name,
+      rowMode: c.rowMode,
+      types: c.types,
+      queryMode: c.queryMode,
+    };
+    cb ??= c.callback;
+  } else {
+    throw new TypeError(`Client was passed a ${typeof config} as query; pass the text or a config object`);
+  }
+  return { query, cb: typeof cb === 'function' ? cb : undefined };
+}
+
+/**
+ * A promise, or, with a callback, nothing (the callback gets the outcome, as in pg; a Client
+ * calls back with `null` for no error, a Pool with `undefined`).
+ */
+export function settle<T>(work: Promise<T>, cb: Callback<T> | undefined, ok: null | undefined = null): Promise<T> | undefined {
+  if (cb === undefined) return work;
+  work.then(
+    (v) => cb(ok as null, v),
+    (e: Error) => cb(e),
+  );
+  return undefined;
+}
+
+/**
+ * pg's client-side `query_timeout`: the query rejects with pg's message after `ms` (the
+ * statement itself goes on; `statement_timeout` stops it on the server).
+ */
+export function withTimeout<T>(work: Promise<T>, ms: number | false | undefined): Promise<T> {
+  if (typeof ms !== 'number' || ms <= 0) return work;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(MESSAGES.queryTimeout)), ms);
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * pg's `Query`: a submittable that emits `row` for each row, then `end` with the Result (or
+ * `error`), and calls its callback.
+ *
+ * @example
+ * ```ts
+ * const q = client.query(new Query('select * from big'));
+ * q.on('row', (row) => handle(row));
+ * q.on('end', (res) => console.log(res.rowCount));
+ * ```
+ */
+export class Query extends EventEmitter implements OwnSubmittable {
+  readonly [SUBMIT] = true as const;
+  readonly text: string;
+  readonly values: unknown[] | undefined;
+  readonly callback: Callback<Result | Result[]> | undefined;
+  private readonly config: PgQueryConfig;
+
+  constructor(config: string | PgQueryConfig, values?: unknown[] | Callback<Result | Result[]>, callback?: Callback<Result | Result[]>) {
+    super();
+    const { query, cb } = normalizeQuery(config, values, callback);
+    this.config = query;
+    this.text = query.text;
+    this.values = query.values;
+    this.callback = cb;
+  }
+
+  /** @internal */
+  submitTo(_client: unknown, ready: () => Promise<Target>): void {
+    ready()
+      .then((target) => runPgQuery(target, this.config))
+      .then(
+        (res) => {
+          const streaming = this.listenerCount('row') > 0;
+          for (const r of Array.isArray(res) ? res : [res]) {
+            if (!streaming) continue;
+            for (const row of r.rows) this.emit('row', row, r);
+            // pg keeps no rows for a Query read through 'row' without a callback.
+            if (this.callback === undefined) r.rows = [];
+          }
+          this.callback?.(null, res);
+          this.emit('end', res);
+        },
+        (err: Error) => {
+          this.callback?.(err);
+          if (this.listenerCount('error') > 0 || this.callback === undefined) this.emit('error', err);
+        },
+      );
+  }
+}

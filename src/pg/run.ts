@@ -1,0 +1,113 @@
+/**
+ * How a node-postgres query runs on the engine: the extended protocol through the statement
+ * cache (pipelined on the pool's shared connections, or in order on a client's own), or, for
+ * a text of several statements without values, the simple protocol, as pg chooses.
+ * @module
+ */
+import { decodeResult, TEXT_RESULTS, type DecodeOptions, type Int8Mode } from '../decode';
+import { errorFromResult, ParameterError } from '../errors';
+import { fetchPages, MODE_ALL, type QueryRunner } from '../query-result';
+import { toPgError } from './errors';
+import { makeResult, type Result } from './result';
+import { globalDecoding, lookup, pgDecoding, type TypeParserSource } from './types';
+import { prepareValues } from './values';
+
+/** A query as pg's `query(config)` takes it. */
+export interface PgQueryConfig {
+  text: string;
+  values?: unknown[];
+  name?: string;
+  rowMode?: 'array' | string;
+  types?: TypeParserSource;
+  queryMode?: 'extended' | string;
+}
+
+/** Where a query runs. */
+export interface Target {
+  /** The extended protocol's runner: the pool's shared path, or a reserved connection. */
+  readonly runner: QueryRunner;
+  /** Runs `text` with the simple protocol and gives the engine's answer (`pool/script.rs`, rows kept). */
+  script(text: string): Promise<Buffer>;
+  /** Runs `fn` on a connection of its own, for what the shared path refuses (pool only). */
+  alone?<T>(fn: (target: Target) => Promise<T>): Promise<T>;
+  /** The client's parsers (`types` in its config). */
+  readonly types?: TypeParserSource;
+  /** The opt-in modern mode's values (`pgwarp: { values: 'pgwarp' }`): pgwarp's own, no parsers. */
+  readonly native?: { int8: Int8Mode };
+}
+
+const PLACEHOLDER = /\$\d/;
+
+/** Whether `text` holds more than one statement's worth of text: a `;` with anything but `;` and space after it. */
+function severalStatements(text: string): boolean {
+  const at = text.indexOf(';');
+  if (at === -1) return false;
+  for (let i = at + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 59 && c !== 32 && c !== 10 && c !== 13 && c !== 9) return true;
+  }
+  return false;
+}
+
+/** The decode options of a query with `source`'s parsers. */
+export function decoding(rowMode: string | undefined, source: TypeParserSource | undefined, native: Target['native']): DecodeOptions {
+  const mode = rowMode === 'array' ? 'array' : 'object';
+  if (native !== undefined) return { rowMode: mode, int8: native.int8 };
+  return { rowMode: mode, int8: 'string', pg: source === undefined ? globalDecoding() : pgDecoding(lookup(source)) };
+}
+
+/** Runs one pg query; a multi-statement simple query gives one Result per statement. */
+export async function runPgQuery(target: Target, q: PgQueryConfig): Promise<Result | Result[]> {
+  if (typeof q.text !== 'string') throw new Error('A query must have either text or a name. Supplying neither is unsupported.');
+  if (q.values !== undefined && q.values !== null && !Array.isArray(q.values)) throw new Error('Query values must be an array');
+  const source = q.types ?? target.types;
+  const extended = q.name !== undefined || q.queryMode === 'extended' || (q.values !== undefined && q.values !== null && q.values.length > 0);
+  try {
+    // pg sends a text without values with the simple protocol. Through the statement cache it
+    // runs pipelined and in binary; only several statements, or a `$n` (which the server must
+    // refuse as pg's users see it refused), go the simple way.
+    if (!extended && (severalStatements(q.text) || PLACEHOLDER.test(q.text))) return await runScript(target, q.text, q.rowMode, source);
+    const params = extended ? prepareValues(q.values) : undefined;
+    const options = decoding(q.rowMode, source, target.native);
+    try {
+      const d = await fetchPages<Record<string, unknown>>(target.runner, q.text, params, MODE_ALL, options, undefined, true);
+      return makeResult(d.tag, d.rows, d.meta, q.rowMode);
+    } catch (err) {
+      // Transaction control and session state, which the shared path refuses, run as in pg:
+      // on one connection (here a connection of their own, reset when it goes back).
+      if (target.alone !== undefined && err instanceof ParameterError && err.message.startsWith('pool.query() cannot run')) {
+        return await target.alone((own) => runPgQuery(own, q));
+      }
+      throw err;
+    }
+  } catch (err) {
+    throw toPgError(err);
+  }
+}
+
+/** Runs a script with the simple protocol and reads its results (layout: `pool/script.rs`). */
+async function runScript(target: Target, text: string, rowMode: string | undefined, source: TypeParserSource | undefined): Promise<Result | Result[]> {
+  const buf = await target.script(text);
+  if (buf[0] !== 0) throw errorFromResult(buf, text);
+  const parser = (source === undefined ? globalDecoding() : pgDecoding(lookup(source))).parser;
+  // The simple protocol answers in text: every column goes through its parser.
+  const options: DecodeOptions = { rowMode: rowMode === 'array' ? 'array' : 'object', int8: 'string', pg: { bits: TEXT_RESULTS, parser } };
+  const count = buf.readUInt32LE(1);
+  const results: Result[] = [];
+  let at = 5;
+  for (let i = 0; i < count; i++) {
+    const tagLength = buf.readUInt32LE(at + 8);
+    const tag = buf.toString('utf8', at + 12, at + 12 + tagLength);
+    at += 12 + tagLength;
+    const pageLength = buf.readUInt32LE(at);
+    at += 4;
+    if (pageLength === 0) results.push(makeResult(tag, [], undefined, rowMode));
+    else {
+      const d = decodeResult<Record<string, unknown>>(buf.subarray(at, at + pageLength), `${text}\u0000${i}`, options, true);
+      results.push(makeResult(tag, d.rows, d.meta, rowMode));
+    }
+    at += pageLength;
+  }
+  if (buf[at] === 1) throw errorFromResult(buf.subarray(at + 1), text);
+  return results.length === 1 ? results[0] : results;
+}
