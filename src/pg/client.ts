@@ -13,7 +13,7 @@ import type { ReservedConnection } from '../reserved';
 import { connectionParameters, toPoolOptions, type ClientConfig } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
-import { checkName, isOwnSubmittable, normalizeQuery, Query, settle, withTimeout, type Callback } from './query';
+import { checkName, isOwnSubmittable, normalizeQuery, Query, settle, withTimeout, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
 import { runPgQuery, type Target } from './run';
 import { TypeOverrides, type TypeParserSource } from './types';
@@ -172,6 +172,13 @@ export class Client extends EventEmitter {
   }
 
   /** Runs a query: text and values, a config object, or a Cursor / QueryStream / Query. */
+  query<T extends OwnSubmittable>(submittable: T): T;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query<R extends QueryResultRow = any, V extends unknown[] = unknown[]>(config: string | QueryConfig<V>, values?: V): Promise<Result<R>>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query<R extends QueryResultRow = any, V extends unknown[] = unknown[]>(config: string | QueryConfig<V>, callback: (err: Error, result: Result<R>) => void): void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query<R extends QueryResultRow = any, V extends unknown[] = unknown[]>(text: string, values: V, callback: (err: Error, result: Result<R>) => void): void;
   query(config: unknown, values?: unknown, callback?: unknown): unknown {
     if (isOwnSubmittable(config)) {
       // It waits for what came before it, and what comes after waits for it.
@@ -224,6 +231,8 @@ export class Client extends EventEmitter {
   }
 
   /** Closes the connection. */
+  end(): Promise<void>;
+  end(callback: (err?: Error) => void): void;
   end(callback?: (err?: Error) => void): Promise<void> | undefined {
     const done = this.close();
     if (callback) {

@@ -59,6 +59,11 @@ export interface PgwarpOptions {
   int8?: 'bigint' | 'number' | 'string';
   /** Pipelined queries per connection before callers wait (pgwarp's `maxPipeline`). */
   maxPipeline?: number;
+  /**
+   * `false`: unnamed statements only, for PgBouncer in transaction mode (pgwarp/pg otherwise
+   * prepares every statement through its cache, under names of its own).
+   */
+  prepare?: boolean;
 }
 
 const positive = (v: unknown): number | undefined => (typeof v === 'number' && v > 0 ? v : undefined);
@@ -86,6 +91,7 @@ export function toPoolOptions(config: PoolConfig | string | undefined, standalon
   if (c.keepAlive !== undefined) o.keepAlive = c.keepAlive;
   if (positive(c.keepAliveInitialDelayMillis)) o.keepAliveIdle = c.keepAliveInitialDelayMillis;
   if (c.pgwarp?.maxPipeline !== undefined) o.maxPipeline = c.pgwarp.maxPipeline;
+  if (c.pgwarp?.prepare !== undefined) o.prepare = c.pgwarp.prepare;
   // Notices reach the engine's event queue only when someone takes them; pg's clients emit them.
   o.onNotice = () => {};
   if (standalone) {

@@ -25,6 +25,10 @@ import { escapeIdentifier, escapeLiteral } from './values';
 export { Client, defaults, DatabaseError, escapeIdentifier, escapeLiteral, Pool, Query, Result, TypeOverrides, types };
 export type { ClientConfig, PgwarpOptions, PoolConfig } from './config';
 export type { FieldDef } from './result';
+export type { PoolClient } from './pool';
+export type { QueryConfig, QueryResultRow } from './query';
+/** pg's name for a Result. */
+export type QueryResult<R extends import('./query').QueryResultRow = import('./query').QueryResultRow> = Result<R>;
 export type { Cursor } from './cursor';
 export type { QueryStream } from './query-stream';
 

@@ -11,9 +11,12 @@ import { Client, noticeOf } from './client';
 import { connectionParameters, toPoolOptions, type PoolConfig } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
-import { checkName, normalizeQuery, settle, withTimeout, type Callback } from './query';
+import { checkName, normalizeQuery, settle, withTimeout, type Callback, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
 import { runPgQuery, type Target } from './run';
+
+/** A Client from `pool.connect()`: give it back with `release()` (with an error or `true`, it is closed). */
+export type PoolClient = Client & { release(err?: Error | boolean): void };
 
 /** Backend process ids remembered per engine connection (a pid costs a round trip). */
 const MAX_PIDS = 4096;
@@ -39,7 +42,7 @@ const MAX_PIDS = 4096;
  */
 export class Pool extends EventEmitter {
   /** The options as given, with pg's defaults filled in. */
-  readonly options: PoolConfig & { max: number; idleTimeoutMillis: number };
+  readonly options: PoolConfig & { max: number; idleTimeoutMillis: number; maxUses: number; allowExitOnIdle: boolean; maxLifetimeSeconds: number };
   /** The Client class (pg's API; clients of this pool are pgwarp/pg's). */
   readonly Client: typeof Client;
   /** `end()` was called. */
@@ -66,9 +69,14 @@ export class Pool extends EventEmitter {
 
   constructor(options: PoolConfig = {}) {
     super();
-    this.options = { max: 10, idleTimeoutMillis: 10000, maxUses: Infinity, allowExitOnIdle: false, maxLifetimeSeconds: 0, ...options };
-    this.options.max ??= 10;
-    this.options.idleTimeoutMillis ??= 10000;
+    this.options = {
+      ...options,
+      max: options.max ?? 10,
+      idleTimeoutMillis: options.idleTimeoutMillis ?? 10000,
+      maxUses: options.maxUses ?? Infinity,
+      allowExitOnIdle: options.allowExitOnIdle ?? false,
+      maxLifetimeSeconds: options.maxLifetimeSeconds ?? 0,
+    };
     this.Client = Client;
   }
 
@@ -121,16 +129,16 @@ export class Pool extends EventEmitter {
   private async announce(conn: ReservedConnection): Promise<void> {
     const again = this.connectQueries.get(conn.id);
     const client = this.clientFor(conn, 0);
+    const run = client.query.bind(client) as (config: unknown, values?: unknown, cb?: unknown) => unknown;
     if (again !== undefined) {
-      for (const q of again) await client.query(q.text, q.values);
+      for (const q of again) await run(q.text, q.values);
       return;
     }
     const ran: { text: unknown; values: unknown }[] = [];
     const pending: Promise<unknown>[] = [];
-    const query = client.query.bind(client);
     client.query = ((config: unknown, values?: unknown, cb?: unknown) => {
       ran.push({ text: config, values: typeof values === 'function' ? undefined : values });
-      const r = query(config, values, cb);
+      const r = run(config, values, cb);
       if (r instanceof Promise) pending.push(r.catch(() => {}));
       return r;
     }) as typeof client.query;
@@ -154,6 +162,12 @@ export class Pool extends EventEmitter {
   }
 
   /** Runs a query on the shared connections (pipelined); see Client.query for the forms. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query<R extends QueryResultRow = any, V extends unknown[] = unknown[]>(config: string | QueryConfig<V>, values?: V): Promise<Result<R>>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query<R extends QueryResultRow = any, V extends unknown[] = unknown[]>(config: string | QueryConfig<V>, callback: (err: Error, result: Result<R>) => void): void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query<R extends QueryResultRow = any, V extends unknown[] = unknown[]>(text: string, values: V, callback: (err: Error, result: Result<R>) => void): void;
   query(config: unknown, values?: unknown, callback?: unknown): Promise<Result | Result[]> | undefined {
     let q: ReturnType<typeof normalizeQuery>;
     try {
@@ -183,7 +197,9 @@ export class Pool extends EventEmitter {
   }
 
   /** Checks out a Client (a reserved connection); give it back with `client.release()`. */
-  connect(callback?: (err: Error | null, client?: Client, release?: (err?: Error | boolean) => void) => void): Promise<Client> | undefined {
+  connect(): Promise<PoolClient>;
+  connect(callback: (err: Error | null, client?: PoolClient, release?: (err?: Error | boolean) => void) => void): void;
+  connect(callback?: (err: Error | null, client?: PoolClient, release?: (err?: Error | boolean) => void) => void): Promise<PoolClient> | undefined {
     const work = this.acquire();
     if (callback === undefined) return work;
     work.then(
@@ -193,7 +209,7 @@ export class Pool extends EventEmitter {
     return undefined;
   }
 
-  private async acquire(): Promise<Client> {
+  private async acquire(): Promise<PoolClient> {
     if (this.ending) throw new Error(MESSAGES.poolEnded);
     const engine = this.engine;
     this.waiting++;
@@ -235,7 +251,7 @@ export class Pool extends EventEmitter {
     this.holders.set(conn.id, client);
     engine.bridge.watch(conn.id);
     this.emit('acquire', client);
-    return client;
+    return client as PoolClient;
   }
 
   /** Returns the connection, or with an error (or `true`) closes it, as pg destroys such a client. */
@@ -287,6 +303,8 @@ export class Pool extends EventEmitter {
   }
 
   /** Closes every connection once checked-out clients are released. */
+  end(): Promise<void>;
+  end(callback: (err?: Error) => void): void;
   end(callback?: (err?: Error) => void): Promise<void> | undefined {
     let work: Promise<void>;
     if (this.ending) work = Promise.reject(new Error(MESSAGES.poolEndedTwice));

@@ -9,6 +9,20 @@ import { MESSAGES } from './errors';
 import type { Result } from './result';
 import { runPgQuery, type PgQueryConfig, type Target } from './run';
 
+/** A row as results hold it (pg's `QueryResultRow`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type QueryResultRow = Record<string, any>;
+
+/** pg's `QueryConfig`: what `query(config)` takes. */
+export interface QueryConfig<V extends unknown[] = unknown[]> {
+  text: string;
+  values?: V;
+  name?: string;
+  rowMode?: 'array';
+  types?: { getTypeParser(oid: number, format?: string): unknown };
+  queryMode?: 'extended';
+}
+
 /** A node-style callback. */
 export type Callback<T> = (err: Error | null, value?: T) => void;
 
