@@ -175,6 +175,23 @@ export const drivers = {
     },
   },
 
+  'pgwarp-pg': {
+    label: 'pgwarp/pg (the node-postgres drop-in, used as pg is)',
+    missing: { W4c: 'pg-copy-streams drives pg\'s socket layer, which pgwarp/pg does not have', W4r: 'pg-copy-streams drives pg\'s socket layer, which pgwarp/pg does not have' },
+    async open(url, { connections }) {
+      const pg = require('../dist/pg/index.js');
+      const pool = new pg.Pool({ connectionString: url, max: connections, ssl });
+      const QueryStream = require('../dist/pg/pg-query-stream.js');
+      return {
+        // No COPY: pg-copy-streams drives pg's socket layer, which pgwarp/pg does not have.
+        ...pgLike(pool),
+        stream: pgQueryStream(pool, QueryStream),
+        connect: () => pgConnect(pg.Client, url),
+        close: () => pool.end(),
+      };
+    },
+  },
+
   'pg-best': {
     label: 'pg best (named statements; pipeline clients for W1)',
     async open(url, { connections, inFlight }) {
@@ -281,9 +298,8 @@ export const drivers = {
   },
 };
 
-function pgQueryStream(pool) {
+function pgQueryStream(pool, QueryStream = require('pg-query-stream')) {
   return async (sql, batch, onRow) => {
-    const QueryStream = require('pg-query-stream');
     const client = await pool.connect();
     try {
       for await (const row of client.query(new QueryStream(sql, [], { batchSize: batch }))) onRow(row);
