@@ -2,28 +2,14 @@
 // notification, parameterStatus), DatabaseError fields, and connection failures.
 import net from 'node:net';
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { databaseUrl, tableName } from './helpers';
-import { pg, driverName } from './pg-driver';
+import { pg, driverName, connect, newClient } from './pg-driver';
 
 type Client = InstanceType<typeof pg.Client>;
 type DatabaseError = InstanceType<typeof pg.DatabaseError>;
 
-const clients: Client[] = [];
-function newClient(config: ConstructorParameters<typeof pg.Client>[0] = databaseUrl): Client {
-  const client = new pg.Client(config);
-  clients.push(client);
-  return client;
-}
-async function connect(): Promise<Client> {
-  const client = newClient();
-  await client.connect();
-  return client;
-}
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => {})));
-});
 
 const pidOf = (client: Client) => (client as unknown as { processID: number }).processID;
 function once<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: string): Promise<T> {

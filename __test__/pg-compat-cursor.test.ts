@@ -6,22 +6,11 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { databaseUrl } from './helpers';
-import { Cursor, QueryStream, pg, driverName } from './pg-driver';
+import { Cursor, QueryStream, pg, driverName, connect } from './pg-driver';
 
-type Client = InstanceType<typeof pg.Client>;
 
-const clients: Client[] = [];
-async function connect(): Promise<Client> {
-  const client = new pg.Client(databaseUrl);
-  clients.push(client);
-  await client.connect();
-  return client;
-}
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => {})));
-  await pool.end();
-});
+afterAll(() => pool.end());
 
 const series = (n: number) => Array.from({ length: n }, (_, i) => ({ n: i + 1 }));
 

@@ -1,21 +1,11 @@
 // node-postgres compatibility: the module surface of `pg` (classes, types registry, defaults,
 // escaping helpers) and connection settings from the environment. Runs against node-postgres
 // itself with PGWARP_PG_DRIVER=pg; otherwise against pgwarp/pg.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { databaseUrl } from './helpers';
-import { pg } from './pg-driver';
+import { pg, connect, track } from './pg-driver';
 
-const clients: InstanceType<typeof pg.Client>[] = [];
-async function connect(config: ConstructorParameters<typeof pg.Client>[0] = databaseUrl) {
-  const client = new pg.Client(config);
-  clients.push(client);
-  await client.connect();
-  return client;
-}
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => {})));
-});
 
 // pg-types' typings only accept known OIDs; these tests use any number.
 type Parser = (text: string) => unknown;
@@ -188,7 +178,8 @@ describe('connection settings', () => {
       process.env.PGPORT = url.port;
       process.env.PGUSER = decodeURIComponent(url.username);
       process.env.PGDATABASE = url.pathname.slice(1);
-      client = new pg.Client();
+      // No arguments at all: PG* is read now.
+      client = track(new pg.Client());
     } finally {
       keys.forEach((k, i) => {
         if (saved[i] === undefined) delete process.env[k];
@@ -197,7 +188,6 @@ describe('connection settings', () => {
     }
     expect(client.host).toBe(url.hostname);
     expect(client.port).toBe(Number(url.port));
-    clients.push(client);
     await client.connect();
     const { rows } = await client.query('select current_user as u, current_database() as d');
     expect(rows).toEqual([{ u: decodeURIComponent(url.username), d: url.pathname.slice(1) }]);

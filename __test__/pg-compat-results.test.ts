@@ -3,23 +3,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { databaseUrl, tableName } from './helpers';
-import { pg, driverName } from './pg-driver';
+import { pg, driverName, connect } from './pg-driver';
 
-type Client = InstanceType<typeof pg.Client>;
 type Result = import('pg').QueryResult;
 
-const clients: Client[] = [];
-async function connect(): Promise<Client> {
-  const client = new pg.Client(databaseUrl);
-  clients.push(client);
-  await client.connect();
-  return client;
-}
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => {})));
-  await pool.end();
-});
+afterAll(() => pool.end());
 
 const meta = (r: Result) => ({ command: r.command, rowCount: r.rowCount, oid: r.oid });
 

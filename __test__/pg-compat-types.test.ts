@@ -1,22 +1,12 @@
 // node-postgres compatibility: how result values are parsed (pg-types over the text format),
 // how parsers are overridden, and how JavaScript parameter values are sent.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { databaseUrl, tableName } from './helpers';
-import { pg } from './pg-driver';
+import { pg, connect } from './pg-driver';
 
 type Client = InstanceType<typeof pg.Client>;
 
-const clients: Client[] = [];
-async function connect(config: ConstructorParameters<typeof pg.Client>[0] = databaseUrl): Promise<Client> {
-  const client = new pg.Client(config);
-  clients.push(client);
-  await client.connect();
-  return client;
-}
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => {})));
-});
 
 async function one(client: Client, sql: string, values?: unknown[]) {
   return (await client.query(sql, values)).rows[0];

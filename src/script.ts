@@ -18,6 +18,31 @@ export interface StatementResult {
 }
 
 /**
+ * Walks a script's answer (`pool/script.rs`): per completed statement its tag, row count and,
+ * with `pages` (EXEC_ROWS), its result page (empty when it returned no columns). Returns the
+ * offset of the byte that says whether the script failed.
+ */
+export function forEachStatement(buf: Buffer, pages: boolean, each: (tag: string, rowCount: number, page: Buffer | undefined) => void): number {
+  const count = buf.readUInt32LE(1);
+  let at = 5;
+  for (let i = 0; i < count; i++) {
+    const rowCount = buf.readDoubleLE(at);
+    const len = buf.readUInt32LE(at + 8);
+    const tag = buf.toString('utf8', at + 12, at + 12 + len);
+    at += 12 + len;
+    let page: Buffer | undefined;
+    if (pages) {
+      const pageLength = buf.readUInt32LE(at);
+      at += 4;
+      if (pageLength > 0) page = buf.subarray(at, at + pageLength);
+      at += pageLength;
+    }
+    each(tag, rowCount, page);
+  }
+  return at;
+}
+
+/**
  * Runs `text` on reserved connection `conn` and reads its answer (layout:
  * `crates/pgwarp-core/src/pool/script.rs`). A failure rejects with the server's error, with
  * `statement` (1-based) naming the statement that failed and `completed` what ran before it
@@ -27,16 +52,9 @@ export async function runScript(bridge: Bridge, conn: number, text: string): Pro
   if (typeof text !== 'string') throw new PgwarpError('exec() takes the script as a string');
   const buf = await bridge.exec(conn, text);
   if (buf[0] !== 0) throw errorFromResult(buf, text);
-  const count = buf.readUInt32LE(1);
   const results: StatementResult[] = [];
-  let at = 5;
-  for (let i = 0; i < count; i++) {
-    const rowCount = buf.readDoubleLE(at);
-    const len = buf.readUInt32LE(at + 8);
-    const tag = buf.toString('utf8', at + 12, at + 12 + len);
-    at += 12 + len;
-    results.push({ command: commandOf(tag), rowCount, tag });
-  }
+  const at = forEachStatement(buf, false, (tag, rowCount) => results.push({ command: commandOf(tag), rowCount, tag }));
+  const count = results.length;
   if (buf[at] === 1) {
     const err = errorFromResult(buf.subarray(at + 1), text);
     if (err instanceof PostgresError) {

@@ -7,6 +7,7 @@
 import { decodeResult, TEXT_RESULTS, type DecodeOptions, type Int8Mode } from '../decode';
 import { errorFromResult, ParameterError } from '../errors';
 import { fetchPages, MODE_ALL, type QueryRunner } from '../query-result';
+import { forEachStatement } from '../script';
 import { toPgError } from './errors';
 import { makeResult, type Result } from './result';
 import { globalDecoding, lookup, pgDecoding, type TypeParserSource } from './types';
@@ -92,22 +93,14 @@ async function runScript(target: Target, text: string, rowMode: string | undefin
   const parser = (source === undefined ? globalDecoding() : pgDecoding(lookup(source))).parser;
   // The simple protocol answers in text: every column goes through its parser.
   const options: DecodeOptions = { rowMode: rowMode === 'array' ? 'array' : 'object', int8: 'string', pg: { bits: TEXT_RESULTS, parser } };
-  const count = buf.readUInt32LE(1);
   const results: Result[] = [];
-  let at = 5;
-  for (let i = 0; i < count; i++) {
-    const tagLength = buf.readUInt32LE(at + 8);
-    const tag = buf.toString('utf8', at + 12, at + 12 + tagLength);
-    at += 12 + tagLength;
-    const pageLength = buf.readUInt32LE(at);
-    at += 4;
-    if (pageLength === 0) results.push(makeResult(tag, [], undefined, rowMode));
+  const at = forEachStatement(buf, true, (tag, _rowCount, page) => {
+    if (page === undefined) results.push(makeResult(tag, [], undefined, rowMode));
     else {
-      const d = decodeResult<Record<string, unknown>>(buf.subarray(at, at + pageLength), `${text}\u0000${i}`, options, true);
+      const d = decodeResult<Record<string, unknown>>(page, `${text}\u0000${results.length}`, options, true);
       results.push(makeResult(tag, d.rows, d.meta, rowMode));
     }
-    at += pageLength;
-  }
+  });
   if (buf[at] === 1) throw errorFromResult(buf.subarray(at + 1), text);
   return results.length === 1 ? results[0] : results;
 }
