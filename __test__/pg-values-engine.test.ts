@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Bridge } from '../src/bridge';
 import { decodeResult, PG_VALUES, readColumnMeta } from '../src/decode';
 import { errorFromResult } from '../src/errors';
+import { forEachStatement } from '../src/script';
 import { newPool, tableName } from './helpers';
 
 const pool = newPool({ max: 2 });
@@ -19,19 +20,8 @@ interface Statement {
 /** Reads an EXEC_ROWS answer (layout: `crates/pgwarp-core/src/pool/script.rs`). */
 function readAnswer(buf: Buffer): { statements: Statement[]; failure: Error | undefined } {
   expect(buf[0]).toBe(0);
-  const count = buf.readUInt32LE(1);
   const statements: Statement[] = [];
-  let at = 5;
-  for (let i = 0; i < count; i++) {
-    const rowCount = buf.readDoubleLE(at);
-    const len = buf.readUInt32LE(at + 8);
-    const tag = buf.toString('utf8', at + 12, at + 12 + len);
-    at += 12 + len;
-    const pageLen = buf.readUInt32LE(at);
-    const page = pageLen === 0 ? undefined : buf.subarray(at + 4, at + 4 + pageLen);
-    at += 4 + pageLen;
-    statements.push({ rowCount, tag, page });
-  }
+  const at = forEachStatement(buf, true, (tag, rowCount, page) => statements.push({ rowCount, tag, page }));
   const failure = buf[at] === 1 ? errorFromResult(buf.subarray(at + 1), '') : undefined;
   return { statements, failure };
 }
