@@ -18,8 +18,14 @@ import { runPgQuery, type Target } from './run';
 /** A Client from `pool.connect()`: give it back with `release()` (with an error or `true`, it is closed). */
 export type PoolClient = Client & { release(err?: Error | boolean): void };
 
-/** Backend process ids remembered per engine connection (a pid costs a round trip). */
-const MAX_PIDS = 4096;
+/** What the pool remembers per engine connection (pid, Client, uses, connect statements) is bounded. */
+const MAX_REMEMBERED = 4096;
+
+/** Sets `key` in `map`, forgetting the oldest entry when the map is full. */
+function remember<V>(map: Map<number, V>, key: number, value: V): void {
+  if (!map.has(key) && map.size >= MAX_REMEMBERED) map.delete(map.keys().next().value as number);
+  map.set(key, value);
+}
 
 /**
  * A pool of connections with node-postgres' API.
@@ -142,8 +148,7 @@ export class Pool extends EventEmitter {
       if (r instanceof Promise) pending.push(r.catch(() => {}));
       return r;
     }) as typeof client.query;
-    if (this.connectQueries.size >= MAX_PIDS) this.connectQueries.delete(this.connectQueries.keys().next().value as number);
-    this.connectQueries.set(conn.id, ran);
+    remember(this.connectQueries, conn.id, ran);
     this.emit('connect', client);
     await Promise.all(pending);
     delete (client as Partial<Client>).query;
@@ -155,8 +160,7 @@ export class Pool extends EventEmitter {
     let client = this.clients.get(conn.id);
     if (client === undefined) {
       client = new Client(this.options, attachment);
-      if (this.clients.size >= MAX_PIDS) this.clients.delete(this.clients.keys().next().value as number);
-      this.clients.set(conn.id, client);
+      remember(this.clients, conn.id, client);
     } else client._attach(attachment);
     return client;
   }
@@ -233,12 +237,11 @@ export class Pool extends EventEmitter {
         await conn.release().catch(() => {});
         throw toPgError(err);
       }
-      if (this.pids.size >= MAX_PIDS) this.pids.delete(this.pids.keys().next().value as number);
-      this.pids.set(conn.id, pid);
+      remember(this.pids, conn.id, pid);
     }
     const client = this.clientFor(conn, pid);
     const uses = (this.uses.get(conn.id) ?? 0) + 1;
-    this.uses.set(conn.id, uses);
+    remember(this.uses, conn.id, uses);
     let released = false;
     client.release = (err?: Error | boolean) => {
       if (released) throw new Error(MESSAGES.released);
