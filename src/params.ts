@@ -3,6 +3,8 @@
  * types. Tags match `crates/pgwarp-core/src/params/wire.rs`.
  * @module
  */
+import { randomBytes } from 'node:crypto';
+
 import { ParameterError } from './errors';
 import type { Writer } from './writer';
 
@@ -112,6 +114,26 @@ function toJson(v: object, n: number): string | undefined {
   try {
     return JSON.stringify(v) as string | undefined;
   } catch (e) {
+    if (e instanceof TypeError && /BigInt/.test(e.message)) return withBigInts(v, n);
     throw new ParameterError(`$${n}: the object cannot be written as JSON: ${(e as Error).message}`);
   }
 }
+
+/**
+ * A bigint inside the object becomes a marker string that JSON.stringify can write, then the
+ * quoted marker becomes the bigint's exact digits. The marker starts with a NUL and a random
+ * word chosen per process, so no string of the document can be taken for one. Only documents
+ * with a bigint pay for this (the first stringify threw).
+ */
+function withBigInts(v: object, n: number): string | undefined {
+  try {
+    const text = JSON.stringify(v, (_key, x: unknown) => (typeof x === 'bigint' ? BIG_MARK + x.toString() : x)) as string | undefined;
+    return text?.replace(BIG_QUOTED, '$1');
+  } catch (e) {
+    throw new ParameterError(`$${n}: the object cannot be written as JSON: ${(e as Error).message}`);
+  }
+}
+
+const BIG_MARK = `\u0000pgwarp-bigint-${randomBytes(12).toString('hex')}:`;
+// As JSON.stringify writes the marker inside a string: "\u0000pgwarp-bigint-...:<digits>".
+const BIG_QUOTED = new RegExp(`"${JSON.stringify(BIG_MARK).slice(1, -1).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}(-?\\d+)"`, 'g');
