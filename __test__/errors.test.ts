@@ -103,6 +103,11 @@ describe('bad input is refused before anything is sent', () => {
   });
 
   it('a value that cannot be encoded as the parameter type names $n and the type', async () => {
+    const circular = () => {
+      const o: Record<string, unknown> = {};
+      o.self = o;
+      return o;
+    };
     const cases: [string, unknown[], RegExp][] = [
       ['select $1::int4', ['abc'], /^\$1 \(int4\): expected an integer, got string "abc"$/],
       ['select $1::int4, $2::int2', [1, 1.5], /^\$2 \(int2\): expected an integer, got number 1.5$/],
@@ -114,7 +119,8 @@ describe('bad input is refused before anything is sent', () => {
       ['select $1::int4[]', [[1, 'x']], /^\$1 \(int4\): expected an integer, got string "x"$/],
       ['select $1::date', [new Date(NaN)], /^\$1: the Date is invalid$/],
       ['select $1::text', [Symbol('s')], /^\$1: a symbol cannot be sent/],
-      ['select $1::jsonb', [{ big: 1n }], /^\$1: the object cannot be written as JSON/],
+      // (A bigint inside is written exactly, json-bigint.test.ts; a cycle cannot be written at all.)
+      ['select $1::jsonb', [circular()], /^\$1: the object cannot be written as JSON/],
     ];
     for (const [sql, params, message] of cases) {
       const err = await pool.query(sql, params).all().catch((e) => e);
