@@ -98,6 +98,7 @@ function pgLike(pool, { named = false } = {}) {
     first: async (sql) => (await q(sql, [])).rows[0] ?? null,
     insert: (table, rows) => q(insertSql(table, rows.length), flat(rows)),
     exec: (sql) => pool.query(sql),
+    write: (sql, params) => q(sql, params),
   };
 }
 
@@ -122,6 +123,7 @@ async function openPgwarp({ Pool }, url, { connections, shards }) {
     first: (sql) => pool.query(sql).first(),
     insert: (table, rows) => pool.query(insertSql(table, rows.length), flat(rows)).execute(),
     exec: (sql) => pool.query(sql).execute(),
+    write: (sql, params) => pool.query(sql, params).execute(),
     async stream(sql, batch, onRow) {
       for await (const row of pool.query(sql).stream({ batchSize: batch })) onRow(row);
     },
@@ -274,6 +276,7 @@ export const drivers = {
         first: async (text) => (await sql.unsafe(text))[0] ?? null,
         insert: (table, rows) => sql.unsafe(insertSql(table, rows.length), flat(rows)),
         exec: (text) => sql.unsafe(text),
+        write: (text, params) => sql.unsafe(text, params),
         tx: (id) =>
           sql.begin(async (t) => {
             await t.unsafe(TX[0], [id]);

@@ -53,9 +53,16 @@ function copyWorkload(title, method, prepare) {
 
 /** Sizes: the defaults, or tiny ones for --quick. Each can be overridden by flag. */
 export const sizes = {
-  full: { wideRows: 1000, jsonRows: 200, insertBatch: 1000, streamRows: 1_000_000, copyRows: 10_000 },
-  quick: { wideRows: 100, jsonRows: 20, insertBatch: 100, streamRows: 20_000, copyRows: 1000 },
+  full: { wideRows: 1000, jsonRows: 200, insertBatch: 1000, streamRows: 1_000_000, copyRows: 10_000, sessionRows: 300 },
+  quick: { wideRows: 100, jsonRows: 20, insertBatch: 100, streamRows: 20_000, copyRows: 1000, sessionRows: 30 },
 };
+
+/** An agent session's state, ~1.5 KB of JSON: the seed applications' main shape (issue 15). */
+function sessionDoc(i) {
+  const steps = [];
+  for (let s = 0; s < 12; s++) steps.push({ n: s, tool: `tool_${s % 4}`, input: { query: `find ${i}-${s}`, k: 5 }, ok: s % 4 !== 0, ms: 7 + s });
+  return { user: `user-${i}`, model: 'm-large', tokens: { in: 900 + i, out: 150 + i }, tags: ['x', 'y'], steps };
+}
 
 export const setupSql = (scale) => [
   `drop table if exists bench_wide`,
@@ -64,6 +71,14 @@ export const setupSql = (scale) => [
      timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second', (i * 3.17)::numeric(12,2),
      md5(i::text)::uuid, 'c' || (i % 97), case when i % 3 = 0 then null else i end
    from generate_series(1, ${scale.wideRows}) i`,
+  `drop table if exists bench_sessions`,
+  `create table bench_sessions (id int4 primary key, app text, state jsonb, updated timestamptz)`,
+  `insert into bench_sessions select i, 'app-' || (i % 7), '${JSON.stringify(sessionDoc(0)).replace(/'/g, "''")}'::jsonb
+     || jsonb_build_object('user', 'user-' || i, 'tokens', jsonb_build_object('in', 900 + i, 'out', 150 + i)),
+     timestamptz '2024-06-01 00:00:00+00' + i * interval '1 minute'
+   from generate_series(1, ${scale.sessionRows}) i`,
+  `drop table if exists bench_sessions_w`,
+  `create table bench_sessions_w (id int4 primary key, state jsonb)`,
   `drop table if exists bench_json`,
   `create table bench_json (id int4 primary key, state jsonb)`,
   `drop table if exists bench_tx`,
@@ -94,6 +109,33 @@ const checkJson = (rows) => {
   for (const r of rows) sum += r.id + r.state.steps.length + r.state.tokens.in + r.state.steps[19].input.query.length;
   return sum;
 };
+
+const SESSIONS_SQL = 'select id, app, state, updated from bench_sessions order by id';
+const sessionSum = (r) => r.id + r.app.length + r.state.steps.length + r.state.tokens.in + (r.updated.getTime() % 100000);
+
+/** W9: the stored sessions, materialised, `inFlight` queries at a time on as many connections. */
+function sessionReads(inFlight) {
+  return {
+    title: `W9 stored sessions (~1.5 KB jsonb each), all(), ${inFlight} in flight on ${inFlight} connection${inFlight > 1 ? 's' : ''}`,
+    unit: 'rows',
+    method: 'all',
+    inFlight,
+    connections: inFlight,
+    perOp: (scale) => scale.sessionRows * inFlight,
+    floorSql: SESSIONS_SQL,
+    floorRows: (scale) => scale.sessionRows,
+    async run(db) {
+      const sums = await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          let sum = 0;
+          for (const r of await db.all(SESSIONS_SQL)) sum += sessionSum(r);
+          return sum;
+        }),
+      );
+      return sums.reduce((a, b) => a + b, 0);
+    },
+  };
+}
 
 /** Concurrent point queries: `inFlight` loops each awaiting its own query. */
 export function pointQueries(inFlight, connections) {
@@ -204,6 +246,36 @@ export const workloads = {
         }),
       );
       return 8;
+    },
+  },
+  W9: sessionReads(1),
+  W9x4: sessionReads(4),
+  W9s: {
+    title: "W9s the same sessions through each driver's stream API",
+    unit: 'rows',
+    method: 'stream',
+    perOp: (scale) => scale.sessionRows,
+    async run(db) {
+      let sum = 0;
+      await db.stream(SESSIONS_SQL, 100, (r) => (sum += sessionSum(r)));
+      return sum;
+    },
+  },
+  W10: {
+    title: 'W10 upsert of a ~1.5 KB jsonb document (on conflict do update), 64 in flight on 8 connections',
+    unit: 'queries',
+    method: 'write',
+    inFlight: 64,
+    connections: 8,
+    perOp: 64,
+    async run(db, state) {
+      await Promise.all(
+        Array.from({ length: 64 }, () => {
+          state.i = (state.i + 1) % 1000;
+          return db.write('insert into bench_sessions_w (id, state) values ($1, $2) on conflict (id) do update set state = excluded.state', [state.i, sessionDoc(state.i)]);
+        }),
+      );
+      return 64;
     },
   },
   W5: {
