@@ -147,8 +147,8 @@ export class Client extends EventEmitter {
       const bridge = this.own.bridge;
       this._attach({ conn, bridge, processID: rows[0]?.pid ?? 0 });
       bridge.events.lost = () => this.lost();
-      bridge.events.notification = (_conn, processId, channel, payload) => this.emit('notification', { processId, channel, payload, length: 0, name: 'notification' });
-      bridge.events.notice = (buf) => this.emit('notice', noticeOf(buf));
+      bridge.events.notification = (_conn, processId, channel, payload) => this.emitApart('notification', notification(processId, channel, payload));
+      bridge.events.notice = (buf) => this.emitApart('notice', noticeOf(buf));
       bridge.watch(conn.id);
       for (const r of rows) this.connection.emit('parameterStatus', { parameterName: r.name, parameterValue: r.setting } satisfies ParameterStatus);
       this.emit('connect');
@@ -167,8 +167,22 @@ export class Client extends EventEmitter {
   lost(): void {
     if (this.broken || this._ending) return;
     this.broken = true;
-    this.emit('error', new Error(MESSAGES.terminated));
-    this.emit('end');
+    this.emitApart('error', new Error(MESSAGES.terminated));
+    this.emitApart('end');
+  }
+
+  /**
+   * @internal Emits from the engine's event delivery without letting a listener's throw (or an
+   * 'error' nobody listens to, which throws as with pg) interrupt that delivery for others.
+   */
+  emitApart(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
   }
 
   /** Runs a query: text and values, a config object, or a Cursor / QueryStream / Query. */
@@ -281,6 +295,11 @@ export class Client extends EventEmitter {
   escapeLiteral(text: string): string {
     return escapeLiteral(text);
   }
+}
+
+/** A notification as pg emits it. */
+export function notification(processId: number, channel: string, payload: string): Record<string, unknown> {
+  return { processId, channel, payload, length: 0, name: 'notification' };
 }
 
 /** A notice as pg emits it: an Error-like object with the server's fields. */

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 
 import { Pool as PgwarpPool } from '../pool';
 import type { ReservedConnection } from '../reserved';
-import { Client, noticeOf } from './client';
+import { Client, noticeOf, notification } from './client';
 import { connectionParameters, toPoolOptions, type PoolConfig } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
@@ -98,8 +98,8 @@ export class Pool extends EventEmitter {
     const bridge = engine.bridge;
     bridge.events.lost = (conn) => this.holders.get(conn)?.lost();
     bridge.events.notification = (conn, processId, channel, payload) =>
-      this.holders.get(conn)?.emit('notification', { processId, channel, payload, length: 0, name: 'notification' });
-    bridge.events.notice = (buf, conn) => this.holders.get(conn)?.emit('notice', noticeOf(buf));
+      this.holders.get(conn)?.emitApart('notification', notification(processId, channel, payload));
+    bridge.events.notice = (buf, conn) => this.holders.get(conn)?.emitApart('notice', noticeOf(buf));
     this.engineInstance = engine;
     return engine;
   }
