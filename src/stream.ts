@@ -105,6 +105,18 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
     return this;
   }
 
+  /**
+   * @internal The rows of the current page not handed out yet, taken all at once (for
+   * Readable adapters, which would otherwise pay a promise per row).
+   */
+  takeBuffered(): T[] {
+    if (this.at >= this.rows.length) return [];
+    const rest = this.at === 0 ? this.rows : this.rows.slice(this.at);
+    this.rows = [];
+    this.at = 0;
+    return rest;
+  }
+
   /** The next row. Rows of a page already here come without a round trip. */
   next(): Promise<IteratorResult<T>> {
     if (this.at < this.rows.length) return Promise.resolve({ value: this.rows[this.at++], done: false });

@@ -36,6 +36,16 @@ export class QueryStream extends Readable implements OwnSubmittable {
   private ready: (() => Promise<Target>) | undefined;
   private rows: RowStream<unknown> | undefined;
   private reading = false;
+  private again = false;
+  private held: unknown[] = [];
+  private heldAt = 0;
+
+  private compact(): void {
+    if (this.heldAt >= this.held.length) {
+      this.held = [];
+      this.heldAt = 0;
+    }
+  }
   private readonly batch: number;
 
   constructor(
@@ -56,9 +66,19 @@ export class QueryStream extends Readable implements OwnSubmittable {
   }
 
   override _read(): void {
-    if (this.reading) return;
+    // A read asked for while a pump runs (it may be just returning) starts another after it.
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
     this.reading = true;
-    void this.pump().finally(() => (this.reading = false));
+    void this.pump().finally(() => {
+      this.reading = false;
+      if (this.again && !this.destroyed) {
+        this.again = false;
+        this._read();
+      }
+    });
   }
 
   private async pump(): Promise<void> {
@@ -70,12 +90,24 @@ export class QueryStream extends Readable implements OwnSubmittable {
         this.rows = new RowStream<unknown>(target.runner, this.text, prepareValues(this.values), options, Math.max(this.batch, 100));
       }
       for (;;) {
+        // Rows taken from a page but not pushed yet (the consumer was full) go first.
+        while (this.heldAt < this.held.length) {
+          if (this.destroyed) return;
+          if (!this.push(this.held[this.heldAt++])) {
+            this.compact();
+            return;
+          }
+        }
+        this.compact();
         const next = await this.rows.next();
         if (this.destroyed) return;
         if (next.done) {
           this.push(null);
           return;
         }
+        // The rest of the page comes without a promise per row.
+        this.held = this.rows.takeBuffered();
+        this.heldAt = 0;
         if (!this.push(next.value)) return;
       }
     } catch (err) {
