@@ -116,7 +116,8 @@ export type Parser = (text: string) => unknown;
 
 interface Decoder {
   hash: number;
-  build: RowBuilder;
+  /** The builder of pgwarp's own values, made on first use. */
+  build: RowBuilder | undefined;
   kinds: Uint8Array;
   fixes: Uint8Array;
   columns: ColumnInfo[];
@@ -238,13 +239,14 @@ function readColumns(buf: Buffer, count: number): { columns: ColumnInfo[]; kinds
   return { columns, kinds, fixes };
 }
 
-function decoderFor(buf: Buffer, key: string, long: boolean, hash: number, count: number, rowMode: RowMode, int8: Int8Mode): Decoder {
+function decoderFor(buf: Buffer, key: string, long: boolean, hash: number, count: number): Decoder {
   const cached = decoders.get(key);
   if (cached !== undefined && cached.hash === hash && !long) return cached;
   const { columns, kinds, fixes } = readColumns(buf, count);
   // A long text is cached under its columns' hash: the columns themselves must match too.
   if (cached !== undefined && cached.hash === hash && sameColumns(cached, columns, kinds)) return cached;
-  const decoder = { hash, build: makeBuilder(columns, kinds, rowMode, int8), kinds, fixes, columns };
+  // The builder is made on first use: pg-values decoders use their own (`pgBuilders`).
+  const decoder: Decoder = { hash, build: undefined, kinds, fixes, columns };
   if (cached === undefined && decoders.size >= MAX_DECODERS) {
     decoders.delete(decoders.keys().next().value as string);
   }
@@ -338,7 +340,7 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
   const long = sql.length > MAX_KEYED_LENGTH;
   const text = long ? `\u0000#${hash}` : sql;
   const key = (opts.rowMode === 'array' ? 'a' : 'o') + (opts.pg !== undefined ? 'p' : opts.int8[0]) + text;
-  const d = decoderFor(buf, key, long, hash, count, opts.rowMode, opts.int8);
+  const d = decoderFor(buf, key, long, hash, count);
   const cells = n * count;
   const ab = buf.buffer;
   const base = buf.byteOffset + cellsAt;
@@ -368,9 +370,10 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
     at += COLUMN + buf.readUInt16LE(at + 6);
   }
   const meta = withMeta ? copyMeta(buf, HEADER + commandLen, count) : undefined;
-  let build = d.build;
+  let build: RowBuilder;
   let parsers: Parser[] = NO_PARSERS;
-  if (opts.pg !== undefined) {
+  if (opts.pg === undefined) build = d.build ??= makeBuilder(d.columns, d.kinds, opts.rowMode, opts.int8);
+  else {
     parsers = new Array<Parser>(count);
     let signature = '';
     for (let c = 0; c < count; c++) {

@@ -54,7 +54,12 @@ function severalStatements(text: string): boolean {
 export function decoding(rowMode: string | undefined, source: TypeParserSource | undefined, native: Target['native']): DecodeOptions {
   const mode = rowMode === 'array' ? 'array' : 'object';
   if (native !== undefined) return { rowMode: mode, int8: native.int8 };
-  return { rowMode: mode, int8: 'string', pg: source === undefined ? globalDecoding() : pgDecoding(lookup(source)) };
+  return { rowMode: mode, int8: 'string', pg: pgValues(source) };
+}
+
+/** The pg-values decoding of `source`'s parsers (the global registry's, cached, when none). */
+function pgValues(source: TypeParserSource | undefined): ReturnType<typeof globalDecoding> {
+  return source === undefined ? globalDecoding() : pgDecoding(lookup(source));
 }
 
 /** Runs one pg query; a multi-statement simple query gives one Result per statement. */
@@ -90,7 +95,7 @@ export async function runPgQuery(target: Target, q: PgQueryConfig): Promise<Resu
 async function runScript(target: Target, text: string, rowMode: string | undefined, source: TypeParserSource | undefined): Promise<Result | Result[]> {
   const buf = await target.script(text);
   if (buf[0] !== 0) throw errorFromResult(buf, text);
-  const parser = (source === undefined ? globalDecoding() : pgDecoding(lookup(source))).parser;
+  const parser = pgValues(source).parser;
   // The simple protocol answers in text: every column goes through its parser.
   const options: DecodeOptions = { rowMode: rowMode === 'array' ? 'array' : 'object', int8: 'string', pg: { bits: TEXT_RESULTS, parser } };
   const results: Result[] = [];
