@@ -111,6 +111,12 @@ export interface PoolOptions {
    */
   spin?: number;
   /**
+   * Linux: the engine's threads run under `SCHED_BATCH`, so a thread woken by a request or by
+   * the server's answer waits for a free core instead of preempting the JavaScript thread (or
+   * the database server on the same machine). `false` keeps the default policy. Default true.
+   */
+  batchThreads?: boolean;
+  /**
    * Prepares every new connection before its first use (session settings, `SET ROLE`...).
    * If it throws, the connection is closed and the query that needed it fails.
    *
@@ -198,6 +204,11 @@ function nonNegative(name: string, v: number | undefined, ms = false): number | 
   return v;
 }
 
+function optionalBoolean(name: string, v: boolean | undefined): boolean | undefined {
+  if (v === undefined || typeof v === 'boolean') return v;
+  throw new PgwarpError(`${name} must be true or false, not ${JSON.stringify(v)}`);
+}
+
 /** Resolves the settings for the engine. `env` is `process.env` except in tests. */
 export function resolveOptions(
   urlOrOptions: string | PoolOptions | undefined,
@@ -249,6 +260,7 @@ export function resolveOptions(
     maxLifetimeMs: nonNegative('maxLifetime', o.maxLifetime, true),
     prepare: o.prepare,
     spinUs: nonNegative('spin', o.spin),
+    batchThreads: optionalBoolean('batchThreads', o.batchThreads),
     shards: o.shards === 'auto' ? os.availableParallelism() : nonNegative('shards', o.shards),
     statementCacheSize: nonNegative('statementCacheSize', o.statementCacheSize),
     // A test hook: without the pre-send check, the server-status rule alone must keep

@@ -49,6 +49,8 @@ pub struct NativePoolOptions {
     pub on_connect: Option<bool>,
     /// Microseconds a shard spins after each request; 0 sleeps at once.
     pub spin_us: Option<u32>,
+    /// `false` keeps the engine threads under the default scheduling policy.
+    pub batch_threads: Option<bool>,
     /// `false` lets transaction control through `pool.query()` (tests of the safety net only).
     pub shared_guard: Option<bool>,
     /// `true` makes the query `pgwarp:test:panic` panic in the engine (tests only).
@@ -200,6 +202,7 @@ impl NativePool {
             spin: o
                 .spin_us
                 .map_or(d.spin, |us| Duration::from_micros(us as u64)),
+            batch_threads: o.batch_threads.unwrap_or(d.batch_threads),
             shared_guard: o.shared_guard.unwrap_or(d.shared_guard),
             test_panic: o.test_panic.unwrap_or(d.test_panic),
             password_fn: o.password_fn.unwrap_or(false),

@@ -114,6 +114,9 @@ pub struct PoolOptions {
     /// How long a shard keeps its thread spinning after each request instead of sleeping, to
     /// catch the next request and the server's answer without a cross-core wake-up.
     pub spin: Duration,
+    /// Run the shards' threads under `SCHED_BATCH` on Linux, so waking one never preempts the
+    /// JavaScript thread ([`crate::engine::threads`]).
+    pub batch_threads: bool,
     /// Refuse transaction control and session state on the shared path before sending
     /// ([`crate::guard`]). Only tests turn it off, to show the server-status rule behind it.
     pub shared_guard: bool,
@@ -142,6 +145,7 @@ impl Default for PoolOptions {
             shards: 1,
             on_connect: false,
             spin: Duration::from_micros(100),
+            batch_threads: true,
             shared_guard: true,
             test_panic: false,
             password_fn: false,

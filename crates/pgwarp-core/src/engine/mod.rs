@@ -7,6 +7,7 @@
 pub mod completions;
 pub mod requests;
 pub mod shard;
+pub mod threads;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,6 +142,7 @@ impl Engine {
                 pool,
                 completions.clone(),
                 options.spin,
+                options.batch_threads,
             )?);
         }
         Ok(Engine {

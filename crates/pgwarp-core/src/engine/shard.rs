@@ -84,6 +84,7 @@ impl Shard {
         pool: Pool,
         completions: Arc<Completions>,
         spin: Duration,
+        batch: bool,
     ) -> Result<Shard, Error> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Command>();
         let load = Arc::new(AtomicUsize::new(0));
@@ -95,6 +96,9 @@ impl Shard {
         std::thread::Builder::new()
             .name(format!("pgwarp-shard-{index}"))
             .spawn(move || {
+                if batch {
+                    super::threads::prefer_batch();
+                }
                 runtime.block_on(async move {
                     let maintenance = tokio::spawn({
                         let p = p.clone();
