@@ -320,6 +320,6 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
     };
     load.fetch_sub(1, Ordering::Relaxed);
     if let (Some(id), Some(out)) = (id, out) {
-        completions.push(id, &out);
+        completions.push_owned(id, out);
     }
 }

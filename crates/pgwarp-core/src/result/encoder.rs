@@ -254,17 +254,28 @@ impl ResultEncoder {
     }
 
     fn layout(&mut self, total: u64, command: &str, cursor: Option<u32>) -> Vec<u8> {
-        // JSON columns join the string region after the per-cell strings.
+        // JSON columns join the string region after the per-cell strings. They are copied
+        // from their own buffers straight into the page: a page of documents is mostly JSON,
+        // and going through `strings` first copied all of it once more.
         let mut json_ranges = vec![(0u32, 0u32); self.plans.len()];
+        let mut ascii = self.strings.is_ascii();
+        let mut strings_len = self.strings.len();
+        let mut units = self.string_units;
         for (text, range) in self.json.iter_mut().zip(json_ranges.iter_mut()) {
             if text.is_empty() {
                 continue;
             }
             text.push(b']');
-            let start = self.string_units;
-            self.string_units += layout::utf16_len(text);
-            self.strings.extend_from_slice(text);
-            *range = (start as u32, self.string_units as u32);
+            let text_ascii = text.is_ascii();
+            ascii &= text_ascii;
+            let start = units;
+            units += if text_ascii {
+                text.len()
+            } else {
+                layout::utf16_len(text)
+            };
+            strings_len += text.len();
+            *range = (start as u32, units as u32);
         }
 
         let names_len: usize = self.columns.iter().map(|(n, _)| n.len()).sum();
@@ -273,10 +284,9 @@ impl ResultEncoder {
         let cells_at = descriptors.next_multiple_of(8);
         let nulls_at = cells_at + self.cells.len();
         let strings_at = nulls_at + self.nulls.len();
-        let bytes_at = strings_at + self.strings.len();
-        let mut out = Vec::with_capacity(bytes_at + self.bytes.len());
+        let bytes_at = strings_at + strings_len;
+        let mut out = Vec::with_capacity(bytes_at + self.bytes.len() + layout::SPARE_TAIL);
 
-        let ascii = self.strings.is_ascii();
         let mut flags = if ascii { layout::FLAG_ASCII } else { 0 };
         if cursor.is_some() {
             flags |= layout::FLAG_MORE;
@@ -291,7 +301,7 @@ impl ResultEncoder {
             cells_at,
             nulls_at,
             strings_at,
-            self.strings.len(),
+            strings_len,
             bytes_at,
             command.len(),
             cursor.unwrap_or(0) as usize,
@@ -317,6 +327,9 @@ impl ResultEncoder {
         out.extend_from_slice(&self.cells);
         out.extend_from_slice(&self.nulls);
         out.extend_from_slice(&self.strings);
+        for text in &self.json {
+            out.extend_from_slice(text);
+        }
         out.extend_from_slice(&self.bytes);
         out
     }

@@ -88,6 +88,11 @@ pub fn count_buffer(v: u32, count: u64) -> Vec<u8> {
     out
 }
 
+/// Spare capacity a page leaves after its end for the index that a completion drain appends
+/// to a batch holding only this page (`engine::Completions::push_owned` adopts the buffer), so
+/// the page is never copied into a bigger one.
+pub const SPARE_TAIL: usize = 32;
+
 /// Length of `s` in UTF-16 code units, the unit of JavaScript string indices.
 pub fn utf16_len(s: &[u8]) -> usize {
     if s.is_ascii() {
