@@ -175,8 +175,9 @@ if (pgbench && only.some((w) => w.startsWith('W1')) && !quick) {
   if (ceiling.length) extra.push(`Server ceiling for W1 (\`pgbench -M prepared\`, \`select :x::int\`): ${ceiling.join('; ')}.`);
 }
 
-// The server's floor for each read workload with one SQL text: pgbench (libpq) running the same
-// statement, one client, prepared; a driver can only approach it.
+// The server's floor for each workload with one SQL text: pgbench (libpq) running the same
+// statement, prepared, on as many connections as the workload uses (`floorClients`, default 1),
+// with the workload's values as pgbench variables (`floorDefine`); a driver can only approach it.
 if (pgbench && !quick) {
   const u = new URL(url);
   for (const w of only) {
@@ -184,13 +185,16 @@ if (pgbench && !quick) {
     if (!floorSql) continue;
     const script = path.join(os.tmpdir(), `pgwarp-floor-${process.pid}.sql`);
     fs.writeFileSync(script, `${floorSql};\n`);
-    const argv = ['-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username) || 'postgres', '-n', '-M', 'prepared', '-T', String(Math.max(2, Math.round(seconds))), '-c', '1', '-f', script, u.pathname.slice(1) || 'postgres'];
+    const clients = workloads[w].floorClients ?? 1;
+    const defines = Object.entries(workloads[w].floorDefine?.() ?? {}).flatMap(([k, v]) => ['-D', `${k}=${v}`]);
+    const argv = ['-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username) || 'postgres', '-n', '-M', 'prepared', '-T', String(Math.max(2, Math.round(seconds))), '-c', String(clients), '-j', String(Math.min(clients, 2)), ...defines, '-f', script, u.pathname.slice(1) || 'postgres'];
     const r = spawnSync(pin ? 'taskset' : pgbench, pin ? ['-c', '0', pgbench, ...argv] : argv, { encoding: 'utf8' });
     fs.rmSync(script, { force: true });
     const tps = Number(/tps = ([\d.]+)/.exec(r.stdout ?? '')?.[1]);
     const rows = workloads[w].floorRows?.(scale);
     const perRow = rows ? ` (${fmtInt(tps * rows)} rows/s)` : '';
-    if (tps) extra.push(`Server floor for ${w} (\`pgbench -n -M prepared -c 1\`, the same SQL): ${fmtInt(tps)} queries/s${perRow}, ${(1000 / tps).toFixed(2)} ms per query.`);
+    const perQuery = clients === 1 ? `, ${(1000 / tps).toFixed(2)} ms per query` : '';
+    if (tps) extra.push(`Server floor for ${w} (\`pgbench -n -M prepared -c ${clients}\`, the same SQL): ${fmtInt(tps)} queries/s${perRow}${perQuery}.`);
   }
 }
 
