@@ -32,6 +32,23 @@ const LONG: u32 = 16;
 /// document full of doubles such as `0.30000000000000004` is not flagged, because every one
 /// of them parses the same either way.
 pub fn has_long_integer(doc: &[u8]) -> bool {
+    has_digit_block(doc) && scan(doc)
+}
+
+/// Whether one of the 8-byte blocks `doc` splits into is all digits. Any run of [`LONG`]
+/// digits covers a whole block, so a document without one (no long numbers, no long digit
+/// strings) is cleared 8 bytes a step, without following its strings: over ten times faster
+/// than [`scan`], which the others need.
+fn has_digit_block(doc: &[u8]) -> bool {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    doc.chunks_exact(8).any(|c| {
+        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        // Digits are 0x30 to 0x39: high nibble 3, and a low nibble that 6 more does not carry.
+        x & HIGH == 0x3030_3030_3030_3030 && ((x & !HIGH) + 0x0606_0606_0606_0606) & HIGH == 0
+    })
+}
+
+fn scan(doc: &[u8]) -> bool {
     let mut run = 0;
     // In a fraction or an exponent, until the number ends.
     let mut tail = false;
@@ -192,6 +209,29 @@ mod tests {
         assert!(flagged("[1.5, true,12345678901234567]"));
         assert!(flagged("[1e5,-12345678901234567]"));
         assert!(!flagged(r#"["unterminated 12345678901234567890"#));
+    }
+
+    #[test]
+    fn every_run_of_sixteen_digits_is_seen_wherever_it_starts() {
+        for pad in 0..17 {
+            let at = |s: &str| format!("[{}{s}]", " ".repeat(pad));
+            assert!(has_long_integer(at("1234567890123456").as_bytes()), "{pad}");
+            assert!(!has_long_integer(at("123456789012345").as_bytes()), "{pad}");
+            assert!(
+                !has_long_integer(at("\"1234567890123456\"").as_bytes()),
+                "{pad}"
+            );
+            // Not digits: ':' and '/' are 0x3a and 0x2f; U+00B9 (0xc2 0xb9) shares a low nibble.
+            for odd in [
+                "1234567:90123456",
+                "12345678/0123456",
+                "1234567\u{b9}0123456",
+            ] {
+                assert!(!has_long_integer(at(odd).as_bytes()), "{pad} {odd}");
+            }
+        }
+        assert!(has_long_integer(b"1234567890123456"));
+        assert!(has_long_integer(b"-1234567890123456"));
     }
 
     #[test]
