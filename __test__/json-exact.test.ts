@@ -172,6 +172,35 @@ describe('exact and float modes agree with JSON.parse', () => {
     for (const text of [String.raw`["\ud800", "\udc00x", "\u0000", "a\\b"]`, ...tricky]) expect(parseExact(text)).toStrictEqual(JSON.parse(text));
     expect(parseExact('xx[1, 12345678901234567890]yy', 2, 27)).toStrictEqual([1, 12345678901234567890n]);
     expect(() => parseExact('[1,]')).toThrow(SyntaxError);
+    expect(() => parseExact('[1] 2')).toThrow(SyntaxError);
     expect(() => parseExact('{"a" 1}')).toThrow(SyntaxError);
+  });
+});
+
+describe('the exact parser', () => {
+  it('agrees with JSON.parse on generated documents', () => {
+    // A seeded generator: the same documents on every run.
+    let seed = 42;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+    const chars = ['a', 'Z', '0', '9', ' ', '"', '\\', '/', '\n', '\u0001', 'é', '€', '😀', '\ud800', '__proto__', '12345678901234567'];
+    const text = () => Array.from({ length: rand(6) }, () => chars[rand(chars.length)]).join('');
+    const numbers = [0, -0, 1, -1, 0.5, 1e-7, 1.5e300, -2.5e-300, 123456789012345, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 0.1 + 0.2];
+    const gen = (depth: number): unknown => {
+      switch (rand(depth > 4 ? 4 : 6)) {
+        case 0: return numbers[rand(numbers.length)] * (rand(2) ? 1 : 1e-3);
+        case 1: return text();
+        case 2: return [true, false, null][rand(3)];
+        case 3: return rand(1000000) - 500000;
+        case 4: return Array.from({ length: rand(5) }, () => gen(depth + 1));
+        default: return Object.fromEntries(Array.from({ length: rand(5) }, () => [rand(3) ? text() : String(rand(20)), gen(depth + 1)]));
+      }
+    };
+    for (let n = 0; n < 2000; n++) {
+      const json = JSON.stringify(gen(0), null, rand(2) ? 1 : undefined);
+      const want: unknown = JSON.parse(json);
+      const got = parseExact(json);
+      expect(got, json).toStrictEqual(want);
+      if (typeof want === 'object' && want !== null) expect(JSON.stringify(got)).toBe(JSON.stringify(want));
+    }
   });
 });

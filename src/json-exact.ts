@@ -169,32 +169,36 @@ class ExactParser {
     const s = this.s;
     const from = this.at;
     let i = from;
-    if (s.charCodeAt(i) === 45) i++;
+    const negative = s.charCodeAt(i) === 45;
+    if (negative) i++;
     const digits = i;
-    while (isDigit(s.charCodeAt(i))) i++;
+    // The integer part's value, exact while it has at most 15 digits.
+    let v = 0;
+    let c = s.charCodeAt(i);
+    while (c >= 48 && c <= 57) {
+      v = v * 10 + (c - 48);
+      c = s.charCodeAt(++i);
+    }
     if (i === digits) this.fail();
     let integer = true;
-    if (s.charCodeAt(i) === 46) {
+    if (c === 46) {
       integer = false;
-      i++;
-      while (isDigit(s.charCodeAt(i))) i++;
+      c = s.charCodeAt(++i);
+      while (c >= 48 && c <= 57) c = s.charCodeAt(++i);
     }
-    let c = s.charCodeAt(i);
     if (c === 101 || c === 69) {
       integer = false;
       c = s.charCodeAt(++i);
-      if (c === 43 || c === 45) i++;
-      while (isDigit(s.charCodeAt(i))) i++;
+      if (c === 43 || c === 45) c = s.charCodeAt(++i);
+      while (c >= 48 && c <= 57) c = s.charCodeAt(++i);
     }
     this.at = i;
+    // Most numbers are short integers: no slice, no Number(); `-v` keeps -0.
+    if (integer && i - digits <= 15) return negative ? -v : v;
     const text = s.slice(from, i);
     const n = Number(text);
-    // Up to 15 digits every integer is exact; beyond, the double says whether it was.
-    if (integer && i - digits > 15 && (n > MAX_SAFE || n < -MAX_SAFE)) return BigInt(text);
+    // Beyond 15 digits, the double says whether the integer was exact.
+    if (integer && (n > MAX_SAFE || n < -MAX_SAFE)) return BigInt(text);
     return n;
   }
-}
-
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
 }
