@@ -16,7 +16,15 @@
  * @module
  */
 
-/** How numbers inside json/jsonb values arrive; see `jsonNumbers` in the pool's options. */
+/**
+ * How numbers inside json/jsonb values arrive: `'float'` as `JSON.parse` gives them, `'exact'`
+ * with integers beyond +/-(2^53 - 1) as bigints. See `jsonNumbers` in the pool's options.
+ *
+ * @example
+ * ```ts
+ * const rows = await pool.query('select payload from events', [], { jsonNumbers: 'exact' }).all();
+ * ```
+ */
 export type JsonNumbers = 'float' | 'exact';
 
 /**
