@@ -7,6 +7,7 @@ import * as os from 'node:os';
 
 import type { NativePoolOptions } from '../native/index.js';
 import type { Int8Mode } from './decode';
+import type { JsonNumbers } from './json-exact';
 import { envDefaults } from './env';
 import { PgwarpError } from './errors';
 import { sslSettings, type SslOption } from './ssl';
@@ -149,6 +150,28 @@ export interface PoolOptions {
   /** How int8 values arrive: `'number'` (default; throws beyond +/-2^53-1), `'bigint'`, `'string'`. */
   int8?: Int8Mode;
   /**
+   * How numbers inside json/jsonb values arrive. `'float'` (default): as `JSON.parse` gives
+   * them, so integers beyond +/-(2^53 - 1) are rounded (`12345678901234567890` reads as
+   * `12345678901234567000`). `'exact'`: such integer literals (no fraction, no exponent)
+   * become `bigint`s, and everything else is exactly what `JSON.parse` gives. The engine finds
+   * the documents that have one off the JavaScript thread, so only those pay for the exact
+   * parser. Applies to json/jsonb columns and json[]/jsonb[] arrays; json inside composites
+   * and ranges stays `'float'`. jsonb stores numbers as numeric, so in a jsonb value `1e20`
+   * is the integer `100000000000000000000` and comes back as a bigint in `'exact'` mode
+   * (json keeps the text as written). Overridable per query. Bigints in parameters are
+   * written exactly in both modes.
+   *
+   * @example
+   * ```ts
+   * const pool = new Pool(url, { jsonNumbers: 'exact' });
+   * const doc = await pool.query(`select '{"id": 12345678901234567890, "n": 1.5}'::jsonb as d`).scalar();
+   * // { id: 12345678901234567890n, n: 1.5 }
+   * await pool.query('select $1::jsonb', [{ id: 2n ** 64n }], { jsonNumbers: 'float' }).scalar();
+   * // { id: 18446744073709552000 }
+   * ```
+   */
+  jsonNumbers?: JsonNumbers;
+  /**
    * Most rows a buffered result (`all()`, `model()`, awaiting the query) may have; beyond it
    * the query fails with `ResultTooLargeError` instead of filling memory. `stream()` is not
    * limited. 0: no limit (default). Overridable per query.
@@ -161,6 +184,7 @@ export interface PoolOptions {
 /** The per-query settings a pool hands to every query, overridable per query. */
 export interface QueryDefaults {
   int8: Int8Mode;
+  jsonNumbers: JsonNumbers;
   maxRows: number;
   maxBytes: number;
   /** The pool's `types` codecs, when it has any. */
@@ -168,9 +192,10 @@ export interface QueryDefaults {
 }
 
 /** Checks the per-query settings of pool options (or of one query, over `base`). */
-export function queryDefaults(o: { int8?: Int8Mode; maxRows?: number; maxBytes?: number }, base?: QueryDefaults): QueryDefaults {
+export function queryDefaults(o: { int8?: Int8Mode; jsonNumbers?: JsonNumbers; maxRows?: number; maxBytes?: number }, base?: QueryDefaults): QueryDefaults {
   return {
     int8: o.int8 === undefined ? (base?.int8 ?? 'number') : checkInt8(o.int8),
+    jsonNumbers: o.jsonNumbers === undefined ? (base?.jsonNumbers ?? 'float') : checkJsonNumbers(o.jsonNumbers),
     maxRows: limit('maxRows', o.maxRows) ?? base?.maxRows ?? 0,
     maxBytes: limit('maxBytes', o.maxBytes) ?? base?.maxBytes ?? 0,
     codecs: base?.codecs,
@@ -194,6 +219,14 @@ export function checkInt8(mode: unknown): Int8Mode {
     throw new PgwarpError(`int8 must be 'number', 'bigint' or 'string', not ${JSON.stringify(mode)}`);
   }
   return mode as Int8Mode;
+}
+
+/** Checks a `jsonNumbers` option. */
+export function checkJsonNumbers(mode: unknown): JsonNumbers {
+  if (mode !== 'float' && mode !== 'exact') {
+    throw new PgwarpError(`jsonNumbers must be 'float' or 'exact', not ${JSON.stringify(mode)}`);
+  }
+  return mode;
 }
 
 /** A count (`max`: it travels as a u32) or, with `ms`, milliseconds (up to 2^53 - 1). */

@@ -9,6 +9,7 @@
  */
 import { errorFromResult, Int8RangeError } from './errors';
 import { FIX_SHAPE, fixShaped, fixValue, type Shape } from './decode-fixes';
+import { EXACT_JSON, FIX_EXACT, placeExact, type JsonNumbers } from './json-exact';
 
 /** How int8 (bigint) columns arrive in JavaScript. */
 export type Int8Mode = 'number' | 'bigint' | 'string';
@@ -232,7 +233,8 @@ function readColumns(buf: Buffer, count: number): { columns: ColumnInfo[]; kinds
   for (let c = 0; c < count; c++) {
     const nameLen = buf.readUInt16LE(at + 6);
     kinds[c] = buf[at + 4];
-    fixes[c] = buf[at + 5];
+    // Without the page's own FIX_EXACT bit: the decoder outlives the page.
+    fixes[c] = buf[at + 5] & ~FIX_EXACT;
     columns.push({ typeOid: buf.readUInt32LE(at), name: buf.toString('utf8', at + COLUMN, at + COLUMN + nameLen) });
     at += COLUMN + nameLen;
   }
@@ -262,11 +264,12 @@ function sameColumns(d: Decoder, columns: ColumnInfo[], kinds: Uint8Array): bool
   return true;
 }
 
-
 /** Options that change how a result is decoded. */
 export interface DecodeOptions {
   rowMode: RowMode;
   int8: Int8Mode;
+  /** `'exact'`: the engine sets json documents with long integers aside (mode bit `EXACT_JSON`). */
+  jsonNumbers?: JsonNumbers;
   /** The engine is asked for every column as the server's text (mode bit `TEXT_RESULTS`). */
   text?: boolean;
   /**
@@ -280,7 +283,7 @@ export interface DecodeOptions {
 /** The mode bits a request with these options adds to its mode. */
 export function resultBits(opts: DecodeOptions): number {
   if (opts.pg !== undefined) return opts.pg.bits;
-  return opts.text ? TEXT_RESULTS : 0;
+  return opts.text ? TEXT_RESULTS : opts.jsonNumbers === 'exact' ? EXACT_JSON : 0;
 }
 
 /** The bit of a request's mode that asks for text results (`query::TEXT_RESULTS`). */
@@ -360,6 +363,7 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
       const start = buf.readUInt32LE(at + 8);
       const end = buf.readUInt32LE(at + 12);
       let values = JSON.parse(str.slice(start, end)) as unknown[];
+      if ((buf[at + 5] & FIX_EXACT) !== 0) placeExact(values, str);
       if (d.fixes[c] === FIX_SHAPE) {
         const shape = values[0] as Shape;
         values = values.slice(1);

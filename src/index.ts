@@ -15,6 +15,7 @@ export type { ListenOptions, Notice, NotificationInfo, Subscription } from './no
 export type { TypeCodec, TypeCodecs } from './codecs';
 export type { CopyRows, CopySource, TableName } from './copy';
 export type { Int8Mode, RowMode } from './decode';
+export type { JsonNumbers } from './json-exact';
 export {
   ConnectionError,
   Int8RangeError,

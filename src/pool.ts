@@ -9,6 +9,7 @@ import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableNa
 import { queryDefaults, resolveOptions, type PoolOptions, type QueryDefaults } from './config';
 import { AUTOCOMMIT, type Int8Mode, type RowMode } from './decode';
 import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
+import type { JsonNumbers } from './json-exact';
 import { QueryResult, type QueryRunner } from './query-result';
 import { ReservedConnection } from './reserved';
 import type { StatementResult } from './script';
@@ -25,6 +26,8 @@ export interface QueryOptions {
   rowMode?: RowMode;
   /** Overrides the pool's `int8` option for this query. */
   int8?: Int8Mode;
+  /** Overrides the pool's `jsonNumbers` option for this query: `'exact'` gives json integers beyond 2^53 - 1 as bigints. */
+  jsonNumbers?: JsonNumbers;
   /** Overrides the pool's `maxRows` for this query (0: no limit). */
   maxRows?: number;
   /** Overrides the pool's `maxBytes` for this query (0: no limit). */
@@ -49,7 +52,7 @@ export interface QueryOptions {
 /** @internal Turns a query call into a QueryResult; shared by the pool and reserved connections. */
 export function makeQuery<T>(runner: QueryRunner, defaults: QueryDefaults, sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
   const d = options === undefined ? defaults : queryDefaults(options, defaults);
-  const decode = { rowMode: options?.rowMode === 'array' ? ('array' as const) : ('object' as const), int8: d.int8, text: options?.textResults === true };
+  const decode = { rowMode: options?.rowMode === 'array' ? ('array' as const) : ('object' as const), int8: d.int8, jsonNumbers: d.jsonNumbers, text: options?.textResults === true };
   return new QueryResult<T>(runner, sql, params, decode, d, cancelOptions(options));
 }
 

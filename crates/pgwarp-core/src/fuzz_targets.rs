@@ -100,7 +100,8 @@ pub fn decode_value(data: &[u8]) {
     // node-postgres' shapes without a text mask, on the unnamed path, convert binary values
     // through plans `Binary` does not use for the same type (a domain's rendering).
     for (format, named) in [
-        (ResultFormat::Binary, true),
+        (ResultFormat::Binary { exact_json: false }, true),
+        (ResultFormat::Binary { exact_json: true }, true),
         (ResultFormat::Pg { server_text: 0 }, false),
     ] {
         let mut encoder = ResultEncoder::new(&columns, format, named);

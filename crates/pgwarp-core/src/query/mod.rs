@@ -15,7 +15,7 @@ pub use pages::{collect, is_too_large, Limits, Pager};
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::params::{self, Value};
-pub use crate::result::plan::{PG_VALUES, TEXT_RESULTS};
+pub use crate::result::plan::{EXACT_JSON, PG_VALUES, TEXT_RESULTS};
 use crate::result::{ResultEncoder, ResultFormat};
 use crate::wire::{self, Param, Rows};
 
@@ -80,8 +80,8 @@ pub struct Run {
 }
 
 /// The bits of a request's mode that are the [`Mode`]; above them are [`AUTOCOMMIT`],
-/// [`TEXT_RESULTS`], [`PG_VALUES`] and, from bit 8, `PG_VALUES`' mask (see
-/// [`ResultFormat::of_mode`]).
+/// [`TEXT_RESULTS`], [`PG_VALUES`] and, from bit 8, `PG_VALUES`' mask or, without
+/// `PG_VALUES`, [`EXACT_JSON`] (see [`ResultFormat::of_mode`]).
 pub const MODE_BITS: u32 = 0x1f;
 /// The bit of a request's mode that gives a query on a reserved connection the shared
 /// path's rules ([`Run::autocommit`]).

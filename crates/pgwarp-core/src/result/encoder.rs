@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use postgres_types::Type;
 
+use super::exact::Exact;
 use super::layout::{self, JsKind};
 use super::plan::{Plan, ResultFormat, BINARY_CODE, TEXT_CODE};
 use crate::error::Error;
@@ -31,6 +32,7 @@ pub struct ResultEncoder {
     string_units: usize,
     bytes: Vec<u8>,
     json: Vec<Vec<u8>>,
+    exact: Exact,
     scratch: String,
 }
 
@@ -68,6 +70,10 @@ impl ResultEncoder {
                 start
             })
             .collect();
+        let exact = Exact::new(
+            &plans,
+            matches!(format, ResultFormat::Binary { exact_json: true }),
+        );
         ResultEncoder {
             columns: columns
                 .iter()
@@ -86,13 +92,14 @@ impl ResultEncoder {
             string_units: 0,
             bytes: Vec::new(),
             json,
+            exact,
             scratch: String::new(),
         }
     }
 
     /// An encoder for a statement without columns.
     pub fn empty() -> Self {
-        ResultEncoder::new(&[], ResultFormat::Binary, true)
+        ResultEncoder::new(&[], ResultFormat::Binary { exact_json: false }, true)
     }
 
     /// Bind's result format codes for this statement's columns (1 binary, 0 text): a
@@ -207,14 +214,16 @@ impl ResultEncoder {
                 self.scratch = s;
                 r?;
             }
-            Plan::Json => {
+            Plan::Json | Plan::Array(_) => {
                 self.cells.extend_from_slice(&[0; 8]);
-                json::write_document(&self.columns[i].1, raw, &mut self.json[i])?;
-            }
-            Plan::Array(elem) => {
-                self.cells.extend_from_slice(&[0; 8]);
-                let elem = elem.clone();
-                json::write_array(&elem, raw, &mut self.json[i])?;
+                let at = self.json[i].len();
+                match plan {
+                    Plan::Array(elem) => json::write_array(elem, raw, &mut self.json[i])?,
+                    _ => json::write_document(&self.columns[i].1, raw, &mut self.json[i])?,
+                }
+                let (json, strings) = (&mut self.json[i], &mut self.strings);
+                let units = &mut self.string_units;
+                self.exact.set_aside(i, self.rows, json, at, strings, units);
             }
             Plan::Shaped(ty) => {
                 self.cells.extend_from_slice(&[0; 8]);
@@ -244,6 +253,7 @@ impl ResultEncoder {
         self.strings.clear();
         self.string_units = 0;
         self.bytes.clear();
+        self.exact.clear();
         for (i, plan) in self.plans.iter().enumerate() {
             self.json[i].clear();
             if plan.kind() == JsKind::Json {
@@ -261,10 +271,11 @@ impl ResultEncoder {
         let mut ascii = self.strings.is_ascii();
         let mut strings_len = self.strings.len();
         let mut units = self.string_units;
-        for (text, range) in self.json.iter_mut().zip(json_ranges.iter_mut()) {
+        for (i, (text, range)) in self.json.iter_mut().zip(&mut json_ranges).enumerate() {
             if text.is_empty() {
                 continue;
             }
+            self.exact.close(i, text);
             text.push(b']');
             let text_ascii = text.is_ascii();
             ascii &= text_ascii;
@@ -312,7 +323,7 @@ impl ResultEncoder {
         for (i, (name, ty)) in self.columns.iter().enumerate() {
             out.extend_from_slice(&ty.oid().to_le_bytes());
             out.push(self.plans[i].kind() as u8);
-            out.push(self.plans[i].fix() as u8);
+            out.push(self.plans[i].fix() as u8 | self.exact.mark(i));
             out.extend_from_slice(&(name.len() as u16).to_le_bytes());
             out.extend_from_slice(&json_ranges[i].0.to_le_bytes());
             out.extend_from_slice(&json_ranges[i].1.to_le_bytes());
@@ -354,58 +365,5 @@ impl ResultEncoder {
 }
 
 #[cfg(test)]
-mod tests {
-    use postgres_types::Type;
-
-    use super::*;
-
-    fn columns(types: &[Type]) -> Vec<Column> {
-        types
-            .iter()
-            .map(|t| Column {
-                name: "c".into(),
-                type_: t.clone(),
-                table_oid: 0,
-                column_id: 0,
-                type_modifier: -1,
-                type_size: -1,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn bind_asks_per_column_only_when_formats_differ() {
-        let cols = columns(&[Type::INT4, Type::DATE, Type::INT8]);
-        let codes = |format, named| {
-            ResultEncoder::new(&cols, format, named)
-                .result_formats()
-                .to_vec()
-        };
-        assert_eq!(codes(ResultFormat::Binary, true), [1]);
-        assert_eq!(codes(ResultFormat::Text, true), [0]);
-        assert_eq!(codes(ResultFormat::Pg { server_text: 0 }, true), [1]);
-        // int4 (bit 2) has a user parser: that column alone comes in text.
-        let int4 = ResultFormat::Pg {
-            server_text: 1 << 2,
-        };
-        assert_eq!(codes(int4, true), [0, 1, 1]);
-        assert_eq!(codes(int4, false), [1]);
-        let both = ResultFormat::Pg {
-            server_text: 1 << 2 | 1 << 4,
-        };
-        assert_eq!(codes(both, true), [0, 1, 0]);
-        let text_only = columns(&[Type::INT4]);
-        let e = ResultEncoder::new(&text_only, int4, true);
-        assert_eq!(e.result_formats(), [0]);
-        assert_eq!(ResultEncoder::empty().result_formats(), [1]);
-    }
-
-    #[test]
-    fn descriptors_carry_the_type_size() {
-        let mut cols = columns(&[Type::INT4]);
-        cols[0].type_size = 4;
-        let page = ResultEncoder::new(&cols, ResultFormat::Binary, true).finish(0, "SELECT 0");
-        let at = layout::HEADER + "SELECT 0".len();
-        assert_eq!(i16::from_le_bytes([page[at + 26], page[at + 27]]), 4);
-    }
-}
+#[path = "encoder_tests.rs"]
+mod tests;

@@ -18,7 +18,9 @@
 //! 48  the command word (ASCII), then per column a 28-byte descriptor and the name:
 //!     0  u32  type oid
 //!     4  u8   kind (`JsKind`)
-//!     5  u8   element fix (`types::json::ElemFix`)
+//!     5  u8   element fix (`types::json::ElemFix`); bit 7 (`FIX_EXACT`, this page only, not
+//!             in the shape hash): the column's JSON array ends with the trailer of the
+//!             documents set aside for JavaScript's exact parser (`result::exact`)
 //!     6  u16  name length
 //!     8  u32  JSON start, 12 u32 JSON end (UTF-16 units into the decoded string region)
 //!     16 u32  table oid (0: computed)
@@ -46,6 +48,8 @@ pub const STATUS_ERROR: u8 = 1;
 pub const FLAG_ASCII: u8 = 1;
 /// Flag: more pages of this result follow.
 pub const FLAG_MORE: u8 = 2;
+/// Bit of a column's element fix: its JSON array ends with a trailer (`result::exact`).
+pub const FIX_EXACT: u8 = 0x80;
 
 /// How JavaScript reads a column.
 #[repr(u8)]

@@ -1,7 +1,9 @@
 //! Query results as one buffer: the layout JavaScript decodes ([`layout`]), what each column
-//! becomes ([`plan`]) and the encoder that fills the buffer from rows ([`encoder`]).
+//! becomes ([`plan`]), the encoder that fills the buffer from rows ([`encoder`]), and the
+//! documents it sets aside for JavaScript's exact JSON parser ([`exact`]).
 
 pub mod encoder;
+pub mod exact;
 pub mod layout;
 pub mod plan;
 

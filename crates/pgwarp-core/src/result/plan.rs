@@ -3,7 +3,8 @@
 //!
 //! Three result formats ([`ResultFormat`], from bits of the request's mode):
 //!
-//! - `Binary`: every column binary, converted by the engine (numbers, dates, JSON...).
+//! - `Binary`: every column binary, converted by the engine (numbers, dates, JSON...);
+//!   with [`EXACT_JSON`], json documents with long integers are set aside (`result::exact`).
 //! - `Text`: every column in the server's text format, as sent.
 //! - `Pg`: the value shapes node-postgres' default type parsers give, made by the engine
 //!   from binary where it can. node-postgres keys its parsers by the column's own type OID,
@@ -22,6 +23,10 @@ pub const TEXT_RESULTS: u32 = 0x40;
 /// The bit of a request's mode that asks for node-postgres' value shapes
 /// ([`ResultFormat::Pg`]); the mode's bits from 8 up are then the `server_text` mask.
 pub const PG_VALUES: u32 = 0x80;
+/// The bit of a request's mode that asks for json documents with long integers to be set
+/// aside for JavaScript's exact parser (`jsonNumbers: 'exact'`, see `result::exact`). Only
+/// without `PG_VALUES`, whose mask bit 8 is otherwise; node-postgres' shapes never ask for it.
+pub const EXACT_JSON: u32 = 0x100;
 
 /// The types node-postgres parses by default, in the order of the bits of
 /// [`ResultFormat::Pg`]'s `server_text` mask: bool, int2, int4, oid, int8, float4, float8,
@@ -40,7 +45,11 @@ const FIRST_USER_OID: u32 = 16384;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResultFormat {
     /// Binary, converted by the engine.
-    Binary,
+    Binary {
+        /// json documents whose integers `JSON.parse` would round are set aside for
+        /// JavaScript's exact parser.
+        exact_json: bool,
+    },
     /// Every column in the server's text format, as sent (for callers that parse it).
     Text,
     /// node-postgres' value shapes. Bit `i` of `server_text` set: the column type
@@ -62,7 +71,9 @@ impl ResultFormat {
                 server_text: mode >> 8,
             }
         } else {
-            ResultFormat::Binary
+            ResultFormat::Binary {
+                exact_json: mode & EXACT_JSON != 0,
+            }
         }
     }
 
@@ -71,7 +82,7 @@ impl ResultFormat {
     pub fn unnamed_codes(self) -> &'static [i16] {
         match self {
             ResultFormat::Text => TEXT_CODE,
-            ResultFormat::Binary | ResultFormat::Pg { .. } => BINARY_CODE,
+            ResultFormat::Binary { .. } | ResultFormat::Pg { .. } => BINARY_CODE,
         }
     }
 }
@@ -152,7 +163,7 @@ impl Plan {
     /// column that would want the server's text gets the engine's rendering of it.
     pub fn choose(ty: &Type, format: ResultFormat, named: bool) -> (Plan, bool) {
         match format {
-            ResultFormat::Binary => (Plan::of(ty), false),
+            ResultFormat::Binary { .. } => (Plan::of(ty), false),
             ResultFormat::Text => (Plan::RawText, true),
             ResultFormat::Pg { server_text } => pg_plan(ty, server_text, named),
         }
@@ -237,7 +248,19 @@ mod tests {
 
     #[test]
     fn mode_bits_pick_the_format() {
-        assert_eq!(ResultFormat::of_mode(0x01), ResultFormat::Binary);
+        assert_eq!(
+            ResultFormat::of_mode(0x01),
+            ResultFormat::Binary { exact_json: false }
+        );
+        assert_eq!(
+            ResultFormat::of_mode(0x100 | 0x20 | 4),
+            ResultFormat::Binary { exact_json: true }
+        );
+        // Bit 8 under PG_VALUES is the mask's, not exact JSON.
+        assert_eq!(
+            ResultFormat::of_mode(0x80 | 0x100),
+            ResultFormat::Pg { server_text: 1 }
+        );
         assert_eq!(ResultFormat::of_mode(0x40 | 0x20), ResultFormat::Text);
         assert_eq!(
             ResultFormat::of_mode(0x80 | (0b100 << 8) | 3),
@@ -320,7 +343,7 @@ mod tests {
                 (Plan::RawText, true)
             );
             assert_eq!(
-                Plan::choose(&ty, ResultFormat::Binary, true),
+                Plan::choose(&ty, ResultFormat::Binary { exact_json: false }, true),
                 (Plan::of(&ty), false)
             );
         }
