@@ -75,6 +75,8 @@ export interface NativePoolOptions {
   onConnect?: boolean
   /** Microseconds a shard spins after each request; 0 sleeps at once. */
   spinUs?: number
+  /** `false` keeps the engine threads under the default scheduling policy. */
+  batchThreads?: boolean
   /** `false` lets transaction control through `pool.query()` (tests of the safety net only). */
   sharedGuard?: boolean
   /** `true` makes the query `pgwarp:test:panic` panic in the engine (tests only). */
