@@ -66,8 +66,8 @@ fn column(ty: Type) -> Column {
     }
 }
 
-/// A DataRow message with the given cells (`None`: NULL).
-fn data_row(cells: &[Option<&[u8]>]) -> Option<Message> {
+/// A DataRow message with the given cells (`None`: NULL), as the server sends it.
+pub(crate) fn data_row(cells: &[Option<&[u8]>]) -> Option<Message> {
     let mut body = BytesMut::new();
     body.put_u16(cells.len() as u16);
     for c in cells {

@@ -55,25 +55,8 @@ fn descriptors_carry_the_type_size() {
 
 /// A DataRow with the given cells (`None`: NULL), as the server sends it.
 fn row(cells: &[Option<&[u8]>]) -> DataRowBody {
-    use bytes::{BufMut, BytesMut};
-    use postgres_protocol::message::backend::Message;
-    let mut body = BytesMut::new();
-    body.put_u16(cells.len() as u16);
-    for c in cells {
-        match c {
-            Some(b) => {
-                body.put_i32(b.len() as i32);
-                body.put_slice(b);
-            }
-            None => body.put_i32(-1),
-        }
-    }
-    let mut msg = BytesMut::new();
-    msg.put_u8(b'D');
-    msg.put_i32(body.len() as i32 + 4);
-    msg.put_slice(&body);
-    match Message::parse(&mut msg) {
-        Ok(Some(Message::DataRow(r))) => r,
+    match crate::fuzz_targets::data_row(cells) {
+        Some(postgres_protocol::message::backend::Message::DataRow(r)) => r,
         _ => panic!("not a DataRow"),
     }
 }
