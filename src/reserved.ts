@@ -9,7 +9,7 @@ import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableNa
 import type { QueryDefaults } from './config';
 import { commandOf, decodeResult } from './decode';
 import { errorFromResult, PgwarpError } from './errors';
-import { makeQuery, type QueryOptions } from './pool';
+import { makeQuery, type QueryOptions } from './query-options';
 import type { QueryResult, QueryRunner } from './query-result';
 import { runScript, type StatementResult } from './script';
 import type { CancelTarget } from './abort';

@@ -9,7 +9,7 @@ import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
 import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import { errorFromResult, PgwarpError, PostgresError, RolledBackError } from './errors';
-import { makeQuery, type QueryOptions } from './pool';
+import { makeQuery, type QueryOptions } from './query-options';
 import type { QueryResult, QueryRunner } from './query-result';
 import type { ReservedConnection } from './reserved';
 import type { CancelTarget } from './abort';
