@@ -222,7 +222,7 @@ export function checkInt8(mode: unknown): Int8Mode {
 }
 
 /** Checks a `jsonNumbers` option. */
-export function checkJsonNumbers(mode: unknown): JsonNumbers {
+function checkJsonNumbers(mode: unknown): JsonNumbers {
   if (mode !== 'float' && mode !== 'exact') {
     throw new PgwarpError(`jsonNumbers must be 'float' or 'exact', not ${JSON.stringify(mode)}`);
   }

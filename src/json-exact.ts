@@ -101,15 +101,28 @@ class ExactParser {
     return true;
   }
 
-  private object(): Record<string, unknown> {
-    const o: Record<string, unknown> = {};
+  /** Steps into a container; whether it is empty (its `close` then taken too). */
+  private empty(close: number): boolean {
     this.at++;
     this.space();
-    if (this.s.charCodeAt(this.at) === 125) {
-      this.at++;
-      return o;
-    }
-    for (;;) {
+    if (this.s.charCodeAt(this.at) !== close) return false;
+    this.at++;
+    return true;
+  }
+
+  /** After a container's element: true at `,`, false at its `close` (either taken). */
+  private more(close: number): boolean {
+    this.space();
+    const c = this.s.charCodeAt(this.at);
+    if (c !== 44 && c !== close) this.fail();
+    this.at++;
+    return c === 44;
+  }
+
+  private object(): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    if (this.empty(125)) return o;
+    do {
       this.space();
       if (this.s.charCodeAt(this.at) !== 34) this.fail();
       const key = this.string();
@@ -121,34 +134,16 @@ class ExactParser {
       // repeated key keeps its first place and takes the last value, as assignment does.
       if (key === '__proto__') Object.defineProperty(o, key, { value: v, writable: true, enumerable: true, configurable: true });
       else o[key] = v;
-      this.space();
-      const c = this.s.charCodeAt(this.at++);
-      if (c === 125) return o;
-      if (c !== 44) {
-        this.at--;
-        this.fail();
-      }
-    }
+    } while (this.more(125));
+    return o;
   }
 
   private array(): unknown[] {
     const a: unknown[] = [];
-    this.at++;
-    this.space();
-    if (this.s.charCodeAt(this.at) === 93) {
-      this.at++;
-      return a;
-    }
-    for (;;) {
-      a.push(this.value());
-      this.space();
-      const c = this.s.charCodeAt(this.at++);
-      if (c === 93) return a;
-      if (c !== 44) {
-        this.at--;
-        this.fail();
-      }
-    }
+    if (this.empty(93)) return a;
+    do a.push(this.value());
+    while (this.more(93));
+    return a;
   }
 
   private string(): string {
