@@ -44,8 +44,8 @@ export function hostPlatform(): string {
 }
 
 /** The platforms with a prebuilt engine on npm: the main package's optional dependencies. */
-export function prebuiltPlatforms(): string[] {
-  const { name, optionalDependencies = {} } = manifest();
+export function prebuiltPlatforms(pkg: Manifest = manifest()): string[] {
+  const { name, optionalDependencies = {} } = pkg;
   return Object.keys(optionalDependencies)
     .filter((dep) => dep.startsWith(`${name}-`))
     .map((dep) => dep.slice(name.length + 1));
@@ -56,10 +56,11 @@ export function prebuiltPlatforms(): string[] {
  * missing, and how to build the engine from source where no binary is published.
  */
 export function missingEngineError(cause: unknown): Error {
-  const { name, version } = manifest();
+  const own = manifest();
+  const { name, version } = own;
   const platform = hostPlatform();
   const pkg = `${name}-${platform}`;
-  const prebuilt = prebuiltPlatforms();
+  const prebuilt = prebuiltPlatforms(own);
   const fromSource =
     `To build the engine from source (needs Rust's cargo): clone pgwarp, run \`npm install && npm run build:native\`, ` +
     `and set NAPI_RS_NATIVE_LIBRARY_PATH to the built native/${name}.${platform}.node.`;
