@@ -39,7 +39,9 @@ function run(file: string, source: string, extra: Record<string, string> = {}): 
   return out.stdout.toString().trim();
 }
 
-describe.runIf(fs.existsSync(path.join(root, 'npm', platform)))('installing the published tarballs', () => {
+// Not on Windows: there npm is a .cmd shim beside node.exe, and a PATH of symlinks to node and
+// npm, as built below, does not reproduce it. The rest of the suite runs there.
+describe.runIf(process.platform !== 'win32' && fs.existsSync(path.join(root, 'npm', platform)))('installing the published tarballs', () => {
   let installLog = '';
 
   beforeAll(() => {
@@ -169,7 +171,7 @@ describe.runIf(fs.existsSync(path.join(root, 'npm', platform)))('installing the 
       .filter(Boolean)
       .map((lib) => path.basename(lib).replace(/\.so.*$/, ''));
     expect(libs.length).toBeGreaterThan(0);
-    const allowed = new Set(['linux-vdso', 'libc', 'libm', 'libgcc_s', 'ld-linux-x86-64', 'ld-linux-aarch64', 'ld-musl-x86_64', 'ld-musl-aarch64']);
+    const allowed = new Set(['linux-vdso', 'libc', 'libm', 'libgcc_s', 'ld-linux-x86-64', 'ld-linux-aarch64', 'ld-musl-x86_64', 'ld-musl-aarch64', 'libc.musl-x86_64', 'libc.musl-aarch64']);
     expect(libs.filter((lib) => !allowed.has(lib))).toEqual([]);
   });
 });

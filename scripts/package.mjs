@@ -16,8 +16,11 @@ const mainOnly = process.argv.includes('--main-only');
 const npm = (args, cwd = root) => execFileSync('npm', args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
 
 // The engine as the release builds it (`napi build --release`), and the TypeScript. Both are
-// no-ops when nothing changed.
-if (!mainOnly) execFileSync('npm', ['run', '--silent', 'build:native'], { cwd: root, stdio: 'inherit' });
+// no-ops when nothing changed. PGWARP_PREBUILT_ENGINE=1 packs the engine already in native/
+// instead: the release's test jobs test the artifact the build job made, on runners (Alpine)
+// that have no cargo, and a rebuild there would test a different binary.
+const prebuilt = process.env.PGWARP_PREBUILT_ENGINE === '1';
+if (!mainOnly && !prebuilt) execFileSync('npm', ['run', '--silent', 'build:native'], { cwd: root, stdio: 'inherit' });
 execFileSync('npm', ['run', '--silent', 'build:ts'], { cwd: root, stdio: 'inherit' });
 
 const { hostPlatform } = createRequire(import.meta.url)(path.join(root, 'dist', 'platform.js'));
@@ -25,6 +28,7 @@ const platform = hostPlatform();
 const engine = `${manifest.napi.binaryName}.${platform}.node`;
 const platformDir = path.join(root, 'npm', platform);
 if (!mainOnly && !fs.existsSync(platformDir)) throw new Error(`no npm/${platform}: this host has no platform package`);
+if (!mainOnly && !fs.existsSync(path.join(root, 'native', engine))) throw new Error(`no native/${engine} to pack`);
 
 fs.mkdirSync(out, { recursive: true });
 for (const f of fs.readdirSync(out)) if (f.endsWith('.tgz')) fs.rmSync(path.join(out, f));
