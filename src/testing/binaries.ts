@@ -101,8 +101,13 @@ export function serverUser(): { uid: number; gid: number } | undefined {
   try {
     return { uid: id('-u'), gid: id('-g') };
   } catch {
-    // PostgreSQL refuses to run as root; create the conventional system user for it.
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+    // PostgreSQL refuses to run as root; create the conventional system user for it. Alpine's
+    // busybox has adduser, not useradd (its postgresql package usually made the user already).
+    try {
+      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    } catch {
+      execFileSync('adduser', ['-S', '-D', '-H', '-s', '/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    }
     return { uid: id('-u'), gid: id('-g') };
   }
 }
