@@ -178,6 +178,24 @@ describe('exact and float modes agree with JSON.parse', () => {
 });
 
 describe('the exact parser', () => {
+  it('reads documents as deep as the server returns, which recursion could not', async () => {
+    // json nested 19,000 deep (the server's limit is near 20,000 with the default
+    // max_stack_depth) with an integer past 2^53 at the bottom, so the exact parser reads it.
+    const depth = 19_000;
+    const text = `${'['.repeat(depth)}{"n": 12345678901234567890, "m": [1]}${']'.repeat(depth)}`;
+    let v = await exact.query('select $1::text::json as d', [text]).scalar();
+    for (let d = 0; d < depth; d++) {
+      expect(Array.isArray(v) && v.length === 1, `level ${d}`).toBe(true);
+      v = (v as unknown[])[0];
+    }
+    expect(v).toStrictEqual({ n: 12345678901234567890n, m: [1] });
+    const objects = `${'{"a": '.repeat(200_000)}-12345678901234567890${'}'.repeat(200_000)}`;
+    let o = parseExact(objects) as Record<string, unknown>;
+    for (let d = 1; d < 200_000; d++) o = o.a as Record<string, unknown>;
+    expect(o).toStrictEqual({ a: -12345678901234567890n });
+    expect(() => parseExact(`${'['.repeat(1000)}1${']'.repeat(999)}`)).toThrow(SyntaxError);
+  });
+
   it('agrees with JSON.parse on generated documents', () => {
     // A seeded generator: the same documents on every run.
     let seed = 42;

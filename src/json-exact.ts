@@ -82,11 +82,57 @@ class ExactParser {
     while (c === 32 || c === 9 || c === 10 || c === 13) c = s.charCodeAt(++this.at);
   }
 
+  /**
+   * One value, containers included. They nest on an explicit stack, not the call stack:
+   * PostgreSQL returns json nested ~20,000 deep (with its default `max_stack_depth`), which
+   * `JSON.parse` reads and recursion here could not.
+   */
   value(): unknown {
-    this.space();
-    const c = this.s.charCodeAt(this.at);
-    if (c === 123) return this.object();
-    if (c === 91) return this.array();
+    const s = this.s;
+    // The innermost open container, and the key its next value goes to (undefined: an array).
+    let cur: Record<string, unknown> | unknown[] | undefined;
+    let key: string | undefined;
+    // The containers around it, with their keys.
+    const outer: (Record<string, unknown> | unknown[] | string | undefined)[] = [];
+    for (;;) {
+      this.space();
+      const c = s.charCodeAt(this.at);
+      let v: unknown;
+      if (c === 123 || c === 91) {
+        const close = c + 2; // } and ]
+        const container = c === 123 ? {} : [];
+        if (!this.empty(close)) {
+          if (cur !== undefined) outer.push(cur, key);
+          cur = container;
+          key = c === 123 ? this.key() : undefined;
+          continue;
+        }
+        v = container;
+      } else v = this.scalar(c);
+      // Put the value in its container; a container that ends is the value for the one around it.
+      for (;;) {
+        if (cur === undefined) return v;
+        if (key === undefined) {
+          (cur as unknown[]).push(v);
+          if (this.more(93)) break;
+        } else {
+          // JSON.parse defines properties: `__proto__` is an own key, not the prototype. A
+          // repeated key keeps its first place and takes the last value, as assignment does.
+          if (key === '__proto__') Object.defineProperty(cur, key, { value: v, writable: true, enumerable: true, configurable: true });
+          else (cur as Record<string, unknown>)[key] = v;
+          if (this.more(125)) {
+            key = this.key();
+            break;
+          }
+        }
+        v = cur;
+        key = outer.pop() as string | undefined;
+        cur = outer.pop() as Record<string, unknown> | unknown[] | undefined;
+      }
+    }
+  }
+
+  private scalar(c: number): unknown {
     if (c === 34) return this.string();
     if (c === 45 || (c >= 48 && c <= 57)) return this.number();
     if (this.word('true')) return true;
@@ -119,31 +165,15 @@ class ExactParser {
     return c === 44;
   }
 
-  private object(): Record<string, unknown> {
-    const o: Record<string, unknown> = {};
-    if (this.empty(125)) return o;
-    do {
-      this.space();
-      if (this.s.charCodeAt(this.at) !== 34) this.fail();
-      const key = this.string();
-      this.space();
-      if (this.s.charCodeAt(this.at) !== 58) this.fail();
-      this.at++;
-      const v = this.value();
-      // JSON.parse defines properties: `__proto__` is an own key, not the prototype. A
-      // repeated key keeps its first place and takes the last value, as assignment does.
-      if (key === '__proto__') Object.defineProperty(o, key, { value: v, writable: true, enumerable: true, configurable: true });
-      else o[key] = v;
-    } while (this.more(125));
-    return o;
-  }
-
-  private array(): unknown[] {
-    const a: unknown[] = [];
-    if (this.empty(93)) return a;
-    do a.push(this.value());
-    while (this.more(93));
-    return a;
+  /** An object member's key and its `:`. */
+  private key(): string {
+    this.space();
+    if (this.s.charCodeAt(this.at) !== 34) this.fail();
+    const key = this.string();
+    this.space();
+    if (this.s.charCodeAt(this.at) !== 58) this.fail();
+    this.at++;
+    return key;
   }
 
   private string(): string {
