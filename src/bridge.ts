@@ -8,27 +8,10 @@
 import { PgwarpError, PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
 import { readNotification } from './notify';
+import * as kind from './bridge-kinds';
 import { writeParams } from './params';
 import { SqlRegistry } from './sql-registry';
 import { Writer } from './writer';
-
-const QUERY = 1;
-const NEXT = 2;
-const CANCEL = 3;
-const RESERVE = 4;
-const RELEASE = 5;
-const READY = 6;
-const STOP = 7;
-const COPY_DATA = 8;
-const COPY_END = 9;
-const END = 10;
-const EXEC = 13;
-const WATCH = 14;
-const INTERRUPT = 15;
-const DESCRIBE = 16;
-const EXEC_ROWS = 17;
-const FORGET = 11;
-const PASSWORD = 12;
 
 /** Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`); 0: none. */
 export interface Limits {
@@ -39,14 +22,6 @@ export interface Limits {
 
 const NO_LIMITS: Limits = {};
 
-/** Completions with this id are events from the engine; the first byte says which. */
-const EVENT_ID = 0;
-const EVENT_NEW_CONNECTION = 2;
-const EVENT_NOTICE = 4;
-const EVENT_NOTIFICATION = 5;
-const EVENT_LOST = 6;
-const EVENT_PASSWORD = 3;
-
 /** A request buffer that grew past this for one large request goes back to its first size. */
 const SHRINK_ABOVE = 1024 * 1024;
 
@@ -56,7 +31,6 @@ const SHRINK_ABOVE = 1024 * 1024;
  * function, with its threads), so busy bridges are held here until their work settles.
  */
 const busy = new Set<Bridge>();
-
 
 interface Pending {
   resolve(buf: Buffer): void;
@@ -74,7 +48,7 @@ export class Bridge {
   private readonly sql = new SqlRegistry();
   /** Queued before the query that takes the room: the engine resolves earlier uses first. */
   private readonly forget = (id: number) => {
-    this.batch.u8(FORGET);
+    this.batch.u8(kind.FORGET);
     this.batch.u32(0);
     this.batch.u32(id);
   };
@@ -113,7 +87,7 @@ export class Bridge {
       ok = false;
       text = (e instanceof Error ? e.message : String(e)) || 'the password function failed';
     }
-    this.batch.u8(PASSWORD);
+    this.batch.u8(kind.PASSWORD);
     this.batch.u32(0);
     this.batch.u32(n);
     this.batch.u8(ok ? 1 : 0);
@@ -132,7 +106,7 @@ export class Bridge {
     const registered = !known && sqlId !== undefined;
     const start = w.at;
     try {
-      w.u8(QUERY);
+      w.u8(kind.QUERY);
       w.u32(id);
       // u32: above the mode's own bits are its format bits and PG_VALUES' mask; `>>> 0`
       // because `mask << 8` is negative in JavaScript once the mask's bit 23 is set.
@@ -159,17 +133,17 @@ export class Bridge {
 
   /** The next page of a paged result. */
   next(cursor: number): Promise<Buffer> {
-    return this.simple(NEXT, cursor);
+    return this.simple(kind.NEXT, cursor);
   }
 
   /** Abandons a paged result. */
   cancel(cursor: number): void {
-    this.post(CANCEL, cursor);
+    this.post(kind.CANCEL, cursor);
   }
 
   /** Stops a stream or copy-out early; resolves once its connection is clean. */
   stop(cursor: number): Promise<Buffer> {
-    return this.simple(STOP, cursor);
+    return this.simple(kind.STOP, cursor);
   }
 
   /**
@@ -178,7 +152,7 @@ export class Bridge {
    */
   copyData(copy: number, rows: boolean, data: Uint8Array): Promise<Buffer> {
     const id = this.nextId++;
-    this.batch.u8(COPY_DATA);
+    this.batch.u8(kind.COPY_DATA);
     this.batch.u32(id);
     this.batch.u32(copy);
     this.batch.u8(rows ? 1 : 0);
@@ -189,7 +163,7 @@ export class Bridge {
   /** Ends copy `copy`: commits when `error` is empty, aborts saying `error` otherwise. */
   copyEnd(copy: number, error: string): Promise<Buffer> {
     const id = this.nextId++;
-    this.batch.u8(COPY_END);
+    this.batch.u8(kind.COPY_END);
     this.batch.u32(id);
     this.batch.u32(copy);
     this.batch.str(error);
@@ -198,12 +172,12 @@ export class Bridge {
 
   /** Lends a connection to the caller alone; resolves to a buffer holding its id. */
   reserve(): Promise<Buffer> {
-    return this.simple(RESERVE);
+    return this.simple(kind.RESERVE);
   }
 
   /** Gives a reserved connection back. */
   release(conn: number): Promise<Buffer> {
-    return this.simple(RELEASE, conn);
+    return this.simple(kind.RELEASE, conn);
   }
 
   /**
@@ -213,7 +187,7 @@ export class Bridge {
    */
   end(conn: number, commit: boolean): Promise<Buffer> {
     const id = this.nextId++;
-    this.batch.u8(END);
+    this.batch.u8(kind.END);
     this.batch.u32(id);
     this.batch.u32(conn);
     this.batch.u8(commit ? 1 : 0);
@@ -222,17 +196,17 @@ export class Bridge {
 
   /** The parameter types the server infers for `sql` (layout: `pool/describe.rs`). */
   describe(sql: string, conn = 0): Promise<Buffer> {
-    return this.textual(DESCRIBE, sql, conn);
+    return this.textual(kind.DESCRIBE, sql, conn);
   }
 
   /** Cancels what reserved connection `conn` runs; resolves once the server confirmed it. */
   interrupt(conn: number): Promise<Buffer> {
-    return this.simple(INTERRUPT, conn);
+    return this.simple(kind.INTERRUPT, conn);
   }
 
-  /** Asks for event `EVENT_LOST` once reserved connection `conn` is gone (no completion). */
+  /** Asks for event `kind.EVENT_LOST` once reserved connection `conn` is gone (no completion). */
   watch(conn: number): void {
-    this.post(WATCH, conn);
+    this.post(kind.WATCH, conn);
   }
 
   /** A request of its kind and one number that nothing answers. */
@@ -261,7 +235,7 @@ export class Bridge {
 
   /** Runs a script on reserved connection `conn` (layout: `pool/script.rs`). */
   exec(conn: number, text: string): Promise<Buffer> {
-    return this.textual(EXEC, text, conn);
+    return this.textual(kind.EXEC, text, conn);
   }
 
   /**
@@ -269,7 +243,7 @@ export class Bridge {
    * with each statement's result page after its tag (layout: `pool/script.rs`).
    */
   execRows(conn: number, text: string): Promise<Buffer> {
-    return this.textual(EXEC_ROWS, text, conn);
+    return this.textual(kind.EXEC_ROWS, text, conn);
   }
 
   /** A request that carries a text, after a connection's id when it is for one. */
@@ -293,7 +267,7 @@ export class Bridge {
 
   /** `onConnect` finished for a new connection; an empty `error` means it succeeded. */
   ready(conn: number, error: string): void {
-    this.batch.u8(READY);
+    this.batch.u8(kind.READY);
     this.batch.u32(0);
     this.batch.u32(conn);
     this.batch.str(error);
@@ -365,9 +339,9 @@ export class Bridge {
       const id = buf.readUInt32LE(at);
       const offset = buf.readUInt32LE(at + 4);
       const length = buf.readUInt32LE(at + 8);
-      if (id === EVENT_ID) {
-        if (buf[offset] === EVENT_NEW_CONNECTION) this.onNewConnection?.(buf.readUInt32LE(offset + 4));
-        else if (buf[offset] === EVENT_PASSWORD && this.password) void this.answerPassword(buf.readUInt32LE(offset + 4));
+      if (id === kind.EVENT_ID) {
+        if (buf[offset] === kind.EVENT_NEW_CONNECTION) this.onNewConnection?.(buf.readUInt32LE(offset + 4));
+        else if (buf[offset] === kind.EVENT_PASSWORD && this.password) void this.answerPassword(buf.readUInt32LE(offset + 4));
         else this.unsolicited(buf.subarray(offset, offset + length));
         continue;
       }
@@ -382,11 +356,11 @@ export class Bridge {
 
   private unsolicited(ev: Buffer): void {
     const conn = ev.readUInt32LE(4);
-    if (ev[0] === EVENT_NOTICE) this.events.notice?.(ev.subarray(8), conn);
-    else if (ev[0] === EVENT_NOTIFICATION) {
+    if (ev[0] === kind.EVENT_NOTICE) this.events.notice?.(ev.subarray(8), conn);
+    else if (ev[0] === kind.EVENT_NOTIFICATION) {
       const { processId, channel, payload } = readNotification(ev);
       this.events.notification?.(conn, processId, channel, payload);
-    } else if (ev[0] === EVENT_LOST) this.events.lost?.(conn);
+    } else if (ev[0] === kind.EVENT_LOST) this.events.lost?.(conn);
   }
 
   private settled(n: number): void {
