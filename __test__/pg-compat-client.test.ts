@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { databaseUrl, tableName } from './helpers';
 import { pg, driverName, connect, newClient } from './pg-driver';
+import { wireSpy } from './wire-spy';
 
 type Client = InstanceType<typeof pg.Client>;
 type DatabaseError = InstanceType<typeof pg.DatabaseError>;
@@ -27,6 +28,22 @@ async function freePort(): Promise<number> {
 }
 
 describe('connect and end', () => {
+  it('connect() sends the server no statement: the pid and parameters are the startup\'s, as in pg', async () => {
+    const spy = await wireSpy(databaseUrl);
+    try {
+      const client = newClient(spy.url);
+      const reported: string[] = [];
+      (client.connection as unknown as NodeJS.EventEmitter).on('parameterStatus', (m: { parameterName: string }) => reported.push(m.parameterName));
+      await client.connect();
+      expect(spy.sent.filter((m) => m.type === 'Q' || m.type === 'P')).toEqual([]);
+      expect(reported).toEqual(expect.arrayContaining(['server_version', 'TimeZone', 'client_encoding', 'integer_datetimes']));
+      expect((await client.query('select pg_backend_pid() as pid')).rows[0].pid).toBe(pidOf(client));
+      await client.end();
+    } finally {
+      await spy.close();
+    }
+  });
+
   it('connect() resolves once ready and emits connect; processID is the backend pid', async () => {
     const client = newClient();
     const events: string[] = [];

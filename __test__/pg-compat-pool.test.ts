@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { databaseUrl } from './helpers';
 import { pg, driverName } from './pg-driver';
+import { wireSpy } from './wire-spy';
 
 type Pool = InstanceType<typeof pg.Pool>;
 type PoolClient = import('pg').PoolClient;
@@ -31,6 +32,27 @@ async function terminate(pid: number) {
 function once<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args as T)));
 }
+
+describe('processID', () => {
+  it('is the backend pid of each checkout, with no query to find it', async () => {
+    const spy = await wireSpy(databaseUrl);
+    const pool = new pg.Pool({ connectionString: spy.url, max: 2 });
+    try {
+      const clients = [await pool.connect(), await pool.connect()];
+      const pids = clients.map(pidOf);
+      for (const c of clients) c.release();
+      expect(spy.sent.filter((m) => m.type === 'Q' || m.type === 'P')).toEqual([]);
+      const again = await pool.connect();
+      expect(pids).toContain(pidOf(again));
+      expect((await again.query('select pg_backend_pid() as pid')).rows[0].pid).toBe(pidOf(again));
+      again.release();
+      expect(new Set(pids).size).toBe(2);
+    } finally {
+      await pool.end();
+      await spy.close();
+    }
+  });
+});
 
 describe('pg.Pool', () => {
   it('options: the given ones plus pg-pool defaults', () => {

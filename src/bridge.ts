@@ -170,9 +170,12 @@ export class Bridge {
     return this.expect(id);
   }
 
-  /** Lends a connection to the caller alone; resolves to a buffer holding its id. */
-  reserve(): Promise<Buffer> {
-    return this.simple(kind.RESERVE);
+  /**
+   * Lends a connection to the caller alone; resolves to a buffer holding its id and, with
+   * `session` 1, its backend's pid, with 2 its reported parameters too (see `readSession`).
+   */
+  reserve(session: 0 | 1 | 2 = 0): Promise<Buffer> {
+    return this.simple(kind.RESERVE, session);
   }
 
   /** Gives a reserved connection back. */

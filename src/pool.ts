@@ -11,7 +11,7 @@ import { makeQuery, type QueryOptions } from './query-options';
 import { AUTOCOMMIT } from './decode';
 import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
-import { ReservedConnection } from './reserved';
+import { readSession, ReservedConnection, type Session } from './reserved';
 import type { StatementResult } from './script';
 import { abortable, beforeSend, cancelOptions, type CancelOptions, type CancelTarget } from './abort';
 export type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
@@ -139,14 +139,26 @@ export class Pool implements QueryRunner {
    * ```
    */
   async reserve(options?: CancelOptions): Promise<ReservedConnection> {
-    if (this.closing) throw new PoolClosedError('the pool is closed');
-    const reserving = this.bridge.reserve().then((buf) => {
-      if (buf[0] !== 0) throw errorFromResult(buf);
-      return new ReservedConnection(this.bridge, buf.readUInt32LE(4), this.defaults);
-    });
+    const reserving = this.reserving(0).then(([conn]) => conn);
     const o = cancelOptions(options);
     // Given up before a connection came: the one that comes later goes straight back.
     return o === undefined ? reserving : beforeSend(reserving, o, (conn) => void conn.release());
+  }
+
+  /**
+   * @internal A reservation that also says which backend it got, as the engine knows it from
+   * the startup: the pid and, with `parameters`, what the server reported. What pg's Client
+   * shows, with no query to the server.
+   */
+  reserveSession(parameters: boolean): Promise<[ReservedConnection, Session]> {
+    return this.reserving(parameters ? 2 : 1) as Promise<[ReservedConnection, Session]>;
+  }
+
+  private async reserving(session: 0 | 1 | 2): Promise<[ReservedConnection, Session | undefined]> {
+    if (this.closing) throw new PoolClosedError('the pool is closed');
+    const buf = await this.bridge.reserve(session);
+    if (buf[0] !== 0) throw errorFromResult(buf);
+    return [new ReservedConnection(this.bridge, buf.readUInt32LE(4), this.defaults), session > 0 ? readSession(buf) : undefined];
   }
 
   /** @internal */

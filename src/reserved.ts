@@ -14,6 +14,29 @@ import type { QueryResult, QueryRunner } from './query-result';
 import { runScript, type StatementResult } from './script';
 import type { CancelTarget } from './abort';
 
+/** @internal The backend behind a reservation, as its startup told the engine. */
+export interface Session {
+  /** What `pg_backend_pid()` gives. */
+  pid: number;
+  /** The run-time parameters the server reported (ParameterStatus), by name, when asked for. */
+  parameters: [name: string, value: string][];
+}
+
+/** @internal Reads a reservation's answer with its session (`result::layout::session_buffer`). */
+export function readSession(buf: Buffer): Session {
+  const pid = buf.readInt32LE(16);
+  const count = buf.readUInt32LE(20);
+  const parameters: [string, string][] = [];
+  let at = 24;
+  const next = () => {
+    const len = buf.readUInt32LE(at);
+    at += 4 + len;
+    return buf.toString('utf8', at - len, at);
+  };
+  for (let i = 0; i < count; i++) parameters.push([next(), next()]);
+  return { pid, parameters };
+}
+
 /**
  * A connection reserved with `pool.reserve()`. Queries on it run one after another, in the
  * order they were issued. Release it with `release()`, or let `await using` do it.

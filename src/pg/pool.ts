@@ -59,7 +59,6 @@ export class Pool extends EventEmitter {
   private engineInstance: PgwarpPool | undefined;
   private waiting = 0;
   private readonly holders = new Map<number, Client>();
-  private readonly pids = new Map<number, number>();
   private readonly clients = new Map<number, Client>();
   /** Checkouts per connection, for `maxUses`. */
   private readonly uses = new Map<number, number>();
@@ -218,26 +217,18 @@ export class Pool extends EventEmitter {
     const engine = this.engine;
     this.waiting++;
     let conn: ReservedConnection;
+    let pid: number;
     try {
       // A client just released is idle for pg: wait for the engine to take it back (a reset
       // is one round trip) rather than open another connection meanwhile.
       if (this.pendingReleases.size > 0) await Promise.race(this.pendingReleases);
-      conn = await engine.reserve();
+      // The pid comes with the reservation (the engine has it from the startup): no query.
+      [conn, { pid }] = await engine.reserveSession(false);
     } catch (err) {
       const p = connectionParameters(this.options, defaults);
       throw toPgError(err, { host: p.host, port: p.port });
     } finally {
       this.waiting--;
-    }
-    let pid = this.pids.get(conn.id);
-    if (pid === undefined) {
-      try {
-        pid = (await conn.query<number>('select pg_backend_pid()').scalar()) ?? 0;
-      } catch (err) {
-        await conn.release().catch(() => {});
-        throw toPgError(err);
-      }
-      remember(this.pids, conn.id, pid);
     }
     const client = this.clientFor(conn, pid);
     const uses = (this.uses.get(conn.id) ?? 0) + 1;
@@ -277,7 +268,6 @@ export class Pool extends EventEmitter {
         .query('select pg_terminate_backend(pg_backend_pid())')
         .execute()
         .catch(() => {});
-      this.pids.delete(conn.id);
       await conn.release().catch(() => {});
       this.destroying--;
       this.emit('remove', client);

@@ -229,9 +229,9 @@ impl Engine {
                     self.owner(copy)
                         .send(Command::Copy { id, copy, input }, &self.completions)
                 }
-                Request::Reserve { id } => {
-                    self.pick().send(Command::Reserve { id }, &self.completions)
-                }
+                Request::Reserve { id, session } => self
+                    .pick()
+                    .send(Command::Reserve { id, session }, &self.completions),
                 Request::Release { id, conn } => self
                     .owner(conn)
                     .send(Command::Release { id, conn }, &self.completions),

@@ -6,7 +6,8 @@
 //!   not 0: the text, registered under the id unless it is 0), u32 params length, params`
 //!   (see `params::wire`)
 //! - `NEXT`: `u32 cursor`; `CANCEL`: `u32 cursor`; `STOP`: `u32 cursor`
-//! - `RESERVE`: nothing; `RELEASE`: `u32 conn`
+//! - `RESERVE`: `u32 session` (0: answer with the id only; 1: the backend's pid too; 2: its
+//!   reported parameters as well, see `result::layout::session_buffer`); `RELEASE`: `u32 conn`
 //! - `END`: `u32 conn, u8 commit (1: COMMIT, 0: ROLLBACK)`: ends a transaction and releases
 //! - `FORGET`: `u32 sql id`: a registered text JavaScript dropped (no completion)
 //! - `PASSWORD`: `u32 number, u8 ok, u32 length, text`: the password function's answer to
@@ -82,8 +83,8 @@ pub enum Request<'a> {
         copy: u32,
         error: Option<&'a str>,
     },
-    /// Lend a connection to the caller alone.
-    Reserve { id: u32 },
+    /// Lend a connection to the caller alone; with `session` (1 or 2), say which backend it is.
+    Reserve { id: u32, session: u32 },
     /// Give a reserved connection back.
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
@@ -206,7 +207,10 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                 conn: r.u32_le()?,
             },
             WATCH => Request::Watch { conn: r.u32_le()? },
-            RESERVE => Request::Reserve { id },
+            RESERVE => Request::Reserve {
+                id,
+                session: r.u32_le()?,
+            },
             RELEASE => Request::Release {
                 id,
                 conn: r.u32_le()?,

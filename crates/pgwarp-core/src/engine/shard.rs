@@ -44,8 +44,8 @@ pub enum Command {
         id: u32,
         answer: oneshot::Receiver<Vec<u8>>,
     },
-    /// Lend a connection.
-    Reserve { id: u32 },
+    /// Lend a connection (and with `session` 1 or 2, say which backend it is).
+    Reserve { id: u32, session: u32 },
     /// Give a reserved connection back.
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
@@ -233,7 +233,7 @@ fn command_id(cmd: &Command) -> Option<u32> {
         | Command::Stop { id, .. }
         | Command::Copy { id, .. }
         | Command::Answer { id, .. }
-        | Command::Reserve { id }
+        | Command::Reserve { id, .. }
         | Command::Release { id, .. }
         | Command::End { id, .. }
         | Command::Exec { id, .. }
@@ -266,7 +266,15 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                 pool.cancel(cursor);
                 None
             }
-            Command::Reserve { .. } => Some(match pool.reserve().await {
+            Command::Reserve { session, .. } => Some(match pool.reserve().await {
+                Ok(conn) if session > 0 => match pool.session_buffer(conn, session == 2) {
+                    Ok(buf) => buf,
+                    // Not answered with an id, so JavaScript could never give it back.
+                    Err(e) => {
+                        let _ = pool.release(conn).await;
+                        error_buffer(&e)
+                    }
+                },
                 Ok(conn) => value_buffer(conn),
                 Err(e) => error_buffer(&e),
             }),

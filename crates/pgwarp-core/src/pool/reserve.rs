@@ -26,6 +26,24 @@ impl Pool {
         Ok(id)
     }
 
+    /// The answer to a reservation that asked which backend it got: its pid and, with
+    /// `parameters`, what the server reported (what `pg`'s Client reads from the startup),
+    /// with no query to the server.
+    pub fn session_buffer(&self, id: u32, parameters: bool) -> Result<Vec<u8>, Error> {
+        let conn = self.reserved(id)?;
+        let client = conn.client();
+        let reported = if parameters {
+            client.parameters()
+        } else {
+            Vec::new()
+        };
+        Ok(crate::result::layout::session_buffer(
+            id,
+            client.process_id(),
+            &reported,
+        ))
+    }
+
     pub(super) fn lease_reserved(&self, id: u32) -> Result<Lease, Error> {
         let mut st = lock(&self.inner.state);
         let conn = st.reserved.get(&id).cloned().ok_or_else(|| {

@@ -84,6 +84,22 @@ pub fn value_buffer(v: u32) -> Vec<u8> {
     count_buffer(v, 0)
 }
 
+/// A reservation's answer with its session: [`value_buffer`] of the connection's id, then
+/// `i32 pid, u32 count`, and `count` pairs of `u32 length, name, u32 length, value` (the
+/// parameters the server reported, by name).
+pub fn session_buffer(conn: u32, pid: i32, parameters: &[(String, String)]) -> Vec<u8> {
+    let mut out = value_buffer(conn);
+    out.extend_from_slice(&pid.to_le_bytes());
+    out.extend_from_slice(&(parameters.len() as u32).to_le_bytes());
+    for (name, value) in parameters {
+        for s in [name, value] {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+    out
+}
+
 /// [`value_buffer`] with a count.
 pub fn count_buffer(v: u32, count: u64) -> Vec<u8> {
     let mut out = vec![STATUS_OK, 0, 0, 0];
@@ -119,5 +135,16 @@ mod tests {
         assert_eq!(utf16_len("€".as_bytes()), 1);
         assert_eq!(utf16_len("😀".as_bytes()), 2);
         assert_eq!(utf16_len("a😀é".as_bytes()), "a😀é".encode_utf16().count());
+    }
+
+    #[test]
+    fn session_answer_layout() {
+        let params = [("TimeZone".to_string(), "UTC".to_string())];
+        let buf = session_buffer(7, -2, &params);
+        assert_eq!(&buf[..16], &value_buffer(7)[..]);
+        assert_eq!(i32::from_le_bytes(buf[16..20].try_into().unwrap()), -2);
+        assert_eq!(u32::from_le_bytes(buf[20..24].try_into().unwrap()), 1);
+        assert_eq!(&buf[24..], b"\x08\0\0\0TimeZone\x03\0\0\0UTC");
+        assert_eq!(session_buffer(7, 5, &[]).len(), 24);
     }
 }

@@ -205,6 +205,21 @@ impl Client {
             .unwrap_or_else(|| "the connection is closed".into())
     }
 
+    /// The backend's process id (from BackendKeyData), as `pg_backend_pid()` gives it.
+    pub fn process_id(&self) -> i32 {
+        self.key.0
+    }
+
+    /// Every run-time parameter the server reported, at startup and since, by name.
+    pub fn parameters(&self) -> Vec<(String, String)> {
+        let mut all: Vec<_> = lock(&self.shared.parameters)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
     /// A run-time parameter the server reported (`server_version`, `TimeZone`...).
     pub fn parameter(&self, name: &str) -> Option<String> {
         lock(&self.shared.parameters).get(name).cloned()
