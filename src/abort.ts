@@ -2,12 +2,13 @@
  * Per-call cancellation: `signal` (an AbortSignal) and `timeout` (ms) on queries,
  * reservations and transactions.
  *
- * A cancel is a CancelRequest, which stops whatever its session runs at that moment; on a
- * connection that pipelines other callers' statements it could stop one of theirs. So a pool
- * query with a signal or a timeout runs on a connection reserved for it alone (it does not
- * pipeline with others: for a blanket limit, the pool's `statementTimeout` costs nothing),
- * and the cancel is repeated until its answer ends (nothing else can run there meanwhile).
- * On a reserved connection or in a transaction, the statements are the holder's own.
+ * A cancel is a CancelRequest, which stops whatever its session runs at that moment. Each
+ * abortable call has a cancel key that its statements carry to the engine, which keeps the
+ * rule (`crates/pgwarp-core/src/wire/cancel.rs`): statements of a key share the wire with no
+ * other key, a cancel names its key, and nothing more is sent on the connection until the
+ * cancel is spent, whoever holds it by then. A pool query with a signal or a timeout runs on
+ * a connection reserved for it (it does not pipeline with others: for a blanket limit, the
+ * pool's `statementTimeout` costs nothing).
  * @module
  */
 import type { Bridge } from './bridge';
@@ -26,8 +27,6 @@ export interface CancelTarget {
   bridge: Bridge;
   /** The reserved connection the statements run on. */
   conn: number;
-  /** Nothing but this call runs on the connection: repeating the cancel is safe. */
-  alone: boolean;
   /** Called once the call's work has settled (a pool query releases its connection). */
   done(): Promise<void>;
   /** Called when the signal or the timeout comes first (a transaction marks itself aborted). */
@@ -43,6 +42,14 @@ export function abortError(signal: AbortSignal): Error {
   const err = new PgwarpError(reason === undefined ? 'the operation was aborted' : `the operation was aborted: ${String(reason)}`);
   err.name = 'AbortError';
   return err;
+}
+
+let lastKey = 0;
+
+/** A new cancel key (never 0, which means "none"): what an abortable call's statements carry. */
+export function newCancelKey(): number {
+  lastKey = lastKey >= 0xffffffff ? 1 : lastKey + 1;
+  return lastKey;
 }
 
 /** Checks the options; `undefined` when they ask for nothing. */
@@ -112,12 +119,11 @@ export function beforeSend<T>(before: Promise<T>, o: CancelOptions, discard: (va
 
 /**
  * Runs `work` on `target`; if the signal or the timeout comes first, rejects at once and
- * cancels on the server, then calls `target.done()` once the work has settled and every
- * cancel sent for it was confirmed (a cancel still on its way could otherwise reach whoever
- * uses the connection next). `work` gets a check that says whether the call is still wanted,
- * to test before it sends anything.
+ * cancels the statements of `key` on the server, then calls `target.done()` once the work has
+ * settled and the cancel is spent. `work` gets a check that says whether the call is still
+ * wanted, to test before it sends anything; its statements must carry `key`.
  */
-export function abortable<R>(target: CancelTarget, o: CancelOptions, work: (wanted: () => boolean) => Promise<R>): Promise<R> {
+export function abortable<R>(target: CancelTarget, o: CancelOptions, key: number, work: (wanted: () => boolean) => Promise<R>): Promise<R> {
   if (o.signal?.aborted) {
     // Nothing was sent yet, and nothing will be.
     void target.done();
@@ -135,7 +141,7 @@ export function abortable<R>(target: CancelTarget, o: CancelOptions, work: (want
       settled = true;
       target.onAbort?.(err);
       reject(err);
-      cancelled = interrupt(target, finished);
+      cancelled = interrupt(target, key);
     };
     const disarm = arm(o, `the query took longer than its timeout of ${o.timeout} ms and was cancelled`, (err) => {
       // Past the point of no return (a COMMIT sent): its outcome is the call's.
@@ -160,24 +166,13 @@ export function abortable<R>(target: CancelTarget, o: CancelOptions, work: (want
 }
 
 /**
- * Cancels on the server; on a connection of the call's own, again until its work settles.
- * Resolves once no cancel for it is on its way any more.
+ * Cancels the statements of `key` on the target's connection (the engine sends the cancel
+ * again while they still run, and drops those not sent yet). Resolves once no cancel for
+ * them can arrive any more.
  */
-export function interrupt(target: CancelTarget, finished: Promise<void>): Promise<void> {
-  let over = false;
-  void finished.then(() => (over = true));
-  return new Promise<void>((resolve) => {
-    const once = () => {
-      if (over) return resolve();
-      target.bridge.interrupt(target.conn).then(
-        () => {
-          // A statement still on its way to the server when the first cancel arrived.
-          if (target.alone && !over) setTimeout(once, 100);
-          else resolve();
-        },
-        () => resolve(),
-      );
-    };
-    once();
-  });
+export function interrupt(target: CancelTarget, key: number): Promise<void> {
+  return target.bridge.interrupt(target.conn, key).then(
+    () => {},
+    () => {},
+  );
 }

@@ -13,11 +13,15 @@ import { writeParams } from './params';
 import { SqlRegistry } from './sql-registry';
 import { Writer } from './writer';
 
-/** Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`); 0: none. */
+/**
+ * Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`; 0: none), and
+ * the cancel key of the call the statement belongs to (see `abort.ts`).
+ */
 export interface Limits {
   batch?: number;
   maxRows?: number;
   maxBytes?: number;
+  key?: number;
 }
 
 const NO_LIMITS: Limits = {};
@@ -115,6 +119,7 @@ export class Bridge {
       w.u32(limits.maxRows ?? 0);
       w.f64(limits.maxBytes ?? 0);
       w.u32(conn);
+      w.u32(limits.key ?? 0);
       w.u32(sqlId ?? 0);
       if (known) w.u32(0);
       else w.str(sql);
@@ -202,9 +207,17 @@ export class Bridge {
     return this.textual(kind.DESCRIBE, sql, conn);
   }
 
-  /** Cancels what reserved connection `conn` runs; resolves once the server confirmed it. */
-  interrupt(conn: number): Promise<Buffer> {
-    return this.simple(kind.INTERRUPT, conn);
+  /**
+   * Cancels the statements of cancel key `key` on reserved connection `conn`; resolves once
+   * no cancel for them can arrive any more.
+   */
+  interrupt(conn: number, key: number): Promise<Buffer> {
+    const id = this.nextId++;
+    this.batch.u8(kind.INTERRUPT);
+    this.batch.u32(id);
+    this.batch.u32(conn);
+    this.batch.u32(key);
+    return this.expect(id);
   }
 
   /** Asks for event `kind.EVENT_LOST` once reserved connection `conn` is gone (no completion). */

@@ -13,7 +13,7 @@ import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';
 import type { StatementResult } from './script';
-import { abortable, beforeSend, cancelOptions, type CancelOptions, type CancelTarget } from './abort';
+import { abortable, beforeSend, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 export type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
 export type { QueryOptions } from './query-options';
 import { Codecs } from './codecs';
@@ -174,7 +174,7 @@ export class Pool implements QueryRunner {
       stop: (cursor) => conn.stop(cursor),
       cancelTarget: () => Promise.reject(new PgwarpError('already on a connection of its own')),
     };
-    return { bridge: this.bridge, conn: conn.id, alone: true, runner, done: () => conn.release() };
+    return { bridge: this.bridge, conn: conn.id, runner, done: () => conn.release() };
   }
 
   /**
@@ -240,13 +240,12 @@ export class Pool implements QueryRunner {
       let releaseHere = true;
       try {
         if (cancel === undefined) return await runTransaction(conn, this.defaults, begin, fn);
-        const root: { failure: unknown; aborted?: Error; committing?: boolean } = { failure: undefined };
+        const root: { failure: unknown; aborted?: Error; committing?: boolean; key: number } = { failure: undefined, key: newCancelKey() };
         const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
         let ran = false;
         const target: CancelTarget = {
           bridge: this.bridge,
           conn: conn.id,
-          alone: false,
           done: () => (ran ? conn.release() : Promise.resolve()),
           onAbort: (err) => {
             root.aborted = err;
@@ -255,7 +254,7 @@ export class Pool implements QueryRunner {
           },
           settling: () => root.committing === true,
         };
-        return await abortable(target, { signal: cancel.signal, timeout }, () => runTransaction(conn, this.defaults, begin, fn, root));
+        return await abortable(target, { signal: cancel.signal, timeout }, root.key, () => runTransaction(conn, this.defaults, begin, fn, root));
       } catch (err) {
         if (attempt <= retries && retryable(err)) {
           // Give the connection back before sleeping (`finally` releasing again is a no-op).

@@ -8,7 +8,7 @@ import type { QueryDefaults } from './config';
 import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type Decoded, type DecodeOptions } from './decode';
 import { PgwarpError, QueryResultError } from './errors';
 import { RowStream } from './stream';
-import { abortable, type CancelOptions, type CancelTarget } from './abort';
+import { abortable, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 
 /** What `execute()` resolves to: what the server said the statement did. */
 export interface ExecuteResult {
@@ -173,16 +173,18 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
     const target = await this.runner.cancelTarget(cancel);
     // One budget for the wait and the statement.
     const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
-    return abortable(target, { signal: cancel.signal, timeout }, (wanted) => this.fetchOn<R>(target.runner, mode, options, withMeta, wanted));
+    const key = newCancelKey();
+    return abortable(target, { signal: cancel.signal, timeout }, key, (wanted) => this.fetchOn<R>(target.runner, mode, options, withMeta, wanted, key));
   }
 
-  private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions, withMeta: boolean, wanted = () => true): Promise<Decoded<R>> {
+  private async fetchOn<R>(runner: QueryRunner, mode: number, options: DecodeOptions, withMeta: boolean, wanted = () => true, key = 0): Promise<Decoded<R>> {
     const codecs = this.limits.codecs;
     const params = codecs === undefined ? this.params : await codecs.params(runner, this.sql, this.params);
     // Given up while the parameters' types were looked up: nothing is sent.
     if (!wanted()) throw new PgwarpError('the query was given up before it was sent');
     const onPage = codecs === undefined ? undefined : (page: Decoded<R>) => codecs.rows(runner, page.rows, page.columns, options.rowMode === 'array');
-    return fetchPages<R>(runner, this.sql, params, mode, options, mode === MODE_ALL ? this.limits : undefined, withMeta, onPage);
+    const limits = mode === MODE_ALL ? this.limits : undefined;
+    return fetchPages<R>(runner, this.sql, params, mode, options, key === 0 ? limits : { ...limits, key }, withMeta, onPage);
   }
 
   /**

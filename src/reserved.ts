@@ -116,7 +116,7 @@ export class ReservedConnection implements QueryRunner {
 
   /** @internal Calls with a signal or a timeout run here, among this holder's own statements. */
   async cancelTarget(): Promise<CancelTarget & { runner: QueryRunner }> {
-    return { bridge: this.bridge, conn: this.id, alone: false, runner: this, done: async () => {} };
+    return { bridge: this.bridge, conn: this.id, runner: this, done: async () => {} };
   }
 
   /** @internal */

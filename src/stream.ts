@@ -4,7 +4,7 @@
  */
 import { decodeResult, morePages, readColumnMeta, resultBits, type Column, type DecodeOptions } from './decode';
 import type { QueryRunner } from './query-result';
-import { abortError, arm, interrupt, type CancelOptions, type CancelTarget } from './abort';
+import { abortError, arm, interrupt, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 import type { Codecs } from './codecs';
 
 const MODE_STREAM = 4;
@@ -62,6 +62,8 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
 
   /** With a signal or a timeout: the connection the stream runs on, which a cancel targets. */
   private target: CancelTarget | undefined;
+  /** The cancel key its statement carries (see `abort.ts`). */
+  private readonly key = newCancelKey();
   /** Settles once no cancel for the stream is on its way (see `abort.ts`). */
   private cancelled: Promise<void> = Promise.resolve();
   private firstPage = false;
@@ -87,7 +89,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
       this.wakeAbort?.(err);
       // Before its first page the engine has no cursor to stop: cancel on the connection
       // (after it, stopping the cursor is the way, and a cancel could hit the next user).
-      if (this.target !== undefined && this.sent && !this.firstPage) this.cancelled = interrupt(this.target, this.firstArrived);
+      if (this.target !== undefined && this.sent && !this.firstPage) this.cancelled = interrupt(this.target, this.key);
       void this.close().catch(() => {});
     });
   }
@@ -157,7 +159,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         }
         const codecs = this.codecs;
         const params = codecs === undefined ? this.params : await this.race(codecs.params(this.runner, this.sql, this.params));
-        const first = this.runner.run(this.sql, params, MODE_STREAM | resultBits(this.decode), { batch: this.batch });
+        const first = this.runner.run(this.sql, params, MODE_STREAM | resultBits(this.decode), { batch: this.batch, key: this.key });
         // Aborted before the first page: stop what it started once it is there.
         this.sent = true;
         const arrived = () => {

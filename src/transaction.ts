@@ -65,6 +65,8 @@ interface Root {
   aborted?: Error;
   /** COMMIT was sent: the transaction's outcome is the server's, not an abort's. */
   committing?: boolean;
+  /** With a signal or a timeout: the cancel key its statements carry (see `abort.ts`). */
+  key?: number;
 }
 
 /**
@@ -227,6 +229,9 @@ export class Transaction implements QueryRunner {
     } catch (err) {
       return Promise.reject(err);
     }
+    const key = this.root.key;
+    // A query's own signal gives it a key of its own; the others carry the transaction's.
+    if (key !== undefined && limits?.key === undefined) limits = { ...limits, key };
     return this.conn.run(sql, params, mode, limits).then((buf) => {
       // Only the server's errors fail the transaction; ours (a refused parameter, a result
       // over maxRows) leave it as it was.
@@ -249,7 +254,7 @@ export class Transaction implements QueryRunner {
     // A cancel that came too late leaves the statement's work in place, so a query given up
     // inside a transaction fails the transaction: nothing of it is committed.
     const onAbort = (err: Error) => (this.root.aborted ??= err);
-    return { bridge: this.conn.bridge, conn: this.conn.id, alone: false, runner: this, done: async () => {}, onAbort };
+    return { bridge: this.conn.bridge, conn: this.conn.id, runner: this, done: async () => {}, onAbort };
   }
 
   /** @internal */
@@ -282,9 +287,10 @@ export async function runTransaction<R>(
   // BEGIN is not awaited before the callback starts: it goes out in the same batch as the
   // callback's first statement, saving a round trip. Statements on the connection run in
   // issue order, so nothing can run before it; its outcome is checked before COMMIT.
-  const begun = conn.query(begin).execute();
-  begun.catch(() => {});
   const tx = new Transaction(conn, defaults, 0, root);
+  // Through `tx`, so that BEGIN carries the transaction's cancel key like its statements.
+  const begun = tx.query(begin).execute();
+  begun.catch(() => {});
   let result: R;
   try {
     result = await fn(tx);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::session::Marks;
 use crate::statement_cache::StatementCache;
-use crate::wire::{self, CancelToken, Client, Description, Settings, TypeCache};
+use crate::wire::{self, Cancelled, Client, Description, Settings, TypeCache};
 
 /// Connections of one pool that were opened, and that are gone (their socket closed or
 /// closing): counted by the connections themselves, so accidents cannot skew them.
@@ -34,14 +34,13 @@ pub struct Connection {
     /// Unique within the process; its low 8 bits name the shard that owns it.
     id: u32,
     client: Client,
-    cancel: CancelToken,
     types: TypeCache,
     /// When the connection should be retired (max lifetime minus jitter).
     retire_at: Option<Instant>,
     /// Last time a query finished on it, for idle timeouts and validation.
     last_used: Mutex<Instant>,
-    /// Must not run anything more (a cancel may still be on its way to it, or the protocol
-    /// state is unknown): closed when it comes back to the pool.
+    /// Must not run anything more (its protocol state is unknown): closed when it comes
+    /// back to the pool.
     spoiled: AtomicBool,
     /// Statements reach the socket in the order their requests arrived: a statement that must
     /// be prepared first would otherwise be overtaken by a later one already in the cache.
@@ -93,7 +92,6 @@ impl Connection {
         let retire_at = lifetime.map(|l| opened + l.mul_f64(1.0 - 0.1 * jitter(id)));
         Ok(Arc::new(Connection {
             id,
-            cancel: client.cancel_token(),
             client,
             types: TypeCache::default(),
             retire_at,
@@ -129,34 +127,41 @@ impl Connection {
         *lock(&self.last_used) = Instant::now();
     }
 
-    /// Asks the server to cancel whatever runs on this connection; true once the server has
-    /// confirmed it acted on the request (within 5 s: a server that does not answer must not
-    /// hold the caller).
-    pub async fn cancel_running(&self) -> bool {
-        matches!(
-            tokio::time::timeout(Duration::from_secs(5), self.cancel.cancel()).await,
-            Ok(Ok(()))
-        )
+    /// Cancels the statements of call `key` (0: whatever runs); see [`wire::cancel`] for the
+    /// rule that keeps the cancel from reaching anyone else's statement. Resolves once no
+    /// cancel for them can arrive any more; a server that does not confirm the cancel in time
+    /// loses the connection.
+    pub async fn cancel(&self, key: u32) -> Cancelled {
+        self.client.cancel(key).await
     }
 
-    /// Stops the statement whose answer `drain` reads to its end: cancels it (unless its whole
-    /// answer is here already) and drains. Whether the connection is clean afterwards: the
-    /// statement ended with the cancel's error, or it ended on its own and the server had
-    /// confirmed the cancel before (so the cancel cannot hit a later statement).
+    /// Stops the statement whose answer `drain` reads to its end, the only one on the
+    /// connection: cancels it (unless its whole answer is here already) while draining it.
+    /// Whether the connection is usable afterwards.
     pub async fn stop_statement(
         &self,
         answer_complete: bool,
         drain: impl std::future::Future<Output = Drained>,
     ) -> bool {
-        let confirmed = answer_complete || self.cancel_running().await;
-        let end = tokio::time::timeout(Duration::from_secs(10), drain)
-            .await
-            .unwrap_or(Drained::Lost);
-        match end {
-            Drained::Cancelled => true,
-            Drained::Finished => confirmed,
-            Drained::Lost => false,
-        }
+        let cancel = async {
+            if answer_complete {
+                Cancelled::Nothing
+            } else {
+                self.cancel(0).await
+            }
+        };
+        // Together: the cancel waits for the statement's end, which the drain reads.
+        let (cancelled, end) = tokio::join!(cancel, async {
+            let end = tokio::time::timeout(Duration::from_secs(10), drain)
+                .await
+                .unwrap_or(Drained::Lost);
+            if end == Drained::Lost {
+                // The cancel would wait for an end that will not come.
+                self.kill();
+            }
+            end
+        });
+        end != Drained::Lost && cancelled != Cancelled::Lost
     }
 
     /// The transaction status the server last reported: `I`, `T` or `E`.

@@ -163,6 +163,7 @@ impl Engine {
                     mode,
                     sql,
                     conn,
+                    key,
                     params,
                     limits,
                 } => {
@@ -195,6 +196,7 @@ impl Engine {
                             params: params.to_vec(),
                             mode,
                             conn,
+                            key,
                             limits,
                         },
                         &self.completions,
@@ -259,9 +261,9 @@ impl Engine {
                     let sql = sql.to_string();
                     shard.send(Command::Describe { id, conn, sql }, &self.completions)
                 }
-                Request::Interrupt { id, conn } => self
+                Request::Interrupt { id, conn, key } => self
                     .owner(conn)
-                    .send(Command::Interrupt { id, conn }, &self.completions),
+                    .send(Command::Interrupt { id, conn, key }, &self.completions),
                 Request::Watch { conn } => self
                     .owner(conn)
                     .send(Command::Watch { conn }, &self.completions),

@@ -2,7 +2,8 @@
 //! little-endian: `u8 kind, u32 request id`, then by kind:
 //!
 //! - `QUERY`: `u32 mode (see `query::MODE_BITS`), u32 batch rows, u32 max rows, f64 max bytes (0: no limit),
-//!   u32 conn (0: any pooled connection), u32 sql id, u32 sql length, sql (when the length is
+//!   u32 conn (0: any pooled connection), u32 cancel key (0: none; the key an `INTERRUPT`
+//!   names), u32 sql id, u32 sql length, sql (when the length is
 //!   not 0: the text, registered under the id unless it is 0), u32 params length, params`
 //!   (see `params::wire`)
 //! - `NEXT`: `u32 cursor`; `CANCEL`: `u32 cursor`; `STOP`: `u32 cursor`
@@ -17,8 +18,9 @@
 //! - `COPY_END`: `u32 copy, u32 error length, error` (empty: commit; otherwise abort, saying why)
 //! - `EXEC`: `u32 conn, u32 length, text`: a script on a reserved connection
 //! - `EXEC_ROWS`: as `EXEC`, and the answer keeps each statement's rows (see `pool/script.rs`)
-//! - `INTERRUPT`: `u32 conn`: a CancelRequest for what reserved connection `conn` runs; completes
-//!   once the server confirmed it (`u32 1`) or it could not be sent (`u32 0`)
+//! - `INTERRUPT`: `u32 conn, u32 key`: cancels the statements of cancel key `key` on reserved
+//!   connection `conn` (see `wire::cancel`); completes once no cancel for them can arrive any
+//!   more (`u32 1` when one was sent and confirmed, else `u32 0`)
 //! - `DESCRIBE`: `u32 conn (0: a pooled one), u32 length, text`: the parameter types of a
 //!   statement (see `pool/describe.rs`)
 //! - `WATCH`: `u32 conn`: send event `EVENT_LOST` when reserved connection `conn` is gone (no completion)
@@ -61,6 +63,8 @@ pub enum Request<'a> {
         mode: u32,
         sql: SqlText<'a>,
         conn: u32,
+        /// Names the call for `Interrupt` (0: it cannot be cancelled).
+        key: u32,
         params: &'a [u8],
         limits: Limits,
     },
@@ -99,8 +103,8 @@ pub enum Request<'a> {
     },
     /// The parameter types of a statement.
     Describe { id: u32, conn: u32, sql: &'a str },
-    /// Cancel what a reserved connection runs.
-    Interrupt { id: u32, conn: u32 },
+    /// Cancel the statements of one call on a reserved connection.
+    Interrupt { id: u32, conn: u32, key: u32 },
     /// Announce when a reserved connection is gone.
     Watch { conn: u32 },
     /// Drop a registered SQL text.
@@ -130,6 +134,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                     max_bytes: r.f64_le()? as u64,
                 };
                 let conn = r.u32_le()?;
+                let key = r.u32_le()?;
                 let sql_id = r.u32_le()?;
                 let len = r.u32_le()? as usize;
                 // Length 0 with id 0 is the empty text, which is never registered.
@@ -147,6 +152,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                     mode,
                     sql,
                     conn,
+                    key,
                     params,
                     limits,
                 }
@@ -205,6 +211,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
             INTERRUPT => Request::Interrupt {
                 id,
                 conn: r.u32_le()?,
+                key: r.u32_le()?,
             },
             WATCH => Request::Watch { conn: r.u32_le()? },
             RESERVE => Request::Reserve {

@@ -24,6 +24,7 @@ pub enum Command {
         params: Vec<u8>,
         mode: u32,
         conn: u32,
+        key: u32,
         limits: Limits,
     },
     /// The next page of a paged result.
@@ -57,8 +58,8 @@ pub enum Command {
         sql: String,
         rows: bool,
     },
-    /// Cancel what a reserved connection runs.
-    Interrupt { id: u32, conn: u32 },
+    /// Cancel the statements of one call (by its key) on a reserved connection.
+    Interrupt { id: u32, conn: u32, key: u32 },
     /// The parameter types of a statement.
     Describe { id: u32, conn: u32, sql: String },
     /// Send `EVENT_LOST` once a reserved connection is gone.
@@ -252,9 +253,10 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                 params,
                 mode,
                 conn,
+                key,
                 limits,
                 ..
-            } => Some(pool.query(&sql, &params, mode, conn, limits).await),
+            } => Some(pool.query(&sql, &params, mode, conn, limits, key).await),
             Command::Next { cursor, .. } => Some(pool.next_page(cursor).await),
             Command::Stop { cursor, .. } => Some(pool.stop(cursor).await),
             Command::Answer { answer, .. } => Some(answer.await.unwrap_or_else(|_| {
@@ -298,8 +300,8 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                     Err(e) => error_buffer(&e),
                 })
             }
-            Command::Interrupt { conn, .. } => {
-                Some(value_buffer(u32::from(pool.interrupt(conn).await)))
+            Command::Interrupt { conn, key, .. } => {
+                Some(value_buffer(u32::from(pool.interrupt(conn, key).await)))
             }
             Command::Watch { conn } => {
                 let lost = super::event(super::EVENT_LOST, conn);

@@ -62,7 +62,7 @@ impl Pool {
             };
             for c in conns.clone().into_iter().filter(|c| c.in_flight() > 0) {
                 // In the background: a cancel to a frozen server would wait for it.
-                tokio::spawn(async move { c.cancel_running().await });
+                tokio::spawn(async move { c.cancel(0).await });
             }
             if !self.settled_by(Some(Instant::now() + CANCEL_GRACE)).await {
                 for c in &conns {

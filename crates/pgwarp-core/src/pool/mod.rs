@@ -127,8 +127,10 @@ impl Pool {
         mode: u32,
         conn: u32,
         limits: Limits,
+        key: u32,
     ) -> Vec<u8> {
-        let run = AssertUnwindSafe(self.try_query(sql, params, mode, conn, limits)).catch_unwind();
+        let run =
+            AssertUnwindSafe(self.try_query(sql, params, mode, conn, limits, key)).catch_unwind();
         let out = match run.await {
             Ok(Ok(buf)) => buf,
             Ok(Err(err)) => error_buffer(&err),
@@ -149,8 +151,10 @@ impl Pool {
         mode: u32,
         conn: u32,
         limits: Limits,
+        key: u32,
     ) -> Result<Vec<u8>, Error> {
         let run = query::Run {
+            cancel_key: key,
             prepare: self.inner.options.prepare,
             format: ResultFormat::of_mode(mode),
             autocommit: conn != 0 && mode & query::AUTOCOMMIT != 0,

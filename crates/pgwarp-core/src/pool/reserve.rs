@@ -166,6 +166,7 @@ impl Pool {
         st.in_flight -= 1;
         conn.add_in_flight(-1);
         conn.touch();
+        conn.client().forget_cancelled();
         if healthy && !conn.is_closed() && !st.closed {
             conn.set_shared(true);
             st.shared.push(conn);

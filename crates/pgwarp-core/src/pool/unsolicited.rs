@@ -8,6 +8,7 @@ use super::{ConnSink, Pool};
 use crate::connection::{lock, Connection};
 use crate::error::Error;
 use crate::wire::conn::Ending;
+use crate::wire::Cancelled;
 
 impl Pool {
     /// Sets where every new connection's notices and notifications go.
@@ -23,14 +24,15 @@ impl Pool {
         }
     }
 
-    /// Sends a CancelRequest for what reserved connection `id` runs (a caller's `signal` or
-    /// `timeout`); whether the server confirmed it. Only its holder has statements on it, so
-    /// the cancel cannot reach anyone else's.
-    pub async fn interrupt(&self, id: u32) -> bool {
+    /// Cancels the statements of call `key` on reserved connection `id` (a caller's `signal`
+    /// or `timeout`); whether a cancel was sent and confirmed. Only statements of that key
+    /// can be hit, and nothing else is sent on the connection until the cancel is spent
+    /// (`wire::cancel`), so it does not matter who holds the connection by then.
+    pub async fn interrupt(&self, id: u32, key: u32) -> bool {
         let conn = lock(&self.inner.state).reserved.get(&id).cloned();
         match conn {
-            Some(conn) => conn.cancel_running().await,
-            None => false,
+            Some(conn) if key != 0 => conn.cancel(key).await == Cancelled::Confirmed,
+            _ => false,
         }
     }
 

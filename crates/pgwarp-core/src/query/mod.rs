@@ -77,6 +77,8 @@ pub struct Run {
     /// server alone judges them (node-postgres' way, which `PG_VALUES` requests imply): its
     /// error, not the engine's, names a bad value.
     pub verbatim: bool,
+    /// The key a cancel of its call names (0: it cannot be cancelled; see `wire::cancel`).
+    pub cancel_key: u32,
 }
 
 /// The bits of a request's mode that are the [`Mode`]; above them are [`AUTOCOMMIT`],
@@ -178,9 +180,12 @@ async fn send(
         let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
         // The columns are known before Bind, so Bind asks for each in the format it needs.
         let encoder = ResultEncoder::new(&prepared.description.columns, run.format, true);
-        let rows = conn
-            .client()
-            .execute(&prepared.name, &params, encoder.result_formats())?;
+        let rows = conn.client().execute(
+            &prepared.name,
+            &params,
+            encoder.result_formats(),
+            run.cancel_key,
+        )?;
         if !kept {
             // Nothing keeps it: close it behind its one use.
             conn.client().close_statement(&prepared.name);
@@ -192,7 +197,11 @@ async fn send(
         let encoded = params::encode_untyped(values)?;
         let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
         let codes = run.format.unnamed_codes();
-        (conn.client().execute_unnamed(sql, &params, codes)?, None)
+        (
+            conn.client()
+                .execute_unnamed(sql, &params, codes, run.cancel_key)?,
+            None,
+        )
     };
     drop(turn);
     Ok(Started {

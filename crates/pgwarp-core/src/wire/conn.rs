@@ -57,6 +57,8 @@ pub(super) struct Shared {
     /// The task has ended (its socket is closed).
     pub(super) ended: AtomicBool,
     pub(super) ended_notify: Notify,
+    /// Cancels in progress, and what they target (see [`super::cancel`]).
+    pub(super) fence: super::cancel::Fence,
 }
 
 /// Bytes for the socket, and where their answer goes.
@@ -65,6 +67,8 @@ pub(super) struct Request {
     /// `None` for bytes that continue an earlier request (COPY data).
     pub(super) pipe: Option<Arc<Pipe>>,
     pub(super) kind: Kind,
+    /// The cancel key of the call it belongs to (0: none); see [`super::cancel`].
+    pub(super) key: u32,
 }
 
 /// What kind of request a pipe waits for; it decides what a CopyInResponse means.
@@ -81,7 +85,7 @@ pub(super) enum Kind {
 /// The handle to a connection's task: sends requests and reads what the server told it.
 pub struct Client {
     requests: mpsc::UnboundedSender<Request>,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     task: tokio::task::AbortHandle,
     /// Process id and secret key, for CancelRequest.
     pub(super) key: (i32, i32),
@@ -112,6 +116,7 @@ impl Client {
             poisoned: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             ended_notify: Notify::new(),
+            fence: Default::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(Task::new(socket, rx, read, shared.clone()));
@@ -128,26 +133,35 @@ impl Client {
     /// Sends one request (whole messages ending in Sync or a simple Query) and returns where
     /// its answer arrives. Fails at once, without sending, when the connection has ended.
     pub fn send(&self, bytes: BytesMut) -> Result<Responses, Lost> {
+        self.send_keyed(bytes, 0)
+    }
+
+    /// Sends one request of a call that can be cancelled by its `key` ([`Client::cancel`]):
+    /// it reaches the server only while nothing of another key is on the wire, and nothing of
+    /// another key follows it there until its answer has ended. A request whose key was
+    /// cancelled before it was written is never written; it fails with [`Lost::NotSent`].
+    pub fn send_keyed(&self, bytes: BytesMut, key: u32) -> Result<Responses, Lost> {
         let kind = if bytes.first() == Some(&b'Q') {
             Kind::Simple
         } else {
             Kind::Extended
         };
-        self.send_kind(bytes, kind)
+        self.send_kind(bytes, kind, key)
     }
 
     /// Sends a simple Query that starts a `COPY ... FROM STDIN`: until its answer ends, the
     /// connection writes only its data ([`Client::send_more`]); other requests wait.
     pub fn send_copy_in(&self, bytes: BytesMut) -> Result<Responses, Lost> {
-        self.send_kind(bytes, Kind::CopyIn)
+        self.send_kind(bytes, Kind::CopyIn, 0)
     }
 
-    fn send_kind(&self, bytes: BytesMut, kind: Kind) -> Result<Responses, Lost> {
+    fn send_kind(&self, bytes: BytesMut, kind: Kind, key: u32) -> Result<Responses, Lost> {
         let pipe = Pipe::new();
         self.push(Request {
             bytes,
             pipe: Some(pipe.clone()),
             kind,
+            key,
         })?;
         Ok(Responses::new(pipe))
     }
@@ -159,7 +173,19 @@ impl Client {
             bytes,
             pipe: None,
             kind: Kind::Extended,
+            key: 0,
         })
+    }
+
+    /// Makes the task look at its state again (a cancel ended): an empty request, which
+    /// writes nothing.
+    pub(super) fn wake(&self) {
+        let _ = self.push(Request {
+            bytes: BytesMut::new(),
+            pipe: None,
+            kind: Kind::Extended,
+            key: 0,
+        });
     }
 
     fn push(&self, request: Request) -> Result<(), Lost> {

@@ -23,18 +23,22 @@ pub type Param<'a> = (Option<&'a [u8]>, bool);
 
 impl Client {
     /// Runs prepared statement `name` with `params`; `results` are Bind's result format
-    /// codes (1 binary, 0 text): one for every column, or one per column.
+    /// codes (1 binary, 0 text): one for every column, or one per column. `key` is the cancel
+    /// key of its call (0: none; see [`Client::send_keyed`]).
     pub fn execute(
         &self,
         name: &str,
         params: &[Param<'_>],
         results: &[i16],
+        key: u32,
     ) -> Result<Rows, Error> {
         let mut buf = BytesMut::with_capacity(message_size(name, params, results));
         bind(name, params, results, &mut buf)?;
         frontend::execute("", 0, &mut buf).map_err(encode_error)?;
         frontend::sync(&mut buf);
-        Ok(Rows::new(self.send(buf).map_err(super::lost_error)?))
+        Ok(Rows::new(
+            self.send_keyed(buf, key).map_err(super::lost_error)?,
+        ))
     }
 
     /// Prepares `sql` as the unnamed statement and runs it, in one round trip. The server
@@ -45,6 +49,7 @@ impl Client {
         sql: &str,
         params: &[Param<'_>],
         results: &[i16],
+        key: u32,
     ) -> Result<Rows, Error> {
         let mut buf = BytesMut::with_capacity(sql.len() + message_size("", params, results));
         frontend::parse("", sql, std::iter::empty(), &mut buf).map_err(encode_error)?;
@@ -52,7 +57,9 @@ impl Client {
         frontend::describe(b'P', "", &mut buf).map_err(encode_error)?;
         frontend::execute("", 0, &mut buf).map_err(encode_error)?;
         frontend::sync(&mut buf);
-        Ok(Rows::new(self.send(buf).map_err(super::lost_error)?))
+        Ok(Rows::new(
+            self.send_keyed(buf, key).map_err(super::lost_error)?,
+        ))
     }
 }
 

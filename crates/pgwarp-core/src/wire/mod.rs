@@ -26,7 +26,7 @@ pub mod tls;
 pub mod tls_files;
 pub mod typeinfo;
 
-pub use cancel::CancelToken;
+pub use cancel::{CancelToken, Cancelled};
 pub use conn::{Client, Unsolicited, UnsolicitedSink, FAILED, IDLE, IN_TRANSACTION};
 pub use copy::{CopyIn, CopyOut};
 pub use execute::{Param, Rows};

@@ -41,9 +41,13 @@ pub(super) struct Task {
     queued: u64,
     written: u64,
     pending: VecDeque<Waiting>,
-    /// Requests held back while a COPY FROM STDIN is in progress: in copy mode the server
-    /// would take their first message as bad copy data and lose it.
+    /// Requests held back, in order: while a COPY FROM STDIN is in progress (in copy mode
+    /// the server would take their first message as bad copy data and lose it), while a
+    /// cancel is in progress, or while requests of another cancel key are on the wire (see
+    /// [`super::cancel`]).
     deferred: VecDeque<Request>,
+    /// The cancel key the requests on the wire share (0: none); mirrored in the fence.
+    wire_key: u32,
     /// A COPY FROM STDIN request was written and its answer has not ended.
     copying: bool,
     shared: Arc<Shared>,
@@ -111,6 +115,7 @@ impl Task {
             written: 0,
             pending: VecDeque::new(),
             deferred: VecDeque::new(),
+            wire_key: 0,
             copying: false,
             shared,
             terminating: false,
@@ -146,11 +151,14 @@ impl Task {
 
     fn take_requests(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while !self.copying && self.write.len() < WRITE_HIGH {
-            let Some(req) = self.deferred.pop_front() else {
-                break;
-            };
-            self.queue(req);
+        while self.write.len() < WRITE_HIGH {
+            match self.deferred.front() {
+                Some(req) if self.may_write(req) => {}
+                _ => break,
+            }
+            if let Some(req) = self.deferred.pop_front() {
+                self.queue(req);
+            }
             progress = true;
         }
         while !self.requests_done && self.write.len() < WRITE_HIGH {
@@ -158,7 +166,7 @@ impl Task {
                 Poll::Ready(Some(req)) => {
                     // COPY data (no pipe) belongs to the copy in progress: only a copy that
                     // has started gets to send any, so it never waits behind others.
-                    if req.pipe.is_some() && (self.copying || !self.deferred.is_empty()) {
+                    if req.pipe.is_some() && (!self.deferred.is_empty() || !self.may_write(&req)) {
                         self.deferred.push_back(req);
                     } else {
                         self.queue(req);
@@ -181,9 +189,32 @@ impl Task {
         progress
     }
 
+    /// Whether a request may go on the wire now (the rules of [`super::cancel`] and COPY).
+    fn may_write(&self, req: &Request) -> bool {
+        if req.pipe.is_none() {
+            return true;
+        }
+        !self.copying
+            && self.shared.fence.active.load(Ordering::Acquire) == 0
+            && (self.pending.is_empty() || req.key == self.wire_key)
+    }
+
     /// Puts a request's bytes in the write buffer and its pipe in the queue of answers.
     fn queue(&mut self, req: Request) {
         if let Some(pipe) = req.pipe {
+            if req.key != 0 && !self.expose_key(req.key) {
+                // Its call was cancelled before this was written: it never will be.
+                self.shared
+                    .unwritten
+                    .fetch_sub(req.bytes.len(), Ordering::Relaxed);
+                pipe.fail(Lost::NotSent(
+                    "the call was cancelled before this was sent".into(),
+                ));
+                return;
+            }
+            if self.pending.is_empty() && req.key == 0 {
+                self.set_wire_key(0);
+            }
             self.pending.push_back(Waiting {
                 pipe,
                 start: self.queued,
@@ -194,6 +225,34 @@ impl Task {
         }
         self.queued += req.bytes.len() as u64;
         self.write.extend_from_slice(&req.bytes);
+        self.count_answering();
+    }
+
+    /// Puts a request of cancel key `key` on the wire, unless the key was cancelled.
+    fn expose_key(&mut self, key: u32) -> bool {
+        let mut keys = lock(&self.shared.fence.keys);
+        if keys.given_up.contains(&key) {
+            return false;
+        }
+        keys.on_wire = key;
+        self.wire_key = key;
+        true
+    }
+
+    fn set_wire_key(&mut self, key: u32) {
+        if self.wire_key != key {
+            self.wire_key = key;
+            lock(&self.shared.fence.keys).on_wire = key;
+        }
+    }
+
+    /// Publishes how many answers are outstanding, for cancels waiting on them.
+    fn count_answering(&self) {
+        let fence = &self.shared.fence;
+        fence.answering.store(self.pending.len(), Ordering::Release);
+        if fence.active.load(Ordering::Acquire) > 0 {
+            fence.changed.notify_waiters();
+        }
     }
 
     /// A CopyInResponse (or CopyBothResponse): the server now waits for COPY data and will
@@ -366,6 +425,10 @@ impl Task {
                 self.copying = false;
             }
             self.pending.pop_front();
+            if self.pending.is_empty() {
+                self.set_wire_key(0);
+            }
+            self.count_answering();
         }
         Ok(())
     }
@@ -401,6 +464,8 @@ impl Task {
 
     fn fail_all(&mut self, reason: String) {
         mark_closed(&self.shared, &reason);
+        self.shared.fence.answering.store(0, Ordering::Release);
+        self.shared.fence.changed.notify_waiters();
         let written = self.written;
         for w in self.pending.drain(..) {
             w.pipe.fail(if w.start >= written {
