@@ -167,17 +167,17 @@ fn check_float(x: f64, value: &Value, ty: &Type, n: usize) -> Result<(), Error> 
         let mantissa = t.split(['e', 'E']).next().unwrap_or("");
         !mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))
     });
+    // A text (or bigint) past f64's range already parsed to infinity or 0.
+    let text_overflow = x.is_infinite() && text.is_some() && !spelled_infinite;
+    let text_underflow = x == 0.0 && text.is_some() && !spelled_zero;
     let (overflow, underflow) = if *ty == Type::FLOAT4 {
         let y = x as f32;
         (
-            x.is_finite() && y.is_infinite(),
-            x != 0.0 && x.is_finite() && y == 0.0,
+            text_overflow || (x.is_finite() && y.is_infinite()),
+            text_underflow || (x != 0.0 && x.is_finite() && y == 0.0),
         )
     } else {
-        (
-            x.is_infinite() && text.is_some() && !spelled_infinite,
-            x == 0.0 && text.is_some() && !spelled_zero,
-        )
+        (text_overflow, text_underflow)
     };
     if overflow || underflow {
         let shown = match value {
@@ -331,6 +331,12 @@ mod tests {
         assert_eq!(e, "$1 (float4): 1e+300 is out of range for type float4");
         assert!(one(Value::Number(1e-50), Type::FLOAT4).is_err());
         assert!(one(Value::String("1e400"), Type::FLOAT8).is_err());
+        assert!(one(Value::String("1e400"), Type::FLOAT4).is_err());
+        assert!(one(Value::String("1e-400"), Type::FLOAT4).is_err());
+        let huge = format!("1{}", "0".repeat(1000));
+        assert!(one(Value::BigInt(&huge), Type::FLOAT4).is_err());
+        assert!(one(Value::BigInt(&huge), Type::FLOAT8).is_err());
+        assert!(one(Value::String("inf"), Type::FLOAT4).is_ok());
         assert!(one(Value::String("1e-400"), Type::FLOAT8).is_err());
         assert!(one(Value::String("-Infinity"), Type::FLOAT8).is_ok());
         assert!(one(Value::String("0.000"), Type::FLOAT4).is_ok());

@@ -115,6 +115,18 @@ fn range(ty: &Type, sub: &Type, v: &Json, n: usize) -> Result<String, Error> {
             KEYS.join(", ")
         )));
     }
+    // A flag is true, false, or absent: anything else would silently mean its default.
+    for key in ["empty", "lowerInclusive", "upperInclusive"] {
+        match obj.get(key) {
+            None | Some(Json::Null) | Some(Json::Bool(_)) => {}
+            Some(other) => {
+                return Err(Error::Parameter(format!(
+                    "${n} ({}): {key} must be true or false, not {other}",
+                    label(ty)
+                )))
+            }
+        }
+    }
     if obj.get("empty").and_then(Json::as_bool) == Some(true) {
         return Ok("empty".into());
     }
@@ -177,5 +189,10 @@ mod tests {
             .to_string()
             .contains("no range key \"lo\""));
         assert!(object_literal(&Type::INT4, "{}", 1).is_none());
+        assert!(lit(r#"{"empty":"yes"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("empty must be true or false"));
+        assert!(lit(r#"{"lower":1,"upperInclusive":1}"#).is_err());
     }
 }

@@ -247,7 +247,9 @@ impl Pool {
         let (pages, rx) = mpsc::channel(PAGES_AHEAD);
         let (stop_tx, stop) = oneshot::channel();
         lock(&self.inner.cursors).insert(cursor, rx);
-        lock(&self.inner.stops).insert(cursor, stop_tx);
+        lock(&self.inner.stops).insert(cursor, (hold.conn().id(), stop_tx));
+        // A release waiting for this connection stops it rather than wait (`Pool::quiet`).
+        self.inner.changed.notify_waiters();
         tokio::spawn(self.clone().pump_held(cursor, source, hold, pages, stop));
         Ok(first)
     }
@@ -322,7 +324,26 @@ impl Pool {
     /// Stops held work early (`break` in a stream, a destroyed copyOut); answers once its
     /// connection is clean. Stopping finished work is a no-op.
     pub async fn stop(&self, cursor: u32) -> Vec<u8> {
-        let signal = lock(&self.inner.stops).remove(&cursor);
+        self.stop_held(cursor).await;
+        value_buffer(0)
+    }
+
+    /// Stops held work on connection `conn` (its holder released it with a stream or a
+    /// cursor still open); whether there was any.
+    pub(super) async fn stop_held_on(&self, conn: u32) -> bool {
+        let cursors: Vec<u32> = lock(&self.inner.stops)
+            .iter()
+            .filter(|(_, (c, _))| *c == conn)
+            .map(|(cursor, _)| *cursor)
+            .collect();
+        for cursor in &cursors {
+            self.stop_held(*cursor).await;
+        }
+        !cursors.is_empty()
+    }
+
+    async fn stop_held(&self, cursor: u32) {
+        let signal = lock(&self.inner.stops).remove(&cursor).map(|(_, s)| s);
         let wait = signal.and_then(|s| {
             let (tx, rx) = oneshot::channel();
             s.send(tx).ok().map(|_| rx)
@@ -331,6 +352,5 @@ impl Pool {
         if let Some(rx) = wait {
             let _ = rx.await;
         }
-        value_buffer(0)
     }
 }

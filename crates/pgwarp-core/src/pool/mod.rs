@@ -61,8 +61,9 @@ struct Inner {
     changed: Notify,
     /// Receivers of the paged results JavaScript is reading.
     cursors: Mutex<HashMap<u32, mpsc::Receiver<Vec<u8>>>>,
-    /// How to stop held work (streams, copy out) early, by cursor.
-    stops: Mutex<HashMap<u32, oneshot::Sender<exclusive::StopReply>>>,
+    /// How to stop held work (streams, copy out) early, by cursor, with the id of the
+    /// connection it holds.
+    stops: Mutex<HashMap<u32, (u32, oneshot::Sender<exclusive::StopReply>)>>,
     /// Inboxes of the COPY FROM STDIN sessions in progress, by copy id.
     copies: Mutex<HashMap<u32, copy::Inbox>>,
     next_cursor: AtomicU32,
@@ -131,12 +132,17 @@ impl Pool {
     ) -> Vec<u8> {
         let run =
             AssertUnwindSafe(self.try_query(sql, params, mode, conn, limits, key)).catch_unwind();
-        let out = match run.await {
+        let mut out = match run.await {
             Ok(Ok(buf)) => buf,
             Ok(Err(err)) => error_buffer(&err),
             Err(panic) => error_buffer(&panic_error(panic)),
         };
         let mut st = lock(&self.inner.state);
+        if conn != 0 {
+            if let Some(c) = st.reserved.get(&conn) {
+                layout::stamp_status(&mut out, c.status());
+            }
+        }
         st.counters.queries += 1;
         if out.first() == Some(&layout::STATUS_ERROR) {
             st.counters.errors += 1;

@@ -141,7 +141,9 @@ impl Pool {
     }
 
     /// Waits until nothing but the reservation itself is in flight on `conn`, so that the
-    /// server's last status is final. False when that takes too long.
+    /// server's last status is final. A stream or cursor the holder left open is stopped (its
+    /// statement cancelled), not waited for: nobody would read it to its end. False when that
+    /// takes too long.
     async fn quiet(&self, conn: &Arc<Connection>) -> bool {
         let wait = async {
             loop {
@@ -150,6 +152,9 @@ impl Pool {
                 notified.as_mut().enable();
                 if conn.in_flight() <= 1 {
                     return;
+                }
+                if self.stop_held_on(conn.id()).await {
+                    continue;
                 }
                 notified.await;
             }

@@ -5,7 +5,9 @@
 //!
 //! `EXEC` answer: `u8 0, u32 statements completed`, per statement `f64 row count, u32 length,
 //! tag`, then `u8 failed`, and when it is 1 the failure as an error buffer (status byte 1,
-//! then the error). The rows are read and dropped.
+//! then the error); last, `u8` the transaction status the script left the connection in
+//! (`I`, `T`, `E`; so a failure is an error buffer stamped with it, see
+//! `layout::stamp_status`). The rows are read and dropped.
 //!
 //! `EXEC_ROWS` (node-postgres' simple-protocol queries keep their rows) answers the same,
 //! with each statement's rows after its tag: `f64 row count, u32 length, tag, u32 page
@@ -49,14 +51,19 @@ impl Pool {
         if failure.is_some() {
             lease.conn.note(None);
         }
+        let status = lease.conn.status();
         Ok(if rows {
             let done = pages
                 .done
                 .iter()
                 .map(|(t, p)| (t.as_str(), Some(p.as_slice())));
-            encode(done, failure.as_ref())
+            encode(done, failure.as_ref(), status)
         } else {
-            encode(tags.iter().map(|t| (t.as_str(), None)), failure.as_ref())
+            encode(
+                tags.iter().map(|t| (t.as_str(), None)),
+                failure.as_ref(),
+                status,
+            )
         })
     }
 }
@@ -104,6 +111,7 @@ impl ScriptSink for Pages {
 fn encode<'a>(
     statements: impl ExactSizeIterator<Item = (&'a str, Option<&'a [u8]>)>,
     failure: Option<&Error>,
+    status: u8,
 ) -> Vec<u8> {
     let mut out = vec![0];
     out.extend_from_slice(&(statements.len() as u32).to_le_bytes());
@@ -124,6 +132,7 @@ fn encode<'a>(
         }
         None => out.push(0),
     }
+    out.push(status);
     out
 }
 
@@ -182,8 +191,11 @@ mod tests {
         }
     }
 
-    /// The answer's statements: (row count, tag, page).
-    fn statements(answer: &[u8], pages: bool) -> (Vec<(f64, String, Vec<u8>)>, Vec<u8>) {
+    /// One statement of an answer: row count, tag, page.
+    type Statement = (f64, String, Vec<u8>);
+
+    /// The answer's statements, and the bytes after them.
+    fn statements(answer: &[u8], pages: bool) -> (Vec<Statement>, Vec<u8>) {
         let mut r = Reader::new(answer);
         assert_eq!(r.u8().unwrap(), 0);
         let n = r.u32_le().unwrap();
@@ -214,11 +226,11 @@ mod tests {
     #[test]
     fn exec_answers_as_before() {
         let tags = ["CREATE TABLE", "INSERT 0 2"];
-        let answer = encode(tags.iter().map(|t| (*t, None)), None);
+        let answer = encode(tags.iter().map(|t| (*t, None)), None, b'I');
         let (done, rest) = statements(&answer, false);
         assert_eq!(done[0], (0.0, "CREATE TABLE".into(), vec![]));
         assert_eq!(done[1], (2.0, "INSERT 0 2".into(), vec![]));
-        assert_eq!(rest, [0]);
+        assert_eq!(rest, [0, b'I']);
     }
 
     #[test]
@@ -241,14 +253,16 @@ mod tests {
             .done
             .iter()
             .map(|(t, p)| (t.as_str(), Some(p.as_slice())));
-        let answer = encode(done, Some(&failure));
+        let answer = encode(done, Some(&failure), b'E');
 
         let (done, rest) = statements(&answer, true);
         assert_eq!(done.len(), 3);
         assert_eq!((done[1].0, done[1].1.as_str()), (1.0, "INSERT 0 1"));
         assert!(done[1].2.is_empty());
         assert_eq!(rest[0], 1);
-        assert_eq!(rest[1..], error_buffer(&failure));
+        let mut stamped = error_buffer(&failure);
+        crate::result::layout::stamp_status(&mut stamped, b'E');
+        assert_eq!(rest[1..], stamped);
 
         let page = &done[0].2;
         assert_eq!((done[0].0, done[0].1.as_str()), (2.0, "SELECT 2"));

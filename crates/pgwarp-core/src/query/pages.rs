@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use super::{Mode, Started};
 use crate::connection::Drained;
 use crate::error::Error;
-use crate::result::layout::error_buffer;
+use crate::result::layout::{self, error_buffer};
 use crate::result::ResultEncoder;
 
 /// Reads the whole result and encodes what `mode` asks for as one buffer. Every row is read,
@@ -92,8 +92,17 @@ impl Pager {
         None
     }
 
-    /// The next page, and whether it is the last (an error page is the last).
+    /// The next page, and whether it is the last (an error page is the last). The last one
+    /// carries the transaction status the connection is left in.
     pub async fn next(&mut self) -> (Vec<u8>, bool) {
+        let (mut page, last) = self.read_page().await;
+        if last {
+            layout::stamp_status(&mut page, self.started.conn().status());
+        }
+        (page, last)
+    }
+
+    async fn read_page(&mut self) -> (Vec<u8>, bool) {
         loop {
             match self.started.next_row().await {
                 Ok(Some(row)) => {

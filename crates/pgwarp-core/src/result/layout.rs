@@ -3,7 +3,9 @@
 //! ```text
 //! 0   u8   status: 0 rows follow, 1 an error follows (see `Error::encode`)
 //! 1   u8   flags: bit 0 = the string region is pure ASCII (JS may decode it as latin1);
-//!          bit 1 = more pages follow (ask for them with the cursor id at 44)
+//!          bit 1 = more pages follow (ask for them with the cursor id at 44);
+//!          bits 2-3 = the connection's transaction status after the statement, on a
+//!          reserved connection (see [`stamp_status`])
 //! 2   u16  column count
 //! 4   u32  rows encoded
 //! 8   f64  rows the statement returned or affected
@@ -71,6 +73,36 @@ pub enum JsKind {
     Timestamp = 7,
 }
 
+/// Where [`stamp_status`] puts the transaction status in an answer's flags.
+const STATUS_SHIFT: u8 = 2;
+
+/// Marks an answer on a reserved connection with the transaction status the server last
+/// reported there (`I`, `T` or `E`), so that JavaScript knows it with the answer, as pg's
+/// Client does (`getTransactionStatus()`): in bits 2-3 of the flags of a result (1 idle,
+/// 2 in a transaction, 3 in a failed one; 0 not known), and as the last byte of an error
+/// (after the error's terminating 0; a 0 there means not known). Stamping again replaces
+/// the status.
+pub fn stamp_status(buf: &mut Vec<u8>, status: u8) {
+    let code = match status {
+        b'I' => 1,
+        b'T' => 2,
+        b'E' => 3,
+        _ => return,
+    };
+    match buf.first() {
+        Some(&STATUS_OK) if buf.len() > 1 => {
+            buf[1] = (buf[1] & !(3 << STATUS_SHIFT)) | code << STATUS_SHIFT
+        }
+        Some(&STATUS_ERROR) => {
+            if buf.last().is_some_and(|b| *b != 0) {
+                buf.pop();
+            }
+            buf.push(status);
+        }
+        _ => {}
+    }
+}
+
 /// An error result: the status byte, then the encoded error.
 pub fn error_buffer(err: &crate::Error) -> Vec<u8> {
     let mut out = vec![STATUS_ERROR];
@@ -135,6 +167,23 @@ mod tests {
         assert_eq!(utf16_len("€".as_bytes()), 1);
         assert_eq!(utf16_len("😀".as_bytes()), 2);
         assert_eq!(utf16_len("a😀é".as_bytes()), "a😀é".encode_utf16().count());
+    }
+
+    #[test]
+    fn status_stamps() {
+        let mut ok = value_buffer(3);
+        stamp_status(&mut ok, b'T');
+        assert_eq!(ok[1] >> STATUS_SHIFT & 3, 2);
+        let mut err = error_buffer(&crate::Error::Parameter("x".into()));
+        let len = err.len();
+        stamp_status(&mut err, b'E');
+        assert_eq!((err.len(), err[len]), (len + 1, b'E'));
+        stamp_status(&mut err, b'?');
+        assert_eq!(err.len(), len + 1);
+        stamp_status(&mut err, b'I');
+        assert_eq!((err.len(), err[len]), (len + 1, b'I'));
+        stamp_status(&mut ok, b'I');
+        assert_eq!(ok[1] >> STATUS_SHIFT & 3, 1);
     }
 
     #[test]

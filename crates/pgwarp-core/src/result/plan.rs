@@ -301,7 +301,7 @@ mod tests {
         for (i, oid) in FAST.iter().enumerate() {
             let ty = Type::from_oid(*oid).expect("a built-in type");
             assert_eq!(pg_plan(&ty, 1 << i, true), (Plan::RawText, true), "{ty}");
-            assert_eq!(pg_plan(&ty, !(1 << i) & 0xff_ffff, true).1, false, "{ty}");
+            assert!(!pg_plan(&ty, !(1 << i) & 0xff_ffff, true).1, "{ty}");
         }
     }
 

@@ -263,7 +263,7 @@ fn is_tls_failure(e: &Error) -> bool {
 async fn attempt(settings: &Settings, host: &Host, port: u16, want: Want) -> Result<Client, Error> {
     let (socket, target) = socket::connect(host, port, &settings.tcp, settings.load_balance)
         .await
-        .map_err(io_error)?;
+        .map_err(|e| reach_error(e, host, port))?;
     let name = host_name(host);
     let (socket, binding, used) = match (&settings.tls, want) {
         (Some(tls), Want::Tls | Want::TlsIfOffered) => match negotiate(socket, &name, tls).await? {
@@ -293,9 +293,39 @@ async fn attempt(settings: &Settings, host: &Host, port: u16, want: Want) -> Res
     Ok(Client::start(hs.socket, hs.read, startup, target, used))
 }
 
+/// A failure to reach `host`, saying which host and port it was (as libpq does: with several
+/// hosts, or a name that does not resolve, the bare system error says nothing of where).
+fn reach_error(e: io::Error, host: &Host, port: u16) -> Error {
+    let code = io_code(&e);
+    let message = match host {
+        Host::Tcp(name) if code == "ENOTFOUND" => {
+            format!("could not connect: could not translate host name {name:?} to an address: {e}")
+        }
+        Host::Tcp(name) => format!("could not connect to {name}:{port}: {e}"),
+        Host::Unix(dir) => format!(
+            "could not connect to the server's socket {}: {e}",
+            dir.join(format!(".s.PGSQL.{port}")).display()
+        ),
+    };
+    Error::Connection {
+        message,
+        code,
+        server: None,
+    }
+}
+
 /// A socket-level failure, named the way Node names them.
 pub fn io_error(e: io::Error) -> Error {
-    let code = match e.kind() {
+    Error::Connection {
+        message: format!("could not connect: {e}"),
+        code: io_code(&e),
+        server: None,
+    }
+}
+
+/// The code Node gives a socket-level failure.
+fn io_code(e: &io::Error) -> &'static str {
+    match e.kind() {
         io::ErrorKind::ConnectionRefused => "ECONNREFUSED",
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::UnexpectedEof
@@ -305,10 +335,5 @@ pub fn io_error(e: io::Error) -> Error {
         io::ErrorKind::PermissionDenied => "EACCES",
         _ if e.to_string().contains("lookup") => "ENOTFOUND",
         _ => "EIO",
-    };
-    Error::Connection {
-        message: format!("could not connect: {e}"),
-        code,
-        server: None,
     }
 }
