@@ -160,7 +160,7 @@ describe('signal and timeout', () => {
     const results = await Promise.all(calls);
     for (const [kind, v, i] of results) {
       if (kind === 'plain' || kind === 'done') expect(v).toBe(i);
-      else expect(['AbortError', 'QueryTimeoutError', 'PostgresError']).toContain(v);
+      else expect(['AbortError', 'QueryTimeoutError', 'QueryCanceledError']).toContain(v);
     }
     expect(results.filter(([k]) => k === 'plain').length).toBeGreaterThan(600);
     await new Promise((r) => setTimeout(r, 500));

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Bridge } from './bridge';
-import { errorFromResult, PgwarpError } from './errors';
+import { errorFromResult, ParameterError, PgwarpError } from './errors';
 import type { QueryRunner } from './query-result';
 
 /** A codec for one type. */
@@ -24,8 +24,8 @@ export interface TypeCodec {
 export type TypeCodecs = Record<string | number, TypeCodec>;
 
 interface Resolved {
-  /** Codec by type OID, and by the OID of the type's array (marked). */
-  byOid: Map<number, { codec: TypeCodec; array: boolean }>;
+  /** Codec by type OID, and by the OID of the type's array (marked), with the name it was given under. */
+  byOid: Map<number, { codec: TypeCodec; array: boolean; name: string }>;
 }
 
 const MAX_DESCRIBED = 1024;
@@ -64,12 +64,12 @@ export class Codecs {
         'select t.oid::int as oid, t.typname::text as name, n.nspname::text as schema, t.typarray::int as array from pg_type t join pg_namespace n on n.oid = t.typnamespace where t.oid = any($1::int[]) or t.typname = any($2::text[]) or n.nspname || \'.\' || t.typname = any($2::text[])',
         [oids, names],
       );
-      const byOid = new Map<number, { codec: TypeCodec; array: boolean }>();
+      const byOid = new Map<number, { codec: TypeCodec; array: boolean; name: string }>();
       for (const [key, codec] of Object.entries(this.types)) {
         const row = rows.find((r) => String(r.oid) === key || r.name === key || `${r.schema}.${r.name}` === key);
         if (row === undefined) throw new PgwarpError(`types: the server has no type ${JSON.stringify(key)}`);
-        byOid.set(row.oid, { codec, array: false });
-        if (row.array) byOid.set(row.array, { codec, array: true });
+        byOid.set(row.oid, { codec, array: false, name: key });
+        if (row.array) byOid.set(row.array, { codec, array: true, name: key });
       }
       return { byOid };
     })();
@@ -102,7 +102,19 @@ export class Codecs {
       const hit = byOid.get(oids[i]);
       const serialize = hit?.codec.serialize;
       if (serialize === undefined || v === null || v === undefined) return v;
-      return hit!.array && Array.isArray(v) ? deep(v, serialize) : serialize(v);
+      const what = `$${i + 1} (${hit!.name}${hit!.array ? '[]' : ''})`;
+      const one = (x: unknown): string => {
+        let text: unknown;
+        try {
+          text = serialize(x);
+        } catch (err) {
+          throw new ParameterError(`${what}: its codec's serialize failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+        }
+        // A Promise (an async serialize) or an object would reach the server as "[object ...]" or "{}".
+        if (typeof text !== 'string') throw new ParameterError(`${what}: its codec's serialize must return a string, not ${describe(text)}`);
+        return text;
+      };
+      return hit!.array && Array.isArray(v) ? deep(v, one) : one(v);
     });
   }
 
@@ -114,13 +126,26 @@ export class Codecs {
       const parse = hit?.codec.parse;
       if (parse === undefined) return;
       const key = arrayMode ? c : col.name;
+      const one = (x: unknown): unknown => {
+        try {
+          return parse(x as string);
+        } catch (err) {
+          throw new PgwarpError(`column ${JSON.stringify(col.name)} (${hit!.name}${hit!.array ? '[]' : ''}): its codec's parse failed on ${JSON.stringify(String(x)).slice(0, 80)}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+        }
+      };
       for (const row of rows as Record<string | number, unknown>[]) {
         const v = row[key];
         if (v === null || v === undefined) continue;
-        row[key] = hit!.array && Array.isArray(v) ? deep(v, parse as (x: unknown) => unknown) : parse(v as string);
+        row[key] = hit!.array && Array.isArray(v) ? deep(v, one) : one(v);
       }
     });
   }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function') return 'a Promise (serialize must be synchronous)';
+  return typeof v === 'object' ? `an object (${Object.prototype.toString.call(v)})` : `a ${typeof v}`;
 }
 
 /** `fn` applied to every non-null element of a (possibly nested) array. */

@@ -242,6 +242,41 @@ function optionalBoolean(name: string, v: boolean | undefined): boolean | undefi
   throw new PgwarpError(`${name} must be true or false, not ${JSON.stringify(v)}`);
 }
 
+/** Every option a Pool takes: any other key is a mistake worth a word. */
+const KNOWN_OPTIONS = new Set([
+  'host', 'port', 'user', 'password', 'database', 'applicationName', 'connectTimeout', 'statementTimeout', 'lockTimeout',
+  'idleInTransactionSessionTimeout', 'options', 'sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslnegotiation',
+  'channelBinding', 'targetSessionAttrs', 'loadBalanceHosts', 'passfile', 'keepAlive', 'keepAliveIdle', 'keepAliveInterval',
+  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'prepare', 'shards',
+  'spin', 'batchThreads', 'onConnect', 'onNotice', 'types', 'statementCacheSize', 'int8', 'jsonNumbers', 'maxRows', 'maxBytes',
+]);
+
+/** What other drivers call some options, for the error that names an unknown one. */
+const OTHER_NAMES: Record<string, string> = {
+  connectionString: 'pass the URL as the first argument: new Pool(url, options)',
+  idleTimeoutMillis: 'pgwarp calls it idleTimeout',
+  connectionTimeoutMillis: 'pgwarp calls it connectTimeout (and acquireTimeout for the wait for a connection)',
+  statement_timeout: 'pgwarp calls it statementTimeout',
+  application_name: 'pgwarp calls it applicationName',
+  idle_timeout: 'pgwarp calls it idleTimeout (in ms)',
+  connect_timeout: 'pgwarp calls it connectTimeout (in ms)',
+  max_lifetime: 'pgwarp calls it maxLifetime (in ms)',
+  username: 'pgwarp calls it user',
+  db: 'pgwarp calls it database',
+  dbname: 'pgwarp calls it database',
+  hostname: 'pgwarp calls it host',
+};
+
+/** Refuses keys no Pool option has, naming them (a misspelt option would silently do nothing). */
+function checkKnown(o: object): void {
+  for (const key of Object.keys(o)) {
+    if (KNOWN_OPTIONS.has(key)) continue;
+    const near = [...KNOWN_OPTIONS].find((k) => k.toLowerCase() === key.toLowerCase());
+    const hint = OTHER_NAMES[key] ?? (near === undefined ? 'see PoolOptions for the options there are' : `did you mean ${near}?`);
+    throw new PgwarpError(`unknown pool option ${JSON.stringify(key)}: ${hint}`);
+  }
+}
+
 /** Resolves the settings for the engine. `env` is `process.env` except in tests. */
 export function resolveOptions(
   urlOrOptions: string | PoolOptions | undefined,
@@ -250,6 +285,14 @@ export function resolveOptions(
 ): NativePoolOptions {
   const url = typeof urlOrOptions === 'string' ? urlOrOptions : undefined;
   const o: PoolOptions = (typeof urlOrOptions === 'object' ? urlOrOptions : maybeOptions) ?? {};
+  if (typeof o !== 'object' || o === null) throw new PgwarpError(`the pool's options must be an object, not ${String(o)}`);
+  checkKnown(o);
+  if (o.types !== undefined && (typeof o.types !== 'object' || o.types === null || Array.isArray(o.types))) {
+    throw new PgwarpError(`types must be an object of codecs by type name or OID, not ${Array.isArray(o.types) ? 'an array' : String(o.types)}`);
+  }
+  for (const fn of ['onConnect', 'onNotice'] as const) {
+    if (o[fn] !== undefined && typeof o[fn] !== 'function') throw new PgwarpError(`${fn} must be a function, not ${typeof o[fn]}`);
+  }
   if (o.password !== undefined && typeof o.password !== 'string' && typeof o.password !== 'function') {
     throw new PgwarpError('password must be a string or a function returning one');
   }

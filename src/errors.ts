@@ -2,56 +2,10 @@
  * Error classes, and the decoding of the engine's error results into them.
  * @module
  */
+import { PgwarpError, PostgresError } from './error-base';
+import * as sqlstate from './sqlstate-errors';
 
-/** Base class of every error pgwarp raises itself. */
-export class PgwarpError extends Error {
-  override name = 'PgwarpError';
-}
-
-/**
- * An error the server reported, with every field of its ErrorResponse.
- *
- * @example
- * ```ts
- * try {
- *   await pool.query('insert into users (email) values ($1)', [email]).execute();
- * } catch (e) {
- *   if (e instanceof PostgresError && e.code === '23505') console.log('taken:', e.constraint);
- * }
- * ```
- */
-export class PostgresError extends PgwarpError {
-  override name = 'PostgresError';
-  /** SQLSTATE, e.g. `23505` for unique_violation. */
-  code!: string;
-  /** `ERROR`, `FATAL` or `PANIC`, possibly localised. */
-  severity!: string;
-  /** The severity, never localised. */
-  severityNonLocalized?: string;
-  detail?: string;
-  hint?: string;
-  /** 1-based character position of the error in the query text. */
-  position?: number;
-  /** Position inside an internally generated query (`internalQuery`). */
-  internalPosition?: number;
-  internalQuery?: string;
-  where?: string;
-  schema?: string;
-  table?: string;
-  column?: string;
-  dataType?: string;
-  constraint?: string;
-  /** Server source file that raised the error. */
-  file?: string;
-  line?: number;
-  routine?: string;
-  /** In a script (`exec()`): the 1-based number of the statement that failed. */
-  statement?: number;
-  /** In a script: what the statements before the failing one did (then rolled back, unless the script committed it). */
-  completed?: { command: string; rowCount: number; tag: string }[];
-  /** The query text; non-enumerable so logging the error does not print it by accident. */
-  declare readonly query?: string;
-}
+export { PgwarpError, PostgresError } from './error-base';
 
 /** A connection could not be opened (refused, DNS, authentication, timeout) or was lost. */
 export class ConnectionError extends PgwarpError {
@@ -152,7 +106,8 @@ export class QueryTimeoutError extends PgwarpError {
   override name = 'QueryTimeoutError';
 }
 
-const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4, poolTimeout: 6, tooLarge: 7, rolledBack: 8 } as const;
+/** @internal The kinds of engine errors (`Error::kind`). */
+export const ERROR_KIND = { server: 1, connection: 2, parameter: 3, closed: 4, poolTimeout: 6, tooLarge: 7, rolledBack: 8 } as const;
 
 const FIELD_NAMES: Record<string, string> = {
   S: 'severity',
@@ -183,8 +138,16 @@ function readFields(buf: Buffer, at: number): Map<string, string> {
   return fields;
 }
 
+/** The SQLSTATE classes by the code (or class of codes) each stands for. */
+const BY_SQLSTATE = new Map(Object.values(sqlstate).map((c) => [c.sqlstate, c]));
+
+/** The most specific class for SQLSTATE `code`: its own, its class's, or `PostgresError`. */
+function postgresErrorClass(code: string): typeof PostgresError {
+  return BY_SQLSTATE.get(code) ?? BY_SQLSTATE.get(code.slice(0, 2)) ?? PostgresError;
+}
+
 function serverError(fields: Map<string, string>, query: string | undefined): PostgresError {
-  const err = new PostgresError(fields.get('M') ?? 'unknown server error');
+  const err = new (postgresErrorClass(fields.get('C') ?? ''))(fields.get('M') ?? 'unknown server error');
   const target = err as unknown as Record<string, unknown>;
   for (const [letter, value] of fields) {
     if (FIELD_NAMES[letter]) target[FIELD_NAMES[letter]] = value;

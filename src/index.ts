@@ -29,3 +29,4 @@ export {
   ResultTooLargeError,
   RolledBackError,
 } from './errors';
+export * from './sqlstate-errors';

@@ -100,14 +100,43 @@ function writeObject(w: Writer, v: object, n: number, depth: number): void {
     for (let i = 0; i < len; i++) write(w, v[i], n, depth + 1);
     return;
   }
+  const lost = lostInJson(v, '', 0);
+  if (lost !== undefined) throw new ParameterError(`$${n}: ${lost}, which JSON cannot hold (it would be dropped or changed silently)`);
   const json = toJson(v, n);
-  if (json === undefined) {
-    // `toJSON()` returned undefined: no JSON value at all, which pg sends as NULL.
-    w.u8(NULL);
-    return;
-  }
+  if (json === undefined) throw new ParameterError(`$${n}: its toJSON() gave undefined, which is no value at all (pass null for NULL)`);
   w.u8(JSON_TEXT);
   w.str(json);
+}
+
+/**
+ * What of `v` JSON.stringify would silently drop or change (a symbol or function, an invalid
+ * Date, a Map or a Set), described with its path; undefined when nothing. Properties that are
+ * `undefined` are left out as JSON leaves them out (optional fields). An object with its own
+ * `toJSON` says itself what it is. About a tenth of what JSON.stringify costs.
+ */
+function lostInJson(v: object, path: string, depth: number): string | undefined {
+  if (depth > 64) return undefined;
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? `${path || 'the value'} is an invalid Date` : undefined;
+  if (v instanceof Map || v instanceof Set) return `${path || 'the value'} is a ${v instanceof Map ? 'Map' : 'Set'}`;
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  const array = Array.isArray(v);
+  // Own keys, as JSON.stringify reads them.
+  for (const key of Object.keys(v)) {
+    const x = (v as Record<string, unknown>)[key];
+    const t = typeof x;
+    if (t === 'symbol' || t === 'function') return `${at(path, key, array)} is a ${t}`;
+    if (t === 'object' && x !== null) {
+      const inner = lostInJson(x as object, at(path, key, array), depth + 1);
+      if (inner !== undefined) return inner;
+    }
+  }
+  return undefined;
+}
+
+/** A property's path for an error message: `field "a"`, `field "a"[2]`. */
+function at(path: string, key: string, index: boolean): string {
+  if (index) return `${path || 'the value'}[${key}]`;
+  return path === '' ? `field ${JSON.stringify(key)}` : `${path}.${key}`;
 }
 
 function toJson(v: object, n: number): string | undefined {

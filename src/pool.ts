@@ -9,7 +9,7 @@ import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableNa
 import { queryDefaults, resolveOptions, type PoolOptions, type QueryDefaults } from './config';
 import { makeQuery, type QueryOptions } from './query-options';
 import { AUTOCOMMIT } from './decode';
-import { errorFromResult, PgwarpError, PoolClosedError } from './errors';
+import { errorFromResult, PgwarpError, PoolClosedError, RolledBackError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';
 import type { StatementResult } from './script';
@@ -185,7 +185,9 @@ export class Pool implements QueryRunner {
    * an error stops it and nothing of it stays. The error is the server's, with `statement`
    * naming the statement that failed (1-based; `position`, when the server gives one, is the
    * character position in the whole text). Parameters are not taken: use `query()` for
-   * values. Rows the statements return are read and dropped.
+   * values. Rows the statements return are read and dropped. A script that opens a
+   * transaction must end it: one that ends inside it rejects with {@link RolledBackError},
+   * and nothing of it stays.
    *
    * @example
    * ```ts
@@ -202,7 +204,15 @@ export class Pool implements QueryRunner {
   async exec(text: string): Promise<StatementResult[]> {
     const conn = await this.reserve();
     try {
-      return await conn.exec(text);
+      const done = await conn.exec(text);
+      // A script that opens a transaction and does not end it would be rolled back by the
+      // release below: say so rather than resolve with its work dropped.
+      if (conn.status !== 'I') {
+        throw new RolledBackError(
+          'the script ended inside a transaction it opened (a BEGIN without COMMIT or ROLLBACK), so it was rolled back and nothing of it stays: end the script with COMMIT, or run it on a connection of your own (pool.reserve()) and commit there',
+        );
+      }
+      return done;
     } finally {
       await conn.release();
     }

@@ -8,11 +8,28 @@ import type { Bridge, Limits } from './bridge';
 import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import type { QueryDefaults } from './config';
 import { commandOf, decodeResult } from './decode';
-import { errorFromResult, PgwarpError } from './errors';
+import { ERROR_KIND, errorFromResult, PgwarpError } from './errors';
 import { makeQuery, type QueryOptions } from './query-options';
 import type { QueryResult, QueryRunner } from './query-result';
 import { runScript, type StatementResult } from './script';
 import type { CancelTarget } from './abort';
+
+/** A transaction status as the server reports it: idle, in a transaction, in a failed one. */
+export type TransactionStatus = 'I' | 'T' | 'E';
+
+const STATUS_CODES = [undefined, 'I', 'T', 'E'] as const;
+
+/**
+ * @internal The transaction status an answer on a reserved connection carries
+ * (`layout::stamp_status`): in bits 2-3 of a result's flags, or as the last byte of an error
+ * or (`script`) of a script's answer; `undefined` when it carries none.
+ */
+export function answerStatus(buf: Buffer, script = false): TransactionStatus | undefined {
+  if (buf.length < 2) return undefined;
+  if (buf[0] === 0 && !script) return STATUS_CODES[(buf[1] >> 2) & 3];
+  const last = buf[buf.length - 1];
+  return last === 0x49 ? 'I' : last === 0x54 ? 'T' : last === 0x45 ? 'E' : undefined;
+}
 
 /** @internal The backend behind a reservation, as its startup told the engine. */
 export interface Session {
@@ -55,6 +72,17 @@ export function readSession(buf: Buffer): Session {
  */
 export class ReservedConnection implements QueryRunner {
   private released: Promise<void> | undefined;
+  /**
+   * @internal The transaction status the server reported after the last answer read on this
+   * connection (state from the server, never from the SQL text).
+   */
+  status: TransactionStatus | undefined = 'I';
+  private readonly note = (buf: Buffer): Buffer => {
+    // A lost connection is in no transaction any more, whatever it last said.
+    if (buf[0] === 1 && buf[1] === ERROR_KIND.connection) this.status = undefined;
+    else this.status = answerStatus(buf) ?? this.status;
+    return buf;
+  };
 
   /** @internal */
   constructor(
@@ -75,7 +103,19 @@ export class ReservedConnection implements QueryRunner {
   /** Runs a script of many statements on this connection; see `Pool.exec`. */
   exec(text: string): Promise<StatementResult[]> {
     if (this.released) return Promise.reject(new PgwarpError('this connection was released; reserve another one'));
-    return runScript(this.bridge, this.id, text);
+    return runScript(this.bridge, this.id, text, (buf) => this.noteScript(buf));
+  }
+
+  /** @internal A script whose answer keeps its rows (`EXEC_ROWS`, node-postgres' simple queries). */
+  execRows(text: string): Promise<Buffer> {
+    if (this.released) return Promise.reject(new PgwarpError('this connection was released; reserve another one'));
+    return this.bridge.execRows(this.id, text).then((buf) => this.noteScript(buf));
+  }
+
+  private noteScript(buf: Buffer): Buffer {
+    const s = answerStatus(buf, true);
+    if (s !== undefined) this.status = s;
+    return buf;
   }
 
   /** `COPY ... FROM STDIN` on this connection; see `Pool.copyIn`. */
@@ -96,7 +136,7 @@ export class ReservedConnection implements QueryRunner {
   /** @internal */
   run(sql: string, params: readonly unknown[] | undefined, mode: number, limits?: Limits): Promise<Buffer> {
     if (this.released) return Promise.reject(new PgwarpError('this connection was released; reserve another one'));
-    return this.bridge.query(sql, params, mode, this.id, limits);
+    return this.bridge.query(sql, params, mode, this.id, limits).then(this.note);
   }
 
   /** @internal */
@@ -106,7 +146,7 @@ export class ReservedConnection implements QueryRunner {
 
   /** @internal */
   next(cursor: number): Promise<Buffer> {
-    return this.bridge.next(cursor);
+    return this.bridge.next(cursor).then(this.note);
   }
 
   /** @internal */

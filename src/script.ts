@@ -6,6 +6,7 @@
 import type { Bridge } from './bridge';
 import { commandOf } from './decode';
 import { errorFromResult, PgwarpError, PostgresError } from './errors';
+import { statementAt } from './script-statements';
 
 /** What one statement of a script did. */
 export interface StatementResult {
@@ -44,25 +45,35 @@ export function forEachStatement(buf: Buffer, pages: boolean, each: (tag: string
 
 /**
  * Runs `text` on reserved connection `conn` and reads its answer (layout:
- * `crates/pgwarp-core/src/pool/script.rs`). A failure rejects with the server's error, with
- * `statement` (1-based) naming the statement that failed and `completed` what ran before it
- * (which the server then rolled back, unless the script committed it itself).
+ * `crates/pgwarp-core/src/pool/script.rs`); `onAnswer` sees the answer first. A failure
+ * rejects with the server's error, with `statement` (1-based) naming the statement that
+ * failed and `completed` what ran before it (which the server then rolled back, unless the
+ * script committed it itself).
  */
-export async function runScript(bridge: Bridge, conn: number, text: string): Promise<StatementResult[]> {
+export async function runScript(bridge: Bridge, conn: number, text: string, onAnswer?: (buf: Buffer) => void): Promise<StatementResult[]> {
   if (typeof text !== 'string') throw new PgwarpError('exec() takes the script as a string');
   const buf = await bridge.exec(conn, text);
+  onAnswer?.(buf);
   if (buf[0] !== 0) throw errorFromResult(buf, text);
   const results: StatementResult[] = [];
   const at = forEachStatement(buf, false, (tag, rowCount) => results.push({ command: commandOf(tag), rowCount, tag }));
-  const count = results.length;
-  if (buf[at] === 1) {
-    const err = errorFromResult(buf.subarray(at + 1), text);
-    if (err instanceof PostgresError) {
-      err.statement = count + 1;
-      err.completed = results;
-      err.message = `${err.message} (statement ${count + 1} of the script)`;
-    }
-    throw err;
-  }
+  if (buf[at] === 1) throw scriptError(buf.subarray(at + 1), text, results);
   return results;
+}
+
+/**
+ * A script's failure, saying which statement failed: the one its `position` falls in when
+ * the server gives one (a syntax error fails the whole text before any of it runs), else
+ * the one after those completed.
+ */
+export function scriptError(buf: Buffer, text: string, completed: StatementResult[]): Error {
+  const err = errorFromResult(buf, text);
+  if (err instanceof PostgresError) {
+    const at = err.position === undefined ? undefined : statementAt(text, Number(err.position));
+    const statement = at ?? completed.length + 1;
+    err.statement = statement;
+    err.completed = completed;
+    err.message = `${err.message} (statement ${statement} of the script)`;
+  }
+  return err;
 }

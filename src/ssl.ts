@@ -36,7 +36,17 @@ export interface SslSettings {
   sslServername?: string;
 }
 
-const pem = (v: string | Buffer): string => (typeof v === 'string' ? v : v.toString('utf8'));
+/** A PEM given as a string or a Buffer; anything else is refused, naming the option. */
+function pem(name: string, v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  throw new PgwarpError(`ssl.${name} must be a PEM string or a Buffer, not ${v === null ? 'null' : typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`}`);
+}
+
+function text(name: string, v: unknown): string {
+  if (typeof v === 'string') return v;
+  throw new PgwarpError(`ssl.${name} must be a string, not ${typeof v}`);
+}
 
 /** Node's trust: its bundled roots plus `NODE_EXTRA_CA_CERTS`, as `tls.connect` would use. */
 function nodeRoots(env: NodeJS.ProcessEnv): string {
@@ -59,16 +69,19 @@ export function sslSettings(ssl: SslOption | undefined, env: NodeJS.ProcessEnv):
   if (typeof ssl === 'string') return { sslMode: ssl };
   if (typeof ssl !== 'object' || ssl === null) throw new PgwarpError(`ssl must be true, false, an sslmode or an options object, not ${String(ssl)}`);
   const out: SslSettings = {};
+  if (ssl.rejectUnauthorized !== undefined && typeof ssl.rejectUnauthorized !== 'boolean') {
+    throw new PgwarpError(`ssl.rejectUnauthorized must be true or false, not ${JSON.stringify(ssl.rejectUnauthorized)}`);
+  }
   if (ssl.rejectUnauthorized === false) {
     // node: no check at all, even with a CA given.
     out.sslMode = 'require';
   } else {
     out.sslMode = 'verify-full';
-    out.sslRootCertPem = ssl.ca === undefined ? nodeRoots(env) : (Array.isArray(ssl.ca) ? ssl.ca : [ssl.ca]).map(pem).join('\n');
+    out.sslRootCertPem = ssl.ca === undefined ? nodeRoots(env) : (Array.isArray(ssl.ca) ? ssl.ca : [ssl.ca]).map((c: unknown) => pem('ca', c)).join('\n');
   }
-  if (ssl.cert !== undefined) out.sslCertPem = pem(ssl.cert);
-  if (ssl.key !== undefined) out.sslKeyPem = pem(ssl.key);
-  if (ssl.passphrase !== undefined) out.sslPassword = ssl.passphrase;
-  if (ssl.servername !== undefined) out.sslServername = ssl.servername;
+  if (ssl.cert !== undefined) out.sslCertPem = pem('cert', ssl.cert);
+  if (ssl.key !== undefined) out.sslKeyPem = pem('key', ssl.key);
+  if (ssl.passphrase !== undefined) out.sslPassword = text('passphrase', ssl.passphrase);
+  if (ssl.servername !== undefined) out.sslServername = text('servername', ssl.servername);
   return out;
 }

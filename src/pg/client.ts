@@ -13,9 +13,9 @@ import type { ReservedConnection } from '../reserved';
 import { connectionParameters, toPoolOptions, type ClientConfig } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
-import { checkName, isOwnSubmittable, normalizeQuery, Query, settle, withTimeout, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
+import { checkName, isOwnSubmittable, normalizeQuery, Query, settle, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
-import { runPgQuery, type Target } from './run';
+import { runPgQuery, runTimed, type Target } from './run';
 import { TypeOverrides, type TypeParserSource } from './types';
 import { escapeIdentifier, escapeLiteral } from './values';
 
@@ -91,6 +91,8 @@ export class Client extends EventEmitter {
   /** @internal Gives the Client a (newly) reserved connection: a pool's clients are reused per connection, as pg's are. */
   _attach(a: Attachment): void {
     this.broken = false;
+    // A cursor left open by the last holder was stopped by its release: nothing waits for it.
+    this.gate = undefined;
     this.conn = a.conn;
     this.processID = a.processID;
     this._connected = true;
@@ -101,13 +103,18 @@ export class Client extends EventEmitter {
     const self = this;
     this.target = {
       runner: conn,
-      script: (text) => a.bridge.execRows(conn.id, text),
+      script: (text) => conn.execRows(text),
       // setTypeParser() may come after connect().
       get types() {
         return self.overrides;
       },
       native,
     };
+  }
+
+  /** @internal Its pool closes its connection (`release(err)`): it cannot query any more. */
+  _destroy(): void {
+    this._ending = true;
   }
 
   /** @internal The engine connection this Client holds. */
@@ -230,7 +237,9 @@ export class Client extends EventEmitter {
     checkName(this.names, query);
     this.inFlight++;
     try {
-      const res = await withTimeout(runPgQuery(target, query), this.config.query_timeout);
+      const ms = this.config.query_timeout;
+      const conn = this.conn;
+      const res = typeof ms === 'number' && ms > 0 && conn !== undefined ? await runTimed(target, query, ms, () => conn.cancelTarget()) : await runPgQuery(target, query);
       if (query.name !== undefined) this.names.set(query.name, query.text);
       return res;
     } catch (err) {

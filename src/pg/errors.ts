@@ -6,6 +6,7 @@
  */
 import { constants } from 'node:os';
 
+import { PG_SERVER_ERROR } from '../error-base';
 import { ConnectionError, PoolClosedError, PoolTimeoutError, PostgresError } from '../errors';
 
 /** pg's messages that libraries match on. */
@@ -48,6 +49,9 @@ export class DatabaseError extends Error {
     super(message);
   }
 }
+
+// The same server error as pgwarp's `PostgresError`: `instanceof` its SQLSTATE classes holds.
+Object.defineProperty(DatabaseError.prototype, PG_SERVER_ERROR, { value: true });
 
 const TEXT_FIELDS = ['severity', 'code', 'detail', 'hint', 'internalQuery', 'where', 'schema', 'table', 'column', 'dataType', 'constraint', 'file', 'routine'] as const;
 const NUMBER_FIELDS = ['position', 'internalPosition', 'line'] as const;

@@ -11,9 +11,9 @@ import { Client, noticeOf, notification } from './client';
 import { connectionParameters, toPoolOptions, type PoolConfig } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
-import { checkName, normalizeQuery, settle, withTimeout, type Callback, type QueryConfig, type QueryResultRow } from './query';
+import { checkName, normalizeQuery, settle, type Callback, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
-import { runPgQuery, type Target } from './run';
+import { runPgQuery, runTimed, type Target } from './run';
 
 /** A Client from `pool.connect()`: give it back with `release()` (with an error or `true`, it is closed). */
 export type PoolClient = Client & { release(err?: Error | boolean): void };
@@ -66,6 +66,14 @@ export class Pool extends EventEmitter {
   private releasing = 0;
   private readonly pendingReleases = new Set<Promise<void>>();
   private sharedTarget: Target | undefined;
+  /**
+   * A connection that a `pool.query('BEGIN')` left inside a transaction. pg runs each
+   * `pool.query()` on an idle client, the one released last first, so the queries that come
+   * after such a BEGIN, one at a time, run inside its transaction, and its ROLLBACK undoes
+   * them. The same here: while the server says this connection is in a transaction, every
+   * `pool.query()` that finds it idle runs on it; once it is idle, it goes back.
+   */
+  private open: { conn: ReservedConnection; target: Target; busy: boolean } | undefined;
   private readonly names = new Map<string, string>();
   /** Clients given back with an error, whose connections are still closing. */
   private destroying = 0;
@@ -108,10 +116,14 @@ export class Pool extends EventEmitter {
     const engine = this.engine;
     const alone = async <T>(fn: (target: Target) => Promise<T>): Promise<T> => {
       const conn = await engine.reserve();
+      const target = this.targetOf(conn);
+      let failed = true;
       try {
-        return await fn({ runner: conn, script: (text) => engine.bridge.execRows(conn.id, text), native: this.sharedTarget?.native, types: this.options.types });
+        const res = await fn(target);
+        failed = false;
+        return res;
       } finally {
-        await conn.release().catch(() => {});
+        if (failed || !this.keepOpen(conn, target)) await conn.release().catch(() => {});
       }
     };
     const p = this.options.pgwarp;
@@ -123,6 +135,18 @@ export class Pool extends EventEmitter {
       native: p?.values === 'pgwarp' ? { int8: p.int8 ?? 'bigint' } : undefined,
     };
     return this.sharedTarget;
+  }
+
+  /** Where queries run on a connection the pool reserved for them. */
+  private targetOf(conn: ReservedConnection): Target {
+    return { runner: conn, script: (text) => conn.execRows(text), native: this.sharedTarget?.native, types: this.options.types };
+  }
+
+  /** Keeps `conn` as the pool's open transaction if the server says it is in one (see `open`). */
+  private keepOpen(conn: ReservedConnection, target: Target): boolean {
+    if (this.open !== undefined || this.ending || conn.status === 'I' || conn.status === undefined) return false;
+    this.open = { conn, target, busy: false };
+    return true;
   }
 
   /**
@@ -194,9 +218,38 @@ export class Pool extends EventEmitter {
 
   private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
     checkName(this.names, query);
-    const res = await withTimeout(runPgQuery(this.target, query), this.options.query_timeout);
+    const open = this.open;
+    const res = open !== undefined && !open.busy ? await this.runOpen(open, query) : await this.runShared(query);
     if (query.name !== undefined) this.names.set(query.name, query.text);
     return res;
+  }
+
+  private runShared(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
+    const ms = this.options.query_timeout;
+    if (typeof ms !== 'number' || ms <= 0) return runPgQuery(this.target, query);
+    return runTimed(this.target, query, ms, () => this.engine.cancelTarget({ timeout: ms }));
+  }
+
+  /**
+   * Runs a query inside the transaction `pool.query('BEGIN')` left open; see `open`. As in pg,
+   * whose pool destroys a client whose query failed, a failure ends that transaction: it is
+   * rolled back and the connection goes back.
+   */
+  private async runOpen(open: NonNullable<Pool['open']>, query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
+    open.busy = true;
+    let failed = true;
+    try {
+      const ms = this.options.query_timeout;
+      const res = typeof ms !== 'number' || ms <= 0 ? await runPgQuery(open.target, query) : await runTimed(open.target, query, ms, () => open.conn.cancelTarget());
+      failed = false;
+      return res;
+    } finally {
+      open.busy = false;
+      if (failed || (open.conn.status !== 'T' && open.conn.status !== 'E')) {
+        this.open = undefined;
+        await open.conn.release().catch(() => {});
+      }
+    }
   }
 
   /** Checks out a Client (a reserved connection); give it back with `client.release()`. */
@@ -240,6 +293,8 @@ export class Pool extends EventEmitter {
       this.holders.delete(conn.id);
       this.emit('release', err, client);
       const retire = err || uses >= (this.options.maxUses ?? Infinity);
+      // pg ends a client released with an error: later queries on it are refused as such.
+      if (err) client._destroy();
       void this.giveBack(client, conn, retire ? (err ?? true) : undefined);
     };
     this.holders.set(conn.id, client);
@@ -304,6 +359,9 @@ export class Pool extends EventEmitter {
     else {
       this.ending = true;
       work = (async () => {
+        const open = this.open;
+        this.open = undefined;
+        await open?.conn.release().catch(() => {});
         await this.engineInstance?.close();
         this.ended = true;
       })();

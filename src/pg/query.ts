@@ -100,27 +100,6 @@ export function settle<T>(work: Promise<T>, cb: Callback<T> | undefined, ok: nul
 }
 
 /**
- * pg's client-side `query_timeout`: the query rejects with pg's message after `ms` (the
- * statement itself goes on; `statement_timeout` stops it on the server).
- */
-export function withTimeout<T>(work: Promise<T>, ms: number | false | undefined): Promise<T> {
-  if (typeof ms !== 'number' || ms <= 0) return work;
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(MESSAGES.queryTimeout)), ms);
-    work.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
-}
-
-/**
  * pg's `Query`: a submittable that emits `row` for each row, then `end` with the Result (or
  * `error`), and calls its callback.
  *

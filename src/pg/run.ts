@@ -4,11 +4,12 @@
  * a text of several statements without values, the simple protocol, as pg chooses.
  * @module
  */
+import { abortable, newCancelKey, type CancelTarget } from '../abort';
 import { decodeResult, TEXT_RESULTS, type DecodeOptions, type Int8Mode } from '../decode';
-import { errorFromResult, ParameterError } from '../errors';
+import { errorFromResult, ParameterError, QueryTimeoutError } from '../errors';
 import { fetchPages, MODE_ALL, type QueryRunner } from '../query-result';
 import { forEachStatement } from '../script';
-import { toPgError } from './errors';
+import { MESSAGES, toPgError } from './errors';
 import { makeResult, type Result } from './result';
 import { globalDecoding, lookup, pgDecoding, type TypeParserSource } from './types';
 import { prepareValues } from './values';
@@ -88,6 +89,36 @@ export async function runPgQuery(target: Target, q: PgQueryConfig): Promise<Resu
     }
   } catch (err) {
     throw toPgError(err);
+  }
+}
+
+/**
+ * Runs one pg query under pg's `query_timeout` of `ms`: past it the query rejects with pg's
+ * message, and (unlike pg, which leaves it running in front of every later query on its
+ * connection) its statement is cancelled on the server. `place` gives the connection it runs
+ * on: the client's own, or for a pool one reserved for it (a cancel must not reach another
+ * caller's statement).
+ */
+export async function runTimed(target: Target, q: PgQueryConfig, ms: number, place: () => Promise<CancelTarget & { runner: QueryRunner }>): Promise<Result | Result[]> {
+  const at = await place();
+  const key = newCancelKey();
+  const runner = at.runner;
+  const keyed: QueryRunner = {
+    bridge: runner.bridge,
+    get connection() {
+      return runner.connection;
+    },
+    run: (sql, params, mode, limits) => runner.run(sql, params, mode, { ...limits, key }),
+    next: (cursor) => runner.next(cursor),
+    cancel: (cursor) => runner.cancel(cursor),
+    stop: (cursor) => runner.stop(cursor),
+    cancelTarget: (o) => runner.cancelTarget(o),
+  };
+  try {
+    return await abortable(at, { timeout: ms }, key, () => runPgQuery({ ...target, runner: keyed }, q));
+  } catch (err) {
+    if (err instanceof QueryTimeoutError) throw new Error(MESSAGES.queryTimeout);
+    throw err;
   }
 }
 
