@@ -212,12 +212,7 @@ export class Bridge {
    * no cancel for them can arrive any more.
    */
   interrupt(conn: number, key: number): Promise<Buffer> {
-    const id = this.nextId++;
-    this.batch.u8(kind.INTERRUPT);
-    this.batch.u32(id);
-    this.batch.u32(conn);
-    this.batch.u32(key);
-    return this.expect(id);
+    return this.simple(kind.INTERRUPT, conn, key);
   }
 
   /** Asks for event `kind.EVENT_LOST` once reserved connection `conn` is gone (no completion). */
@@ -272,12 +267,13 @@ export class Bridge {
     return this.expect(id);
   }
 
-  /** A request that is its kind and at most one number. */
-  private simple(kind: number, value?: number): Promise<Buffer> {
+  /** A request that is its kind and at most two numbers. */
+  private simple(kind: number, a?: number, b?: number): Promise<Buffer> {
     const id = this.nextId++;
     this.batch.u8(kind);
     this.batch.u32(id);
-    if (value !== undefined) this.batch.u32(value);
+    if (a !== undefined) this.batch.u32(a);
+    if (b !== undefined) this.batch.u32(b);
     return this.expect(id);
   }
 
