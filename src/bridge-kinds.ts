@@ -29,4 +29,5 @@ export const EVENT_NEW_CONNECTION = 2;
 export const EVENT_NOTICE = 4;
 export const EVENT_NOTIFICATION = 5;
 export const EVENT_LOST = 6;
+export const EVENT_CLOSED = 7;
 export const EVENT_PASSWORD = 3;

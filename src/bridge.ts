@@ -64,6 +64,8 @@ export class Bridge {
     notice?: (notice: Buffer, conn: number) => void;
     notification?: (conn: number, processId: number, channel: string, payload: string) => void;
     lost?: (conn: number) => void;
+    /** A connection's session ended on its own while nothing ran on it (`EVENT_CLOSED`). */
+    closed?: (conn: number, reason: string) => void;
   } = {};
 
   /**
@@ -373,6 +375,7 @@ export class Bridge {
       const { processId, channel, payload } = readNotification(ev);
       this.events.notification?.(conn, processId, channel, payload);
     } else if (ev[0] === kind.EVENT_LOST) this.events.lost?.(conn);
+    else if (ev[0] === kind.EVENT_CLOSED) this.events.closed?.(conn, ev.toString('utf8', 12, 12 + ev.readUInt32LE(8)));
   }
 
   private settled(n: number): void {

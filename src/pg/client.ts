@@ -10,10 +10,10 @@ import type { Bridge } from '../bridge';
 import { decodeNotice } from '../notify';
 import { Pool as PgwarpPool } from '../pool';
 import type { ReservedConnection } from '../reserved';
-import { connectionParameters, toPoolOptions, type ClientConfig } from './config';
+import { connectionParameters, hideSecrets, toPoolOptions, type ClientConfig, type ConnectionParameters } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
-import { checkName, isOwnSubmittable, normalizeQuery, Query, settle, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
+import { isOwnSubmittable, normalizeQuery, promiseOf, Query, settle, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
 import { runPgQuery, runTimed, type Target } from './run';
 import { TypeOverrides, type TypeParserSource } from './types';
@@ -53,6 +53,8 @@ export class Client extends EventEmitter {
   readonly port: number;
   /** Not enumerable, as in pg, so logging a Client does not print it. */
   declare readonly password: unknown;
+  /** What the Client connects with, as pg's `ConnectionParameters` (password and ssl key not enumerable). */
+  readonly connectionParameters: ConnectionParameters & Record<string, unknown>;
   /** pg's Query class, also reachable here. */
   static Query = Query;
   /** @internal */
@@ -78,7 +80,11 @@ export class Client extends EventEmitter {
     const c: ClientConfig = typeof config === 'string' ? { connectionString: config } : (config ?? {});
     const p = connectionParameters(c, defaults);
     // pg reads PG* when the Client is made, not when it connects.
-    this.config = c.connectionString === undefined ? { ...c, host: p.host, port: p.port, user: p.user, database: p.database } : c;
+    this.config = c.connectionString === undefined ? { ...c, host: p.host, port: p.port, user: p.user, database: p.database } : { ...c };
+    hideSecrets(this.config);
+    // pg's ConnectionParameters, as `client.connectionParameters` shows them.
+    this.connectionParameters = { ...p, ssl: c.ssl, statement_timeout: c.statement_timeout ?? false, query_timeout: c.query_timeout ?? false };
+    hideSecrets(this.connectionParameters);
     this.user = p.user;
     this.database = p.database;
     this.host = p.host;
@@ -109,6 +115,7 @@ export class Client extends EventEmitter {
         return self.overrides;
       },
       native,
+      names: this.names,
     };
   }
 
@@ -137,6 +144,8 @@ export class Client extends EventEmitter {
     return settle(
       this.connecting.then(() => this),
       callback as Callback<this> | undefined,
+      null,
+      this.config.Promise,
     );
   }
 
@@ -202,11 +211,48 @@ export class Client extends EventEmitter {
     if (isOwnSubmittable(config)) {
       // It waits for what came before it, and what comes after waits for it.
       const before = this.gate;
-      config.submitTo(this, () => this.ready(before), (done) => this.hold(done));
+      this.queued++;
+      // pg hands the callback given beside a Query to it.
+      const given = typeof values === 'function' ? values : callback;
+      if (config instanceof Query && config.callback === undefined && typeof given === 'function') config.callback = given as never;
+      config.submitTo(
+        this,
+        () => this.ready(before),
+        (done) => {
+          this.hold(done);
+          this.settled(done);
+        },
+      );
       return config;
     }
     const { query, cb } = normalizeQuery(config, values, callback);
-    return settle(this.run(query), cb);
+    this.queued++;
+    const work = this.run(query);
+    const r = settle(work, cb, null, this.config.Promise);
+    this.settled(work);
+    return r;
+  }
+
+  /** pg emits 'drain' when its queue empties, after the last query's callback. */
+  private settled(work: Promise<unknown>): void {
+    const drained = () => {
+      if (--this.queued === 0) process.nextTick(() => this.queued === 0 && this.emit('drain'));
+    };
+    work.then(drained, drained);
+  }
+
+  /** Queries issued and not settled, for 'drain'. */
+  private queued = 0;
+
+  /** pg's: `'I'` idle, `'T'` in a transaction, `'E'` in a failed one, as the server last said; null before connecting. */
+  getTransactionStatus(): 'I' | 'T' | 'E' | null {
+    if (this.conn === undefined || this.broken) return null;
+    return this.conn.status ?? null;
+  }
+
+  /** @internal pg-pool reads it: the Client can still run queries. */
+  get _queryable(): boolean {
+    return !this.broken;
   }
 
   /** Queries wait for this: a cursor or stream closing (its statement is stopped on the server first). */
@@ -234,13 +280,11 @@ export class Client extends EventEmitter {
 
   private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
     const target = await this.ready(this.gate);
-    checkName(this.names, query);
     this.inFlight++;
     try {
       const ms = this.config.query_timeout;
       const conn = this.conn;
       const res = typeof ms === 'number' && ms > 0 && conn !== undefined ? await runTimed(target, query, ms, () => conn.cancelTarget()) : await runPgQuery(target, query);
-      if (query.name !== undefined) this.names.set(query.name, query.text);
       return res;
     } catch (err) {
       // end() while it ran: pg ends the socket under it.
@@ -263,7 +307,7 @@ export class Client extends EventEmitter {
       );
       return undefined;
     }
-    return done;
+    return promiseOf(this.config.Promise, done);
   }
 
   private async close(): Promise<void> {
@@ -309,8 +353,13 @@ export function notification(processId: number, channel: string, payload: string
   return { processId, channel, payload, length: 0, name: 'notification' };
 }
 
-/** A notice as pg emits it: an Error-like object with the server's fields. */
-export function noticeOf(buf: Buffer): Error {
+/**
+ * A notice as pg emits it: pg-protocol's NoticeMessage, a plain object (not an Error) with
+ * `name: 'notice'`, `message` and the server's fields.
+ */
+export function noticeOf(buf: Buffer): Record<string, unknown> {
   const n = decodeNotice(buf) as unknown as Record<string, unknown>;
-  return Object.assign(new Error(String(n.message ?? '')), n, { name: 'notice' });
+  // pg-protocol gives every field as the server's text.
+  for (const k of ['position', 'internalPosition', 'line']) if (typeof n[k] === 'number') n[k] = String(n[k]);
+  return { ...n, length: buf.length, name: 'notice', message: String(n.message ?? '') };
 }

@@ -29,6 +29,8 @@ export interface ClientConfig {
   types?: TypeParserSource;
   /** pgwarp's own options for new code; see the README. Never on by default. */
   pgwarp?: PgwarpOptions;
+  /** The promise library whose promises `connect()`, `query()` and `end()` return (pg's option; default the global Promise). */
+  Promise?: import('./query').PromiseLibrary;
 }
 
 /** What `new Pool(config)` takes (pg's `PoolConfig`). */
@@ -68,6 +70,13 @@ export interface PgwarpOptions {
 
 const positive = (v: unknown): number | undefined => (typeof v === 'number' && v > 0 ? v : undefined);
 
+/** A server timeout as pg sends it: `parseInt` of whatever was given (3000.7 and '3000' are 3000). */
+const serverTimeout = (v: unknown): number | undefined => {
+  if (!v) return undefined;
+  const n = parseInt(String(v), 10);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+};
+
 /** The connection string (if any) and pgwarp's options for a pg config. */
 export function toPoolOptions(config: PoolConfig | string | undefined, standalone: boolean): [string | undefined, PoolOptions] {
   const c: PoolConfig = typeof config === 'string' ? { connectionString: config } : (config ?? {});
@@ -81,9 +90,9 @@ export function toPoolOptions(config: PoolConfig | string | undefined, standalon
   const app = c.application_name ?? c.fallback_application_name;
   if (app !== undefined) o.applicationName = app;
   if (c.options !== undefined) o.options = c.options;
-  o.statementTimeout = positive(c.statement_timeout);
-  o.lockTimeout = positive(c.lock_timeout);
-  o.idleInTransactionSessionTimeout = positive(c.idle_in_transaction_session_timeout);
+  o.statementTimeout = serverTimeout(c.statement_timeout);
+  o.lockTimeout = serverTimeout(c.lock_timeout);
+  o.idleInTransactionSessionTimeout = serverTimeout(c.idle_in_transaction_session_timeout);
   const connectTimeout = positive(c.connectionTimeoutMillis);
   o.connectTimeout = connectTimeout;
   // pg's connectionTimeoutMillis bounds the wait for a client too; 0 (its default) waits forever.
@@ -116,10 +125,22 @@ export interface ConnectionParameters {
   host: string;
   port: number;
   password: unknown;
+  ssl?: unknown;
+}
+
+/**
+ * Hides secrets from `util.inspect`, `JSON.stringify` and logs, as pg does: `password` (and
+ * `ssl.key`, in the caller's own ssl object, as pg does) become non-enumerable; direct access
+ * still reads them.
+ */
+export function hideSecrets(o: { password?: unknown; ssl?: unknown }): void {
+  if ('password' in o) Object.defineProperty(o, 'password', { value: o.password, enumerable: false, writable: true, configurable: true });
+  const ssl = o.ssl as { key?: unknown } | undefined;
+  if (ssl !== null && typeof ssl === 'object' && ssl.key) Object.defineProperty(ssl, 'key', { enumerable: false });
 }
 
 /** pg's `ConnectionParameters`: a connection string's parts win over the fields, as in pg. */
-export function connectionParameters(c: ClientConfig, defaults: { user?: string; host: string; port: number; password: unknown }): ConnectionParameters {
+export function connectionParameters(c: ClientConfig, defaults: { user?: string; database?: string; host: string; port: number; password: unknown }): ConnectionParameters {
   const fromUrl: Partial<ConnectionParameters> = {};
   if (c.connectionString !== undefined) {
     try {
@@ -138,7 +159,7 @@ export function connectionParameters(c: ClientConfig, defaults: { user?: string;
   const user = fromUrl.user ?? c.user ?? env.PGUSER ?? defaults.user;
   return {
     user,
-    database: fromUrl.database ?? c.database ?? env.PGDATABASE ?? user,
+    database: fromUrl.database ?? c.database ?? env.PGDATABASE ?? defaults.database ?? user,
     host: fromUrl.host ?? c.host ?? env.PGHOST ?? defaults.host,
     port: Number(fromUrl.port ?? c.port ?? env.PGPORT ?? defaults.port),
     password: fromUrl.password ?? c.password ?? env.PGPASSWORD ?? defaults.password,

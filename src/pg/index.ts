@@ -32,9 +32,10 @@ export type QueryResult<R extends import('./query').QueryResultRow = import('./q
 export type { Cursor } from './cursor';
 export type { QueryStream } from './query-stream';
 
-/** pg's native bindings (pg-native): pgwarp has none; its engine is already native. */
-export const native = null;
-
 /** The module object, as `import pg from 'pg'` gives it. */
-const pg = { Client, Pool, Query, Result, types, defaults, DatabaseError, TypeOverrides, escapeIdentifier, escapeLiteral, native };
+const pg = { Client, Pool, Query, Result, types, defaults, DatabaseError, TypeOverrides, escapeIdentifier, escapeLiteral };
 export default pg;
+
+// pg's native bindings (pg-native): pgwarp has none, its engine is already native. Not
+// enumerable, as pg defines it (a lazy getter), so `Object.keys(pg)` does not list it.
+for (const target of [pg, module.exports]) Object.defineProperty(target, 'native', { value: null, enumerable: false, configurable: true });

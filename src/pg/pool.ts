@@ -5,13 +5,14 @@
  */
 import { EventEmitter } from 'node:events';
 
+import { ConnectionError } from '../errors';
 import { Pool as PgwarpPool } from '../pool';
 import type { ReservedConnection } from '../reserved';
 import { Client, noticeOf, notification } from './client';
-import { connectionParameters, toPoolOptions, type PoolConfig } from './config';
+import { connectionParameters, hideSecrets, toPoolOptions, type PoolConfig } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
-import { checkName, normalizeQuery, settle, type Callback, type QueryConfig, type QueryResultRow } from './query';
+import { normalizeQuery, promiseOf, settle, type Callback, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
 import { runPgQuery, runTimed, type Target } from './run';
 
@@ -90,6 +91,7 @@ export class Pool extends EventEmitter {
       allowExitOnIdle: options.allowExitOnIdle ?? false,
       maxLifetimeSeconds: options.maxLifetimeSeconds ?? 0,
     };
+    hideSecrets(this.options);
     this.Client = Client;
   }
 
@@ -107,6 +109,14 @@ export class Pool extends EventEmitter {
     bridge.events.notification = (conn, processId, channel, payload) =>
       this.holders.get(conn)?.emitApart('notification', notification(processId, channel, payload));
     bridge.events.notice = (buf, conn) => this.holders.get(conn)?.emitApart('notice', noticeOf(buf));
+    // pg-pool emits 'error' when an idle client's connection dies (pg then crashes a process
+    // that does not listen; here the event goes only to listeners).
+    bridge.events.closed = (conn, reason) => {
+      if (this.holders.has(conn) || this.listenerCount('error') === 0) return;
+      const err = new ConnectionError(`connection lost: ${reason}`);
+      err.code = 'ECONNRESET';
+      this.emit('error', toPgError(err), this.clients.get(conn));
+    };
     this.engineInstance = engine;
     return engine;
   }
@@ -133,13 +143,14 @@ export class Pool extends EventEmitter {
       script: (text) => alone((t) => t.script(text)),
       alone,
       native: p?.values === 'pgwarp' ? { int8: p.int8 ?? 'bigint' } : undefined,
+      names: this.names,
     };
     return this.sharedTarget;
   }
 
   /** Where queries run on a connection the pool reserved for them. */
   private targetOf(conn: ReservedConnection): Target {
-    return { runner: conn, script: (text) => conn.execRows(text), native: this.sharedTarget?.native, types: this.options.types };
+    return { runner: conn, script: (text) => conn.execRows(text), native: this.sharedTarget?.native, types: this.options.types, names: this.names };
   }
 
   /** Keeps `conn` as the pool's open transaction if the server says it is in one (see `open`). */
@@ -213,14 +224,12 @@ export class Pool extends EventEmitter {
       throw err;
     }
     if (this.ending) return settle(Promise.reject(new Error(MESSAGES.poolEnded)), q.cb, undefined);
-    return settle(this.run(q.query), q.cb, undefined);
+    return settle(this.run(q.query), q.cb, undefined, this.options.Promise);
   }
 
   private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
-    checkName(this.names, query);
     const open = this.open;
     const res = open !== undefined && !open.busy ? await this.runOpen(open, query) : await this.runShared(query);
-    if (query.name !== undefined) this.names.set(query.name, query.text);
     return res;
   }
 
@@ -257,7 +266,7 @@ export class Pool extends EventEmitter {
   connect(callback: (err: Error | null, client?: PoolClient, release?: (err?: Error | boolean) => void) => void): void;
   connect(callback?: (err: Error | null, client?: PoolClient, release?: (err?: Error | boolean) => void) => void): Promise<PoolClient> | undefined {
     const work = this.acquire();
-    if (callback === undefined) return work;
+    if (callback === undefined) return promiseOf(this.options.Promise, work);
     work.then(
       (client) => callback(null, client, client.release),
       (err: Error) => callback(err),

@@ -36,18 +36,6 @@ export interface OwnSubmittable {
   submitTo(client: unknown, ready: () => Promise<Target>, hold: (done: Promise<void>) => void): void;
 }
 
-/**
- * Checks a named statement against the texts `names` saw (pg keeps them per connection): a
- * name alone runs its text again; the same name with another text is refused. The name is
- * remembered once its statement ran.
- */
-export function checkName(names: Map<string, string>, q: PgQueryConfig): void {
-  if (q.name === undefined) return;
-  const known = names.get(q.name);
-  if (q.text === undefined && known !== undefined) q.text = known;
-  else if (known !== undefined && known !== q.text) throw new Error(`Prepared statements must be unique - '${q.name}' was used for a different statement`);
-}
-
 /** Whether `v` is one of pgwarp/pg's submittables; a foreign one (pg's own classes) is refused by name. */
 export function isOwnSubmittable(v: unknown): v is OwnSubmittable {
   if (v === null || typeof v !== 'object') return false;
@@ -86,12 +74,20 @@ export function normalizeQuery(config: unknown, values: unknown, callback: unkno
   return { query, cb: typeof cb === 'function' ? cb : undefined };
 }
 
+/** pg's `Promise` option: the promise library whose promises `connect()`, `query()` and `end()` return. */
+export type PromiseLibrary = { resolve<T>(value: T | PromiseLike<T>): PromiseLike<T> };
+
+/** `work` as a promise of library `P` (pg's `Promise` option), or itself when none is given. */
+export function promiseOf<T>(P: PromiseLibrary | undefined, work: Promise<T>): Promise<T> {
+  return P === undefined || P === Promise ? work : (P.resolve(work) as Promise<T>);
+}
+
 /**
  * A promise, or, with a callback, nothing (the callback gets the outcome, as in pg; a Client
  * calls back with `null` for no error, a Pool with `undefined`).
  */
-export function settle<T>(work: Promise<T>, cb: Callback<T> | undefined, ok: null | undefined = null): Promise<T> | undefined {
-  if (cb === undefined) return work;
+export function settle<T>(work: Promise<T>, cb: Callback<T> | undefined, ok: null | undefined = null, P?: PromiseLibrary): Promise<T> | undefined {
+  if (cb === undefined) return promiseOf(P, work);
   work.then(
     (v) => cb(ok as null, v),
     (e: Error) => cb(e),
@@ -114,7 +110,7 @@ export class Query extends EventEmitter implements OwnSubmittable {
   readonly [SUBMIT] = true as const;
   readonly text: string;
   readonly values: unknown[] | undefined;
-  readonly callback: Callback<Result | Result[]> | undefined;
+  callback: Callback<Result | Result[]> | undefined;
   private readonly config: PgQueryConfig;
 
   constructor(config: string | PgQueryConfig, values?: unknown[] | Callback<Result | Result[]>, callback?: Callback<Result | Result[]>) {
@@ -127,8 +123,8 @@ export class Query extends EventEmitter implements OwnSubmittable {
   }
 
   /** @internal */
-  submitTo(_client: unknown, ready: () => Promise<Target>): void {
-    ready()
+  submitTo(_client: unknown, ready: () => Promise<Target>, hold: (done: Promise<void>) => void): void {
+    const done = ready()
       .then((target) => runPgQuery(target, this.config))
       .then(
         (res) => {
@@ -147,5 +143,7 @@ export class Query extends EventEmitter implements OwnSubmittable {
           if (this.listenerCount('error') > 0 || this.callback === undefined) this.emit('error', err);
         },
       );
+    // Later queries on the client run after it, as with pg, and 'drain' waits for it.
+    hold(done);
   }
 }

@@ -36,6 +36,8 @@ export interface Target {
   readonly types?: TypeParserSource;
   /** The opt-in modern mode's values (`pgwarp: { values: 'pgwarp' }`): pgwarp's own, no parsers. */
   readonly native?: { int8: Int8Mode };
+  /** The texts of named statements run here (pg keeps them per client; see `checkName`). */
+  readonly names?: Map<string, string>;
 }
 
 const PLACEHOLDER = /\$\d/;
@@ -63,8 +65,27 @@ function pgValues(source: TypeParserSource | undefined): ReturnType<typeof globa
   return source === undefined ? globalDecoding() : pgDecoding(lookup(source));
 }
 
+/**
+ * Checks a named statement against the texts `names` saw (pg keeps them per connection): a
+ * name alone runs its text again; the same name with another text is refused. The name is
+ * remembered once its statement ran.
+ */
+export function checkName(names: Map<string, string>, q: PgQueryConfig): void {
+  if (q.name === undefined) return;
+  const known = names.get(q.name);
+  if (q.text === undefined && known !== undefined) q.text = known;
+  else if (known !== undefined && known !== q.text) throw new Error(`Prepared statements must be unique - '${q.name}' was used for a different statement`);
+}
+
 /** Runs one pg query; a multi-statement simple query gives one Result per statement. */
 export async function runPgQuery(target: Target, q: PgQueryConfig): Promise<Result | Result[]> {
+  if (target.names !== undefined) checkName(target.names, q);
+  const res = await runUnnamed(target, q);
+  if (q.name !== undefined && target.names !== undefined) target.names.set(q.name, q.text);
+  return res;
+}
+
+async function runUnnamed(target: Target, q: PgQueryConfig): Promise<Result | Result[]> {
   if (typeof q.text !== 'string') throw new Error('A query must have either text or a name. Supplying neither is unsupported.');
   if (q.values !== undefined && q.values !== null && !Array.isArray(q.values)) throw new Error('Query values must be an array');
   const source = q.types ?? target.types;

@@ -49,6 +49,8 @@ pub struct Connection {
     /// Least recently used statements are closed beyond the bound (deadpool's cache is
     /// unbounded: deadpool-rs/deadpool#281).
     statements: Option<Mutex<StatementCache>>,
+    /// Texts run once with the unnamed statement, by hash, oldest first (see `first_use`).
+    ran_once: Mutex<std::collections::VecDeque<u64>>,
     next_statement: AtomicU32,
     in_flight: AtomicUsize,
     /// What the current holder's statements may have changed in the session.
@@ -99,6 +101,7 @@ impl Connection {
             spoiled: AtomicBool::new(false),
             order: tokio::sync::Mutex::new(()),
             statements: StatementCache::new(statement_cache_size).map(Mutex::new),
+            ran_once: Mutex::new(std::collections::VecDeque::new()),
             next_statement: AtomicU32::new(1),
             in_flight: AtomicUsize::new(0),
             marks: Mutex::new(Marks::default()),
@@ -296,6 +299,33 @@ impl Connection {
             _ => false,
         };
         Ok((prepared, kept))
+    }
+
+    /// Whether `sql` runs for the first time here (not cached, not run before): remembers it,
+    /// for as many texts as the statement cache holds.
+    pub fn first_use(&self, sql: &str) -> bool {
+        let Some(cache) = &self.statements else {
+            return false;
+        };
+        let bound = {
+            let cache = lock(cache);
+            if cache.contains(sql) {
+                return false;
+            }
+            cache.capacity()
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(sql, &mut h);
+        let key = std::hash::Hasher::finish(&h);
+        let mut seen = lock(&self.ran_once);
+        if seen.contains(&key) {
+            return false;
+        }
+        if seen.len() >= bound.max(1) {
+            seen.pop_front();
+        }
+        seen.push_back(key);
+        true
     }
 
     /// Describes `sql` without keeping a statement (the unnamed one), for `prepare: false`.

@@ -30,6 +30,16 @@ impl StatementCache {
         })
     }
 
+    /// Whether `sql` has a statement here (without marking it used).
+    pub fn contains(&self, sql: &str) -> bool {
+        self.lru.contains(sql)
+    }
+
+    /// How many statements it keeps at most.
+    pub fn capacity(&self) -> usize {
+        self.lru.cap().get()
+    }
+
     /// The statement for `sql`, marking it recently used.
     pub fn get(&mut self, sql: &str) -> Option<Arc<Prepared>> {
         self.lru.get(sql).cloned()

@@ -38,6 +38,9 @@ pub const EVENT_NOTICE: u8 = 4;
 pub const EVENT_NOTIFICATION: u8 = 5;
 /// Event: a watched connection is gone (its id at offset 4).
 pub const EVENT_LOST: u8 = 6;
+/// A connection's session ended on its own while nothing ran on it (`u32 conn`, then the
+/// reason: `u32 length`, text).
+pub const EVENT_CLOSED: u8 = 7;
 
 /// Where the password function's answer (or its failure's message) goes.
 type PasswordReply = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
@@ -71,6 +74,12 @@ fn unsolicited_event(conn: u32, u: crate::wire::Unsolicited, notices: bool) -> O
                 out.extend_from_slice(&(text.len() as u32).to_le_bytes());
                 out.extend_from_slice(text.as_bytes());
             }
+            Some(out)
+        }
+        crate::wire::Unsolicited::Closed { reason } => {
+            let mut out = event(EVENT_CLOSED, conn);
+            out.extend_from_slice(&(reason.len() as u32).to_le_bytes());
+            out.extend_from_slice(reason.as_bytes());
             Some(out)
         }
     }

@@ -70,8 +70,9 @@ pub fn encode_verbatim(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>,
             (Value::String(s), _) => Ok(Encoded::text(Some((*s).to_string()))),
             (Value::Bytes(b), _) => Ok(Encoded::binary(b.to_vec())),
             (_, Some(t)) => encode(v, t, i + 1),
-            // More values than the statement takes: the server refuses the Bind itself.
-            (_, None) => Ok(Encoded::text(None)),
+            // No type to go by (the unnamed statement, or more values than the statement
+            // takes, which the server refuses itself): as text, for the server to parse.
+            (_, None) => encode_untyped(std::slice::from_ref(v)).map(|mut e| e.remove(0)),
         })
         .collect()
 }

@@ -68,12 +68,19 @@ impl Pool {
     pub fn stats(&self) -> PoolStats {
         let st = lock(&self.inner.state);
         let busy = st.shared.iter().filter(|c| c.in_flight() > 0).count();
+        // Lost while idle, not pruned yet (the next acquire or maintenance tick drops them):
+        // neither open nor idle any more.
+        let dead = st
+            .shared
+            .iter()
+            .filter(|c| c.in_flight() == 0 && c.is_closed())
+            .count();
         let mut counters = st.counters;
         counters.created = self.inner.lives.created.load(Ordering::Relaxed);
         counters.destroyed = self.inner.lives.destroyed.load(Ordering::Relaxed);
         PoolStats {
-            total: (counters.created - counters.destroyed) as usize,
-            idle: st.shared.len() - busy,
+            total: ((counters.created - counters.destroyed) as usize).saturating_sub(dead),
+            idle: st.shared.len().saturating_sub(busy + dead),
             busy,
             reserved: st.reserved.len(),
             in_flight: st.in_flight,

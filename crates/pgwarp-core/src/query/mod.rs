@@ -162,7 +162,12 @@ async fn send(
     if conn.is_closed() {
         return Err(not_sent());
     }
-    let (rows, encoder) = if run.prepare {
+    // node-postgres' values (`verbatim`) need no parameter types, so a text's first run on a
+    // connection goes as pg sends it: the unnamed statement, in one round trip, results in
+    // text (the columns are not known before Bind); it is prepared from its second run on.
+    let once = run.prepare && run.verbatim && conn.first_use(sql);
+    let mut format = run.format;
+    let (rows, encoder) = if run.prepare && !once {
         let (prepared, kept) = match conn.prepare(sql).await {
             Ok(p) => p,
             Err(e) => {
@@ -192,11 +197,18 @@ async fn send(
         }
         (rows, Some(encoder))
     } else {
-        // PgBouncer in transaction mode: one round trip with the unnamed statement; the
-        // server infers the parameter types, so values go as text.
-        let encoded = params::encode_untyped(values)?;
+        // PgBouncer in transaction mode (or a first run, above): one round trip with the
+        // unnamed statement; the server infers the parameter types, so values go as text.
+        let encoded = if run.verbatim {
+            params::encode_verbatim(values, &[])?
+        } else {
+            params::encode_untyped(values)?
+        };
         let params: Vec<Param> = encoded.iter().map(|e| e.parts()).collect();
-        let codes = run.format.unnamed_codes();
+        if once {
+            format = ResultFormat::Text;
+        }
+        let codes = format.unnamed_codes();
         (
             conn.client()
                 .execute_unnamed(sql, &params, codes, run.cancel_key)?,
@@ -209,7 +221,7 @@ async fn send(
         conn: conn.clone(),
         encoder,
         caller,
-        format: run.format,
+        format,
         early: VecDeque::new(),
         ended: None,
     })
@@ -241,6 +253,15 @@ impl Started {
             self.encoder = Some(ResultEncoder::empty());
             return Ok(());
         };
+        if self.format == ResultFormat::Text {
+            // The server's text needs no type looked up: its parsers are JavaScript's.
+            self.encoder = Some(ResultEncoder::new(
+                &raw.without_lookup(),
+                self.format,
+                false,
+            ));
+            return Ok(());
+        }
         if raw
             .oids()
             .iter()

@@ -36,6 +36,12 @@ pub enum Unsolicited {
         /// The payload.
         payload: String,
     },
+    /// The session ended on its own (the server closed it, or sent what no request was
+    /// waiting for) while nothing ran on it: nobody else would hear of it.
+    Closed {
+        /// Why, as a lost request would be told.
+        reason: String,
+    },
 }
 
 /// Receives what the server sends on its own.

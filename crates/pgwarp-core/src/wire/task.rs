@@ -81,6 +81,11 @@ impl Future for Task {
                     Some(fatal) => format!("{reason} ({fatal})"),
                     None => reason,
                 };
+                if self.pending.is_empty() && self.deferred.is_empty() {
+                    self.tell(Unsolicited::Closed {
+                        reason: reason.clone(),
+                    });
+                }
                 self.fail_all(reason);
                 Poll::Ready(())
             }
@@ -456,6 +461,11 @@ impl Task {
             },
             _ => return,
         };
+        self.tell(event);
+    }
+
+    /// Hands `event` to the connection's sink, if it has one.
+    fn tell(&self, event: Unsolicited) {
         let sink = lock(&self.shared.sink).clone();
         if let Some(sink) = sink {
             sink(event);
