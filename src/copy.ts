@@ -205,6 +205,7 @@ export function copyOut(runner: QueryRunner, sql: string): Readable {
       return;
     }
     cursor = next;
+    if (!more) (stream as Readable & { rowCount?: number }).rowCount = buf.readUInt32LE(4);
     if (buf.length > 8) stream.push(buf.subarray(8));
     if (!more) stream.push(null);
   };

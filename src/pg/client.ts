@@ -16,6 +16,7 @@ import { MESSAGES, toPgError } from './errors';
 import { isOwnSubmittable, normalizeQuery, promiseOf, Query, settle, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
 import { runPgQuery, runTimed, type Target } from './run';
+import { isForeign, runForeign, type Foreign } from './submittable';
 import { TypeOverrides, type TypeParserSource } from './types';
 import { escapeIdentifier, escapeLiteral } from './values';
 
@@ -45,8 +46,18 @@ export interface Attachment {
 export class Client extends EventEmitter {
   /** The backend's process id (`pg_backend_pid()`), once connected. */
   processID: number | null = null;
-  /** Emits `parameterStatus` with what the server reported at connect. */
-  readonly connection = new EventEmitter();
+  /**
+   * Emits `parameterStatus` with what the server reported at connect. Its `stream.destroy()`
+   * ends the connection at once, as destroying pg's socket does (pg-pool does it when a
+   * connect takes longer than `connectionTimeoutMillis`).
+   */
+  readonly connection: EventEmitter & { stream: { destroy(err?: Error): void } } = Object.assign(new EventEmitter(), {
+    stream: { destroy: () => this.destroyConnection() },
+  });
+  /** pg's `binary` option (pgwarp/pg reads every value the way pg's text mode gives it). */
+  readonly binary: boolean;
+  /** pg's `pipeline` option: queries are pipelined on the connection (pgwarp/pg always sends them in order on it). */
+  readonly pipeline: boolean;
   readonly user: string | undefined;
   readonly database: string | undefined;
   readonly host: string;
@@ -91,8 +102,33 @@ export class Client extends EventEmitter {
     this.port = p.port;
     Object.defineProperty(this, 'password', { value: p.password, enumerable: false, writable: true, configurable: true });
     if (this.config.types !== undefined) this.overrides = new TypeOverrides(this.config.types);
+    const extra = c as { binary?: boolean; pipeline?: boolean };
+    this.binary = Boolean(extra.binary ?? defaults.binary);
+    this.pipeline = Boolean(extra.pipeline);
     if (attachment !== undefined) this._attach(attachment);
   }
+
+  /**
+   * pg's: whether an idle connection keeps the process alive. pgwarp's never does (the engine
+   * holds the event loop only while a request is in flight), so these change nothing.
+   */
+  ref(): void {}
+
+  /** See `ref()`. */
+  unref(): void {}
+
+  /** The socket is gone: a connect in progress fails, a connected Client is lost (pg's 'error', 'end'). */
+  private destroyConnection(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    if (this._connected) this.lost();
+    void this.own?.close({ timeout: 0 }).catch(() => {});
+  }
+
+  /** `connection.stream.destroy()` was called. */
+  private destroyed = false;
+  /** end() closed the connection under queries still running (they fail, as with pg). */
+  private cutShort = false;
 
   /** @internal Gives the Client a (newly) reserved connection: a pool's clients are reused per connection, as pg's are. */
   _attach(a: Attachment): void {
@@ -118,6 +154,17 @@ export class Client extends EventEmitter {
       names: this.names,
     };
   }
+
+  /**
+   * @internal Resolves once the queries issued so far have settled (not cursors or streams:
+   * a release stops those, see `Pool::quiet`).
+   */
+  async _idle(): Promise<void> {
+    await Promise.all([...this.runs]);
+  }
+
+  /** Plain queries issued and not settled, each as a signal that resolves when it has. */
+  private readonly runs = new Set<Promise<void>>();
 
   /** @internal Its pool closes its connection (`release(err)`): it cannot query any more. */
   _destroy(): void {
@@ -156,6 +203,7 @@ export class Client extends EventEmitter {
       // The pid and ParameterStatus values come from the engine, which kept them from the
       // startup, as pg reads them from its own: no query of pg_settings (~1-3 ms) per connect.
       const [conn, session] = await this.own.reserveSession(true);
+      if (this.destroyed) throw new Error(MESSAGES.terminated);
       const bridge = this.own.bridge;
       this._attach({ conn, bridge, processID: session.pid });
       bridge.events.lost = () => this.lost();
@@ -167,7 +215,8 @@ export class Client extends EventEmitter {
       }
       this.emit('connect');
     } catch (err) {
-      const e = toPgError(err, { host: this.host, port: this.port, client: true });
+      // Its socket destroyed meanwhile (pg-pool's connect timeout): pg's words for that.
+      const e = this.destroyed ? new Error(MESSAGES.terminated, { cause: err }) : toPgError(err, { host: this.host, port: this.port, client: true });
       await this.own?.close().catch(() => {});
       throw e;
     }
@@ -225,20 +274,48 @@ export class Client extends EventEmitter {
       );
       return config;
     }
+    if (isForeign(config)) return this.submitForeign(config, typeof values === 'function' ? values : callback);
     const { query, cb } = normalizeQuery(config, values, callback);
     this.queued++;
-    const work = this.run(query);
-    const r = settle(work, cb, null, this.config.Promise);
-    this.settled(work);
-    return r;
+    // (`run` counts itself off: another reaction on its promise would cut the caller's
+    // frames from the async stack trace of its error.)
+    // Its own signal for `_idle`, not a reaction on `run`'s promise: another reaction there
+    // would cut the caller's frames from the async stack trace of its error.
+    let settled!: () => void;
+    const signal = new Promise<void>((resolve) => (settled = resolve));
+    this.runs.add(signal);
+    void signal.then(() => this.runs.delete(signal));
+    return settle(this.run(query, settled), cb, null, this.config.Promise);
+  }
+
+  /**
+   * A submittable of another make (pg-cursor, pg-query-stream or pg-copy-streams from npm,
+   * pg's Query): its turn comes after what was issued before it, and what comes after waits
+   * for it, as on pg's Client.
+   */
+  private submitForeign(q: Foreign, callback: unknown): Foreign {
+    if (q.callback === undefined && typeof callback === 'function') q.callback = callback;
+    const before = this.gate;
+    this.queued++;
+    const done = this.ready(before).then(
+      (target) => runForeign(q, target),
+      (err: unknown) => {
+        q.handleError?.(err, undefined);
+      },
+    );
+    this.hold(done);
+    this.settled(done);
+    return q;
   }
 
   /** pg emits 'drain' when its queue empties, after the last query's callback. */
   private settled(work: Promise<unknown>): void {
-    const drained = () => {
-      if (--this.queued === 0) process.nextTick(() => this.queued === 0 && this.emit('drain'));
-    };
+    const drained = () => this.dequeued();
     work.then(drained, drained);
+  }
+
+  private dequeued(): void {
+    if (--this.queued === 0) process.nextTick(() => this.queued === 0 && this.emit('drain'));
   }
 
   /** Queries issued and not settled, for 'drain'. */
@@ -278,20 +355,30 @@ export class Client extends EventEmitter {
     return this.target as Target;
   }
 
-  private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
-    const target = await this.ready(this.gate);
+  private async run(query: ReturnType<typeof normalizeQuery>['query'], settled: () => void): Promise<Result | Result[]> {
+    let target: Target;
+    try {
+      target = await this.ready(this.gate);
+    } catch (err) {
+      this.dequeued();
+      settled();
+      throw err;
+    }
     this.inFlight++;
     try {
-      const ms = this.config.query_timeout;
+      const ms = query.query_timeout ?? this.config.query_timeout;
       const conn = this.conn;
       const res = typeof ms === 'number' && ms > 0 && conn !== undefined ? await runTimed(target, query, ms, () => conn.cancelTarget()) : await runPgQuery(target, query);
+      // end() came while it ran: pg destroyed the socket under it, so it failed.
+      if (this.cutShort) throw new Error('Connection terminated');
       return res;
     } catch (err) {
-      // end() while it ran: pg ends the socket under it.
-      if (this._ending && this.own !== undefined) throw new Error('Connection terminated', { cause: err });
+      if (this.cutShort) throw new Error('Connection terminated', { cause: err });
       throw err;
     } finally {
       this.inFlight--;
+      this.dequeued();
+      settled();
     }
   }
 
@@ -316,9 +403,14 @@ export class Client extends EventEmitter {
     await this.connecting?.catch(() => {});
     if (this.own !== undefined) {
       // The engine's close waits for reservations: give it back first, or, with a query still
-      // running, close at once (that query fails, as with pg).
-      if (this.inFlight === 0) await this.conn?.release().catch(() => {});
-      await this.own.close(this.inFlight === 0 ? {} : { timeout: 0 });
+      // running or queued, close at once (those queries fail, as with pg, which destroys its
+      // socket under an active query).
+      // In pipeline mode pg lets the queries already sent finish first.
+      if (this.pipeline && this.queued > 0) await this._idle();
+      const busy = this.queued > 0;
+      this.cutShort = busy;
+      if (!busy) await this.conn?.release().catch(() => {});
+      await this.own.close(busy ? { timeout: 0 } : {});
       this.emit('end');
     }
   }

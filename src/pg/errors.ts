@@ -62,6 +62,8 @@ export interface Endpoint {
   port?: number;
   /** A Client's own connect timeout says "timeout expired" (libpq's words); a pool's another. */
   client?: boolean;
+  /** The connection died while idle: pg reports the FATAL error the server sent, if any. */
+  idle?: boolean;
 }
 
 /** pg's error for what pgwarp raised: the same server fields, or the socket's error. */
@@ -84,9 +86,11 @@ const SERVER_REASON = /\(([0-9A-Z]{5}): (.*)\)$/;
 
 function socketError(err: ConnectionError, at: Endpoint): Error {
   if (err.cause instanceof PostgresError) return toPgError(err.cause) as Error;
-  const reason = SERVER_REASON.exec(err.message);
+  // A query that did not receive the server's FATAL itself (it was queued behind the one that
+  // did) fails as pg fails it: the connection terminated.
+  const reason = at.idle ? SERVER_REASON.exec(err.message) : null;
   if (reason !== null) {
-    // pg reports the FATAL error the server sent before it closed the connection.
+    // pg reports the FATAL error the server sent before it closed an idle connection.
     const e = new DatabaseError(reason[2], reason[2].length, 'error');
     e.code = reason[1];
     e.severity = 'FATAL';

@@ -115,7 +115,7 @@ export class Pool extends EventEmitter {
       if (this.holders.has(conn) || this.listenerCount('error') === 0) return;
       const err = new ConnectionError(`connection lost: ${reason}`);
       err.code = 'ECONNRESET';
-      this.emit('error', toPgError(err), this.clients.get(conn));
+      this.emit('error', toPgError(err, { idle: true }), this.clients.get(conn));
     };
     this.engineInstance = engine;
     return engine;
@@ -234,7 +234,7 @@ export class Pool extends EventEmitter {
   }
 
   private runShared(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
-    const ms = this.options.query_timeout;
+    const ms = query.query_timeout ?? this.options.query_timeout;
     if (typeof ms !== 'number' || ms <= 0) return runPgQuery(this.target, query);
     return runTimed(this.target, query, ms, () => this.engine.cancelTarget({ timeout: ms }));
   }
@@ -248,7 +248,7 @@ export class Pool extends EventEmitter {
     open.busy = true;
     let failed = true;
     try {
-      const ms = this.options.query_timeout;
+      const ms = query.query_timeout ?? this.options.query_timeout;
       const res = typeof ms !== 'number' || ms <= 0 ? await runPgQuery(open.target, query) : await runTimed(open.target, query, ms, () => open.conn.cancelTarget());
       failed = false;
       return res;
@@ -269,7 +269,8 @@ export class Pool extends EventEmitter {
     if (callback === undefined) return promiseOf(this.options.Promise, work);
     work.then(
       (client) => callback(null, client, client.release),
-      (err: Error) => callback(err),
+      // pg-pool passes a no-op release with the error.
+      (err: Error) => callback(err, undefined, () => {}),
     );
     return undefined;
   }
@@ -316,7 +317,9 @@ export class Pool extends EventEmitter {
   private async giveBack(client: Client, conn: ReservedConnection, err: Error | boolean | undefined): Promise<void> {
     if (!err) {
       this.releasing++;
-      const done = conn.release().catch(() => {});
+      // Queries issued before release() still run on it, as with pg (whose client keeps
+      // them queued on its socket).
+      const done = client._idle().then(() => conn.release().catch(() => {}));
       this.pendingReleases.add(done);
       await done;
       this.pendingReleases.delete(done);

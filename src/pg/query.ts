@@ -36,17 +36,9 @@ export interface OwnSubmittable {
   submitTo(client: unknown, ready: () => Promise<Target>, hold: (done: Promise<void>) => void): void;
 }
 
-/** Whether `v` is one of pgwarp/pg's submittables; a foreign one (pg's own classes) is refused by name. */
+/** Whether `v` is one of pgwarp/pg's submittables (others run through `submittable.ts`). */
 export function isOwnSubmittable(v: unknown): v is OwnSubmittable {
-  if (v === null || typeof v !== 'object') return false;
-  if ((v as Record<symbol, unknown>)[SUBMIT] === true) return true;
-  if (typeof (v as { submit?: unknown }).submit === 'function') {
-    throw new TypeError(
-      'pgwarp/pg runs its own Cursor, QueryStream and Query only: import pg-cursor and pg-query-stream ' +
-        'as pgwarp/pg-cursor and pgwarp/pg-query-stream (or alias them with npm overrides)',
-    );
-  }
-  return false;
+  return v !== null && typeof v === 'object' && (v as Record<symbol, unknown>)[SUBMIT] === true;
 }
 
 /** pg's argument forms, as one config and the callback. */
@@ -66,6 +58,7 @@ export function normalizeQuery(config: unknown, values: unknown, callback: unkno
       rowMode: c.rowMode,
       types: c.types,
       queryMode: c.queryMode,
+      query_timeout: c.query_timeout,
     };
     cb ??= c.callback;
   } else {

@@ -22,6 +22,8 @@ export interface PgQueryConfig {
   rowMode?: 'array' | string;
   types?: TypeParserSource;
   queryMode?: 'extended' | string;
+  /** pg's per-query `query_timeout` (ms), over the client's. */
+  query_timeout?: number | false;
 }
 
 /** Where a query runs. */
@@ -67,22 +69,32 @@ function pgValues(source: TypeParserSource | undefined): ReturnType<typeof globa
 
 /**
  * Checks a named statement against the texts `names` saw (pg keeps them per connection): a
- * name alone runs its text again; the same name with another text is refused. The name is
- * remembered once its statement ran.
+ * name alone runs its text again; the same name with another text is refused. As pg parses a
+ * named statement when it is sent, the name is known from then on (a query issued right
+ * behind it may use the name alone); a name never given a text runs the empty text, as pg
+ * sends it.
  */
 export function checkName(names: Map<string, string>, q: PgQueryConfig): void {
   if (q.name === undefined) return;
   const known = names.get(q.name);
-  if (q.text === undefined && known !== undefined) q.text = known;
+  if (typeof q.text !== 'string') q.text = known ?? '';
   else if (known !== undefined && known !== q.text) throw new Error(`Prepared statements must be unique - '${q.name}' was used for a different statement`);
+  names.set(q.name, q.text);
 }
 
 /** Runs one pg query; a multi-statement simple query gives one Result per statement. */
 export async function runPgQuery(target: Target, q: PgQueryConfig): Promise<Result | Result[]> {
-  if (target.names !== undefined) checkName(target.names, q);
-  const res = await runUnnamed(target, q);
-  if (q.name !== undefined && target.names !== undefined) target.names.set(q.name, q.text);
-  return res;
+  const names = target.names;
+  const fresh = names !== undefined && q.name !== undefined && !names.has(q.name);
+  if (names !== undefined) checkName(names, q);
+  try {
+    return await runUnnamed(target, q);
+  } catch (err) {
+    // A named statement that failed is forgotten, as pg forgets it: the name may be given
+    // again, with another text.
+    if (fresh && names.get(q.name!) === q.text) names.delete(q.name!);
+    throw err;
+  }
 }
 
 async function runUnnamed(target: Target, q: PgQueryConfig): Promise<Result | Result[]> {

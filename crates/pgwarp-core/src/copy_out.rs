@@ -1,7 +1,8 @@
 //! `COPY ... TO STDOUT`: the server's data, in pages JavaScript reads as Buffers.
 //!
-//! A page: `u8 status (0), u8 flags (bit 1: more pages follow), u16 0, u32 cursor`, then the
-//! data. Pages end on the server's message boundaries (a row each in text and CSV formats).
+//! A page: `u8 status (0), u8 flags (bit 1: more pages follow), u16 0, u32 cursor` (on the
+//! last page: the rows the server says it copied, saturated at u32), then the data. Pages end
+//! on the server's message boundaries (a row each in text and CSV formats).
 
 use crate::connection::{Connection, Drained};
 use crate::error::Error;
@@ -63,7 +64,11 @@ impl CopyPager {
                         return (page, false);
                     }
                 }
-                Ok(None) => return (page, true),
+                Ok(None) => {
+                    let rows = self.copy.rows().min(u32::MAX as u64) as u32;
+                    page[4..8].copy_from_slice(&rows.to_le_bytes());
+                    return (page, true);
+                }
                 Err(e) => return (error_buffer(&e), true),
             }
         }

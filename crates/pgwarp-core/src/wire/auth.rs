@@ -290,7 +290,9 @@ fn scram_error(e: io::Error) -> Error {
 
 fn unexpected(during: &str) -> Error {
     Error::Connection {
-        message: format!("could not connect: unexpected message from the server during {during}"),
+        message: format!(
+            "could not connect: received invalid response (an unexpected message) during {during}"
+        ),
         code: "EPROTO",
         server: None,
     }

@@ -202,6 +202,14 @@ impl CopyIn {
 }
 
 impl CopyOut {
+    /// Rows the server says it copied, once the COPY ended.
+    pub fn rows(&self) -> u64 {
+        self.tag
+            .as_deref()
+            .and_then(super::rows_of_tag)
+            .unwrap_or(0)
+    }
+
     /// Whether the server's whole answer has arrived, read or not.
     pub fn is_complete(&self) -> bool {
         self.responses.is_complete()

@@ -121,11 +121,28 @@ impl Rows {
         }
     }
 
+    /// The error for a lost connection: the server's own FATAL error when it sent one for
+    /// this statement before closing (the statement that was running gets the server's
+    /// words; those queued behind it only hear that the connection was lost).
+    fn lost(&mut self, lost: super::Lost) -> Error {
+        match self.failed.take() {
+            Some(
+                e @ Error::Connection {
+                    server: Some(_), ..
+                },
+            ) => e,
+            other => {
+                self.failed = other;
+                super::lost_error(lost)
+            }
+        }
+    }
+
     /// The next row; `Ok(None)` once the statement ended. A server error is returned after
     /// the answer has been read to its end, so [`Rows::status`] is known by then.
     pub async fn next(&mut self) -> Result<Option<DataRowBody>, Error> {
         loop {
-            let message = self.responses.next().await.map_err(super::lost_error)?;
+            let message = self.responses.next().await.map_err(|l| self.lost(l))?;
             match message {
                 Some(Message::DataRow(body)) => return Ok(Some(body)),
                 Some(Message::CommandComplete(body)) => {
@@ -162,7 +179,7 @@ impl Rows {
     /// returns no rows) and returns its columns.
     pub async fn columns(&mut self) -> Result<Option<RawColumns>, Error> {
         while self.columns.is_none() && !self.responses.is_done() {
-            let message = self.responses.next().await.map_err(super::lost_error)?;
+            let message = self.responses.next().await.map_err(|l| self.lost(l))?;
             match message {
                 Some(Message::RowDescription(body)) => {
                     self.columns = Some(RawColumns::parse(&body)?);

@@ -46,7 +46,7 @@ pub async fn negotiate(socket: Socket, host: &str, tls: &Tls) -> Result<Negotiat
             other => {
                 return Err(Error::Connection {
                     message: format!(
-                        "could not connect: the server answered the SSL request with {:?}, not S or N (is it PostgreSQL?)",
+                        "could not connect: received invalid response to the SSL request: {:?} (0x{other:02x}), not S or N (is it PostgreSQL?)",
                         other as char
                     ),
                     code: "EPROTO",

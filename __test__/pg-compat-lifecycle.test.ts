@@ -1,0 +1,224 @@
+// What node-postgres' own suite found pgwarp/pg doing differently from pg, as tests of this
+// project written from pg's documentation and behaviour: 'drain', the transaction status,
+// named statements, timeouts as pg sends them, defaults, the Promise option, secrets kept out
+// of logs, end() during a query, pg-pool driving pgwarp/pg's Client, a proxy that sends what
+// no query asked for, and an idle pooled connection that dies. Each also runs against
+// node-postgres itself with PGWARP_PG_DRIVER=pg.
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import * as path from 'node:path';
+import util from 'node:util';
+
+import { describe, expect, it } from 'vitest';
+
+import { databaseUrl, newPool } from './helpers';
+import { connect, newClient, pg } from './pg-driver';
+
+const require = createRequire(__filename);
+const PgPool = require(path.join(__dirname, '..', 'node_modules', 'pg-pool'));
+const admin = newPool({ max: 1 });
+
+describe('a Client as pg has it', () => {
+  it("emits 'drain' once its queue is empty, after the last callback", async () => {
+    const client = await connect();
+    const order: string[] = [];
+    const drained = new Promise<void>((resolve) => client.once('drain', () => (order.push('drain'), resolve())));
+    client.query('select 1', () => order.push('one'));
+    client.query('select 2', () => order.push('two'));
+    await drained;
+    expect(order).toEqual(['one', 'two', 'drain']);
+  });
+
+  it('getTransactionStatus() says what the server last said: I, T, E', async () => {
+    const client = await connect();
+    expect(client.getTransactionStatus()).toBe('I');
+    await client.query('begin');
+    expect(client.getTransactionStatus()).toBe('T');
+    await client.query('select 1/0').catch(() => {});
+    expect(client.getTransactionStatus()).toBe('E');
+    await client.query('rollback');
+    expect(client.getTransactionStatus()).toBe('I');
+  });
+
+  it('a named statement runs again by its name alone, also right behind its first use', async () => {
+    const client = await connect();
+    const first = client.query({ name: 'plus-one', text: 'select $1::int + 1 as n', values: [1] });
+    const again = client.query({ name: 'plus-one', values: [41] } as unknown as { text: string; values: number[] });
+    expect([(await first).rows, (await again).rows]).toEqual([[{ n: 2 }], [{ n: 42 }]]);
+    await expect(client.query({ name: 'plus-one', text: 'select 2', values: [] })).rejects.toThrow("Prepared statements must be unique - 'plus-one' was used for a different statement");
+    // One that fails is forgotten: its name may come back with another text.
+    await expect(client.query({ name: 'broken', text: 'selec 1', values: [] })).rejects.toMatchObject({ code: '42601' });
+    expect((await client.query({ name: 'broken', text: 'select 3 as n', values: [] })).rows).toEqual([{ n: 3 }]);
+  });
+
+  it('statement_timeout and idle_in_transaction_session_timeout go as pg sends them: whole milliseconds', async () => {
+    const client = await connect({ connectionString: databaseUrl, statement_timeout: 3000.7, idle_in_transaction_session_timeout: '4000' } as never);
+    const { rows } = await client.query("select current_setting('statement_timeout') as s, current_setting('idle_in_transaction_session_timeout') as i");
+    expect(rows).toEqual([{ s: '3s', i: '4s' }]);
+  });
+
+  it('takes defaults.database, and returns promises of the Promise option', async () => {
+    const before = pg.defaults.database;
+    pg.defaults.database = 'from-defaults';
+    try {
+      expect(new pg.Client({ user: 'someone' }).database).toBe('from-defaults');
+    } finally {
+      pg.defaults.database = before;
+    }
+    class Marked<T> extends Promise<T> {}
+    const client = newClient({ connectionString: databaseUrl, Promise: Marked } as never);
+    const connected = client.connect();
+    expect(connected).toBeInstanceOf(Marked);
+    await connected;
+    expect(client.query('select 1')).toBeInstanceOf(Marked);
+  });
+
+  it('keeps the password and the TLS key out of util.inspect and JSON, but readable', () => {
+    const secret = 'SECRET-NOT-IN-LOGS';
+    const client = new pg.Client({ password: secret, ssl: { key: secret, rejectUnauthorized: false } });
+    const pool = new pg.Pool({ password: secret, ssl: { key: secret, rejectUnauthorized: false } });
+    for (const o of [client, pool]) {
+      expect(util.inspect(o, { depth: 20 })).not.toContain(secret);
+      expect(JSON.stringify(o)).not.toContain(secret);
+    }
+    expect((client as unknown as { connectionParameters: { ssl: { key: string } } }).connectionParameters.ssl.key).toBe(secret);
+    expect((pool.options as { ssl: { key: string }; password: string }).password).toBe(secret);
+    expect(Object.keys(pg)).not.toContain('native');
+  });
+
+  it('notices are plain objects with the server fields, not Errors', async () => {
+    const client = await connect();
+    const notice = new Promise<Record<string, unknown>>((resolve) => client.once('notice', resolve));
+    await client.query("do $$ begin raise notice 'hello' using detail = 'a test'; end $$");
+    const n = await notice;
+    expect(n).not.toBeInstanceOf(Error);
+    expect(n).toMatchObject({ name: 'notice', message: 'hello', detail: 'a test', severity: 'NOTICE' });
+  });
+
+  it('end() during a query: the query fails, end() resolves', async () => {
+    const client = await connect();
+    const running = client.query('select pg_sleep(5)').then(
+      () => 'resolved',
+      (e: Error) => e.message,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await client.end();
+    expect(await running).toMatch(/Connection terminated/);
+  });
+
+  it('a per-query query_timeout', async () => {
+    const client = await connect();
+    await expect(client.query({ text: 'select pg_sleep(5)', query_timeout: 100 } as never)).rejects.toThrow('Query read timeout');
+    expect((await client.query('select 1 as x')).rows).toEqual([{ x: 1 }]);
+  });
+
+  it('pool.connect() with a callback passes a release function with an error too', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'x' });
+    const args = await new Promise<unknown[]>((resolve) => pool.connect((...a: unknown[]) => resolve(a)));
+    expect(args[0]).toBeInstanceOf(Error);
+    expect(typeof args[2]).toBe('function');
+    await pool.end();
+  });
+});
+
+describe("pg-pool (node-postgres' pool) driving the Client", () => {
+  it('checks Clients out and in, counts them, and removes idle ones after idleTimeoutMillis', async () => {
+    const pool = new PgPool({ Client: pg.Client, connectionString: databaseUrl, max: 2, idleTimeoutMillis: 100 });
+    const client = await pool.connect();
+    expect((await client.query('select 1 as x')).rows).toEqual([{ x: 1 }]);
+    client.release();
+    expect([pool.totalCount, pool.idleCount]).toEqual([1, 1]);
+    const again = await pool.connect();
+    expect(again).toBe(client);
+    again.release();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(pool.totalCount).toBe(0);
+    await pool.end();
+  });
+
+  it('connectionTimeoutMillis on a server that never answers: the checkout fails with a timeout', async () => {
+    const silent = net.createServer((s) => s.on('data', () => {}));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const pool = new PgPool({ Client: pg.Client, host: '127.0.0.1', port, user: 'x', connectionTimeoutMillis: 50 });
+      await expect(pool.connect()).rejects.toThrow(/timeout/);
+      expect(pool.idleCount).toBe(0);
+      await pool.end();
+    } finally {
+      silent.close();
+    }
+  });
+});
+
+describe('connections that end on their own', () => {
+  it('a server (or proxy) that sends what no query asked for: the client says so and is not queryable', async () => {
+    // A fake server that answers a query, then sends a stray ReadyForQuery.
+    const frame = (code: string, body: Buffer) => {
+      const b = Buffer.alloc(5 + body.length);
+      b.write(code, 0);
+      b.writeUInt32BE(4 + body.length, 1);
+      body.copy(b, 5);
+      return b;
+    };
+    const ready = frame('Z', Buffer.from('I'));
+    const server = net.createServer((socket) => {
+      socket.on('data', (data) => {
+        if (data.length === 8) return void socket.write('N');
+        if (data[0] === 0) return void socket.write(Buffer.concat([frame('R', Buffer.alloc(4)), ready]));
+        // An extended query (Parse ...) or a simple one (Q): one answer, then a stray message.
+        const first = String.fromCharCode(data[0]);
+        const answer = first === 'P' ? [frame('1', Buffer.alloc(0)), frame('2', Buffer.alloc(0)), frame('T', Buffer.alloc(2)), frame('D', Buffer.alloc(2)), frame('C', Buffer.from('SELECT 1\0')), ready] : [frame('T', Buffer.alloc(2)), frame('D', Buffer.alloc(2)), frame('C', Buffer.from('SELECT 1\0')), ready];
+        socket.write(Buffer.concat(answer));
+        setImmediate(() => socket.write(frame('C', Buffer.from('stray\0'))));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const client = newClient({ host: '127.0.0.1', port, user: 'x', database: 'y' });
+      const errors: Error[] = [];
+      client.on('error', (e: Error) => errors.push(e));
+      await client.connect();
+      await client.query('select $1', ['a']);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(errors.length).toBeGreaterThan(0);
+      await expect(client.query('select 1')).rejects.toThrow('Client has encountered a connection error and is not queryable');
+      await client.end().catch(() => {});
+    } finally {
+      server.close();
+    }
+  });
+
+  it("an idle pooled connection whose backend is terminated: the pool's 'error' listeners hear it, and it is not counted", async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const errors: Error[] = [];
+    pool.on('error', (e: Error) => errors.push(e));
+    const pid = (await pool.query('select pg_backend_pid() as pid')).rows[0].pid;
+    await admin.query('select pg_terminate_backend($1)', [pid]).execute();
+    for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(errors.length).toBe(1);
+    expect((errors[0] as Error & { code?: string }).code).toBe('57P01');
+    expect(pool.totalCount).toBe(0);
+    expect((await pool.query('select 1 as x')).rows).toEqual([{ x: 1 }]);
+    await pool.end();
+  });
+
+  it('type parsers set through require("pg-types") apply, as pg and pg-types share one registry', async () => {
+    const types = require('pg-types');
+    const before = types.getTypeParser(1700, 'text');
+    types.setTypeParser(1700, 'text', (v: string) => `numeric:${v}`);
+    try {
+      const client = await connect();
+      for (let i = 0; i < 2; i++) expect((await client.query('select 1.5::numeric as n')).rows).toEqual([{ n: 'numeric:1.5' }]);
+    } finally {
+      types.setTypeParser(1700, 'text', before);
+    }
+  });
+});
