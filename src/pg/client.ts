@@ -155,6 +155,11 @@ export class Client extends EventEmitter {
     };
   }
 
+  /** @internal The error a query sees (see `SubmitHost`). */
+  failure(err: unknown): unknown {
+    return this.cutShort ? new Error('Connection terminated', { cause: err }) : err;
+  }
+
   /**
    * @internal Resolves once the queries issued so far have settled (not cursors or streams:
    * a release stops those, see `Pool::quiet`).

@@ -96,6 +96,8 @@ function socketError(err: ConnectionError, at: Endpoint): Error {
     e.severity = 'FATAL';
     return e;
   }
+  // Not a socket error: the server spoke something other than PostgreSQL's protocol.
+  if (err.code === 'EPROTO') return Object.assign(new Error(err.message.replace(/^could not connect: /, ''), { cause: err }), { code: err.code });
   if (err.code === 'ETIMEDOUT') return new Error(at.client ? 'timeout expired' : 'Connection terminated due to connection timeout', { cause: err });
   const errno = (constants.errno as Record<string, number>)[err.code];
   if (errno !== undefined && err.code !== 'ECONNRESET' && err.code !== 'EPIPE') {

@@ -29,11 +29,17 @@ export type Callback<T> = (err: Error | null, value?: T) => void;
 /** Marks pgwarp/pg's own submittables; pg's pg-cursor and pg-query-stream speak pg's socket layer. */
 export const SUBMIT = Symbol.for('pgwarp.pg.submit');
 
+/** What a submittable is submitted to: the Client, which says what an error means for it. */
+export interface SubmitHost {
+  /** The error a query sees: `Connection terminated` when end() closed the connection under it. */
+  failure(err: unknown): unknown;
+}
+
 /** A submittable of pgwarp/pg: started with the client's target once it is connected. */
 export interface OwnSubmittable {
   [SUBMIT]: true;
   /** @internal */
-  submitTo(client: unknown, ready: () => Promise<Target>, hold: (done: Promise<void>) => void): void;
+  submitTo(client: SubmitHost, ready: () => Promise<Target>, hold: (done: Promise<void>) => void): void;
 }
 
 /** Whether `v` is one of pgwarp/pg's submittables (others run through `submittable.ts`). */
@@ -116,9 +122,10 @@ export class Query extends EventEmitter implements OwnSubmittable {
   }
 
   /** @internal */
-  submitTo(_client: unknown, ready: () => Promise<Target>, hold: (done: Promise<void>) => void): void {
+  submitTo(client: SubmitHost, ready: () => Promise<Target>, hold: (done: Promise<void>) => void): void {
     const done = ready()
       .then((target) => runPgQuery(target, this.config))
+      .catch((err: unknown) => Promise.reject(client.failure(err)))
       .then(
         (res) => {
           const streaming = this.listenerCount('row') > 0;

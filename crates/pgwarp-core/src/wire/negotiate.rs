@@ -44,6 +44,11 @@ pub async fn negotiate(socket: Socket, host: &str, tls: &Tls) -> Result<Negotiat
             b'S' => {}
             b'N' => return Ok(Negotiated::Refused(Socket::Tcp(tcp))),
             other => {
+                // Closing with the rest of its answer unread would reset the connection (RST),
+                // which the peer may take badly: read what is there, then close.
+                let mut rest = [0u8; 4096];
+                while matches!(tcp.try_read(&mut rest), Ok(n) if n > 0) {}
+                let _ = tcp.shutdown().await;
                 return Err(Error::Connection {
                     message: format!(
                         "could not connect: received invalid response to the SSL request: {:?} (0x{other:02x}), not S or N (is it PostgreSQL?)",
@@ -51,7 +56,7 @@ pub async fn negotiate(socket: Socket, host: &str, tls: &Tls) -> Result<Negotiat
                     ),
                     code: "EPROTO",
                     server: None,
-                })
+                });
             }
         }
     }
