@@ -338,16 +338,10 @@ class Wire extends EventEmitter {
 
   /** Backend bytes back from a COPY TO STDOUT reader: its CommandComplete and ReadyForQuery. */
   private fromServer(bytes: Buffer): void {
-    this.backlog = this.backlog.length === 0 ? bytes : Buffer.concat([this.backlog, bytes]);
-    while (this.backlog.length >= 5) {
-      const len = this.backlog.readUInt32BE(1) + 1;
-      if (this.backlog.length < len) return;
-      const code = this.backlog[0];
-      const body = this.backlog.subarray(5, len);
-      this.backlog = this.backlog.subarray(len);
-      if (code === 0x43) this.q.handleCommandComplete?.({ name: 'commandComplete', length: len - 1, text: body.toString('utf8', 0, Math.max(0, body.length - 1)) }, this);
+    this.backlog = eachMessage(this.backlog, bytes, (code, body) => {
+      if (code === 0x43) this.q.handleCommandComplete?.({ name: 'commandComplete', length: body.length + 4, text: cString(body) }, this);
       else if (code === 0x5a) this.ready();
-    }
+    });
   }
 
   /** Frontend bytes the submittable writes: CopyData, CopyDone, CopyFail. */
@@ -356,6 +350,26 @@ class Wire extends EventEmitter {
     if (feed === undefined) return written();
     feed.take(bytes, written);
   }
+}
+
+/**
+ * Calls `each` with the code and body of every whole protocol message in `pending` + `bytes`;
+ * returns the bytes of a message not whole yet.
+ */
+function eachMessage(pending: Buffer, bytes: Buffer, each: (code: number, body: Buffer) => void): Buffer {
+  let buf = pending.length === 0 ? bytes : Buffer.concat([pending, bytes]);
+  while (buf.length >= 5) {
+    const len = buf.readUInt32BE(1) + 1;
+    if (buf.length < len) break;
+    each(buf[0], buf.subarray(5, len));
+    buf = buf.subarray(len);
+  }
+  return buf;
+}
+
+/** A NUL-terminated string's text. */
+function cString(body: Buffer): string {
+  return body.toString('utf8', 0, Math.max(0, body.length - 1));
 }
 
 /** One backend message: its code, its length, its body. */
@@ -378,17 +392,11 @@ class CopyFeed {
   private held: (() => void) | undefined;
 
   take(bytes: Buffer, written: () => void): void {
-    this.pending = this.pending.length === 0 ? bytes : Buffer.concat([this.pending, bytes]);
-    while (this.pending.length >= 5) {
-      const len = this.pending.readUInt32BE(1) + 1;
-      if (this.pending.length < len) break;
-      const code = this.pending[0];
-      const body = this.pending.subarray(5, len);
-      this.pending = this.pending.subarray(len);
+    this.pending = eachMessage(this.pending, bytes, (code, body) => {
       if (code === 0x64) this.parts.push(Buffer.from(body));
       else if (code === 0x63) this.ended = true;
-      else if (code === 0x66) this.fail(body.toString('utf8', 0, Math.max(0, body.length - 1)));
-    }
+      else if (code === 0x66) this.fail(cString(body));
+    });
     this.held = written;
     this.wake?.();
     if (this.parts.length < 16) this.release();
