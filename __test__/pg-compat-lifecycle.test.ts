@@ -157,6 +157,49 @@ describe("pg-pool (node-postgres' pool) driving the Client", () => {
   });
 });
 
+describe('a socket destroyed while connecting', () => {
+  it("pg-pool's connect timeout while a slow connect() is still queued: the waiter gets the timeout, the late Client serves the pool", async () => {
+    // pg-pool destroys the socket of a Client whose connect() has not even begun (a subclass
+    // that awaits something first); as with pg, that Client still connects when it does begin.
+    let calls = 0;
+    class SlowClient extends pg.Client {
+      // pg-pool calls connect(callback).
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      override connect(callback?: any): any {
+        const real = () => (super.connect as (cb?: (err: Error | null) => void) => void).call(this, callback);
+        if (calls++ === 0) setTimeout(real, 300);
+        else real();
+        return undefined;
+      }
+    }
+    const pool = new PgPool({ Client: SlowClient as never, connectionString: databaseUrl, connectionTimeoutMillis: 100, max: 1 });
+    const first = pool.connect();
+    const queued = pool.connect();
+    await expect(queued).rejects.toThrow(/timeout/);
+    const client = await first;
+    expect((await client.query('select 1 as x')).rows).toEqual([{ x: 1 }]);
+    client.release();
+    expect(pool.totalCount).toBe(1);
+    expect((await pool.query('select 2 as x')).rows).toEqual([{ x: 2 }]);
+    await pool.end();
+  });
+
+  it('a socket destroyed while connect() runs: connect() fails, and the pool that held it can end', async () => {
+    class DestroyedClient extends pg.Client {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      override connect(callback?: any): any {
+        (super.connect as (cb?: (err: Error | null) => void) => void).call(this, callback);
+        (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+        return undefined;
+      }
+    }
+    const pool = new PgPool({ Client: DestroyedClient as never, connectionString: databaseUrl });
+    await expect(pool.connect()).rejects.toThrow(/Connection terminated/);
+    expect(pool.totalCount).toBe(0);
+    await pool.end();
+  });
+});
+
 describe('connections that end on their own', () => {
   it('a server (or proxy) that sends what no query asked for: the client says so and is not queryable', async () => {
     // A fake server that answers a query, then sends a stray ReadyForQuery.

@@ -119,7 +119,9 @@ export class Client extends EventEmitter {
 
   /** The socket is gone: a connect in progress fails, a connected Client is lost (pg's 'error', 'end'). */
   private destroyConnection(): void {
-    if (this.destroyed) return;
+    // Before connect() there is no socket yet; pg's connect() reopens a destroyed one, so a
+    // destroy then changes nothing (pg-pool's connect timeout can come before a slow connect()).
+    if (this.destroyed || this.connecting === undefined) return;
     this.destroyed = true;
     if (this._connected) this.lost();
     void this.own?.close({ timeout: 0 }).catch(() => {});
@@ -208,7 +210,12 @@ export class Client extends EventEmitter {
       // The pid and ParameterStatus values come from the engine, which kept them from the
       // startup, as pg reads them from its own: no query of pg_settings (~1-3 ms) per connect.
       const [conn, session] = await this.own.reserveSession(true);
-      if (this.destroyed) throw new Error(MESSAGES.terminated);
+      if (this.destroyed) {
+        // Its socket was destroyed while connecting: give the connection back, or the close
+        // below would wait for a holder that never releases.
+        await conn.release().catch(() => {});
+        throw new Error(MESSAGES.terminated);
+      }
       const bridge = this.own.bridge;
       this._attach({ conn, bridge, processID: session.pid });
       bridge.events.lost = () => this.lost();
@@ -222,7 +229,7 @@ export class Client extends EventEmitter {
     } catch (err) {
       // Its socket destroyed meanwhile (pg-pool's connect timeout): pg's words for that.
       const e = this.destroyed ? new Error(MESSAGES.terminated, { cause: err }) : toPgError(err, { host: this.host, port: this.port, client: true });
-      await this.own?.close().catch(() => {});
+      await this.own?.close(this.destroyed ? { timeout: 0 } : undefined).catch(() => {});
       throw e;
     }
   }
