@@ -4,8 +4,9 @@
 # - no aws-lc-rs/aws-lc-sys (they break cross-compiling musl, arm64 and Windows builds:
 #   aws/aws-lc-rs #512, #736, #737): rustls uses the ring provider;
 # - no OpenSSL and no native-tls, which link the system's TLS library;
-# - no crate that links a native library (`links` in its manifest) except ring, whose C and
-#   assembly are compiled into the engine itself.
+# - no crate that links a native library (`links` in its manifest) except ring and
+#   libmimalloc-sys, whose C (and ring's assembly) is compiled into the engine itself by `cc`
+#   for each target: nothing is looked for on the system.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
@@ -29,11 +30,11 @@ links=$(cargo metadata --format-version 1 --locked 2>/dev/null | node -e '
     seen.add(id);
     for (const d of nodes.get(id).deps) if (d.dep_kinds.some((k) => k.kind === null)) todo.push(d.pkg);
   }
-  for (const id of seen) { const p = pkgs.get(id); if (p.links && p.name !== "ring") console.log(p.name + " (links " + p.links + ")"); }
+  for (const id of seen) { const p = pkgs.get(id); if (p.links && !["ring", "libmimalloc-sys"].includes(p.name)) console.log(p.name + " (links " + p.links + ")"); }
 ')
 if [ -n "$links" ]; then
   echo "crates that link a native library are in the engine's dependency tree: $links" >&2
   status=1
 fi
-[ "$status" = 0 ] && echo "dependency check: no aws-lc, OpenSSL, native-tls or native library but ring, on any target"
+[ "$status" = 0 ] && echo "dependency check: no aws-lc, OpenSSL, native-tls or native library but ring and mimalloc, on any target"
 exit "$status"
