@@ -113,6 +113,42 @@ describe('release()', () => {
     } else void pool.end().catch(() => {});
   });
 
+  it('resets nothing, as pg: a setting made by one holder is there for the next; pgwarp rolls back a transaction left open', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const t = tableName('left_open');
+    await pool.query(`create table ${t} (id int)`);
+    const client = await pool.connect();
+    const pid = (await client.query('select pg_backend_pid() as pid')).rows[0].pid;
+    await client.query("set application_name = 'set by the last holder'");
+    if (driverName === 'pgwarp/pg') {
+      // pg would hand the next holder this open transaction (and its insert).
+      await client.query('begin');
+      await client.query(`insert into ${t} values (1)`);
+    }
+    client.release();
+    const next = await pool.connect();
+    const row = (await next.query("select pg_backend_pid() as pid, current_setting('application_name') as app, txid_current_if_assigned() as xid")).rows[0];
+    expect(row.pid).toBe(pid);
+    expect(row.app).toBe('set by the last holder');
+    expect(row.xid).toBe(null);
+    expect((await next.query(`select count(*)::int as n from ${t}`)).rows[0].n).toBe(0);
+    next.release();
+    await pool.query(`drop table ${t}`);
+    await pool.end();
+  });
+
+  it('pgwarp: { resetSession: true } resets the session as pgwarp\'s own Pool does', async () => {
+    if (driverName !== 'pgwarp/pg') return;
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1, pgwarp: { resetSession: true } } as never);
+    const client = await pool.connect();
+    await client.query("set application_name = 'set by the last holder'");
+    client.release();
+    const next = await pool.connect();
+    expect((await next.query("select current_setting('application_name') as app")).rows[0].app).toBe('');
+    next.release();
+    await pool.end();
+  });
+
   it('with an error: the client is closed and says so', async () => {
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
     const client = await pool.connect();

@@ -223,6 +223,58 @@ describe('session state does not reach the next caller', () => {
     expect(after).toMatchObject({ timeout: '12345ms', locks: 0, listens: 0, temps: 0 });
   });
 
+  it('a release costs no round trip: the next reservation gets the same connection, reset, with no new one opened', async () => {
+    const pool = newPool({ max: 4 });
+    const first = await pool.reserve();
+    const pid = await first.query('select pg_backend_pid()').scalar();
+    await first.query("set application_name = 'left behind'").execute();
+    await first.query('begin').execute();
+    const xid = await first.query('select txid_current()::text').scalar();
+    expect(xid).toMatch(/^\d+$/);
+    // Not awaited, as pg's synchronous release() is used: the reservation goes out in the same batch.
+    const released = first.release();
+    const next = await pool.reserve();
+    // The same backend, rolled back and reset (a new connection would have another pid).
+    expect(await next.query("select pg_backend_pid() as pid, current_setting('application_name') as app").one()).toEqual({ pid, app: '' });
+    // Not inside the transaction the first holder left open.
+    expect(await next.query('select txid_current_if_assigned()').scalar()).toBe(null);
+    await released;
+    expect(pool.stats().connections.total).toBe(1);
+    await next.release();
+  });
+
+  it('a reset that fails closes the connection: what was pipelined behind it never reads a session left as it was', async () => {
+    const admin = newPool({ max: 1 });
+    const role = `pgwarp_reset_${process.pid}`;
+    await admin.query(`drop role if exists ${role}`).execute();
+    await admin.query(`create role ${role}`).execute();
+    try {
+      // onConnect's role is set again by every reset: dropping the role makes the reset fail.
+      const pool = newPool({ max: 1, onConnect: (conn) => conn.query(`set role ${role}`).execute() });
+      const held = await pool.reserve();
+      const pid = await held.query('select pg_backend_pid()').scalar();
+      await held.query("set application_name = 'left behind'").execute();
+      await admin.query(`drop role ${role}`).execute();
+      const released = held.release();
+      // Pipelined behind the reset on the only connection.
+      const behind = await pool.query('select pg_backend_pid() as pid').scalar().then(
+        (p) => ({ ran: p }),
+        (e: Error) => ({ failed: e.message }),
+      );
+      await released;
+      // Either it failed with the connection, or it ran on a new one; never on the old session.
+      if ('ran' in behind) expect(behind.ran).not.toBe(pid);
+      else expect(behind.failed).toMatch(/session reset|closed|connection|onConnect/i);
+      await admin.query(`create role ${role}`).execute();
+      const after = await pool.query('select pg_backend_pid() as pid, current_user as who').one();
+      expect(after.pid).not.toBe(pid);
+      expect(after.who).toBe(role);
+      await pool.close();
+    } finally {
+      await admin.query(`drop role if exists ${role}`).execute();
+    }
+  });
+
   it('what onConnect set is set again after a reset; a clean release costs no reset', async () => {
     const pool = newPool({
       max: 1,

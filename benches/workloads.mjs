@@ -166,16 +166,14 @@ export function pointQueries(inFlight, connections) {
   };
 }
 
-export const workloads = {
-  W1: pointQueries(1, 1),
-  W1x64: pointQueries(64, 8),
-  W1x1024: pointQueries(1024, 8),
-  W7: {
-    title: 'W7 reserve a connection, one point query on it, release (pgwarp resets the session)',
+/** Reserve, one point query, release, one at a time on a pool of `connections`. */
+function reservedQueries(title, connections) {
+  return {
+    title,
     unit: 'queries',
     method: 'reserved',
     inFlight: 1,
-    connections: 1,
+    connections,
     perOp: 1,
     async run(db, state) {
       const v = ++state.i;
@@ -183,7 +181,16 @@ export const workloads = {
       if (n !== v) throw new Error(`W7 got ${n} for ${v}`);
       return 1;
     },
-  },
+  };
+}
+
+export const workloads = {
+  W1: pointQueries(1, 1),
+  W1x64: pointQueries(64, 8),
+  W1x1024: pointQueries(1024, 8),
+  W7: reservedQueries('W7 reserve a connection, one point query on it, release (pgwarp resets the session)', 1),
+  // What Kysely does for every query (pool.connect(), query, release), on a pool that may grow.
+  W7p: reservedQueries('W7p the same on a pool of up to 4 connections', 4),
   W8: {
     title: 'W8 open a new connection, one query, close it (over TLS with --tls: the handshake)',
     unit: 'connections',

@@ -79,6 +79,8 @@ export interface NativePoolOptions {
   batchThreads?: boolean
   /** `false` lets transaction control through `pool.query()` (tests of the safety net only). */
   sharedGuard?: boolean
+  /** `false`: a release rolls back an open transaction only, and resets nothing else. */
+  resetSession?: boolean
   /** `true` makes the query `pgwarp:test:panic` panic in the engine (tests only). */
   testPanic?: boolean
   sslRootCert?: string

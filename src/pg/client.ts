@@ -170,6 +170,11 @@ export class Client extends EventEmitter {
     await Promise.all([...this.runs]);
   }
 
+  /** @internal Whether plain queries it issued have not settled yet. */
+  _busy(): boolean {
+    return this.runs.size > 0;
+  }
+
   /** Plain queries issued and not settled, each as a signal that resolves when it has. */
   private readonly runs = new Set<Promise<void>>();
 

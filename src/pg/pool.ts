@@ -65,7 +65,6 @@ export class Pool extends EventEmitter {
   private readonly uses = new Map<number, number>();
   /** Clients released whose connections the engine is still taking back (pg's release is synchronous). */
   private releasing = 0;
-  private readonly pendingReleases = new Set<Promise<void>>();
   private sharedTarget: Target | undefined;
   /**
    * A connection that a `pool.query('BEGIN')` left inside a transaction. pg runs each
@@ -282,9 +281,8 @@ export class Pool extends EventEmitter {
     let conn: ReservedConnection;
     let pid: number;
     try {
-      // A client just released is idle for pg: wait for the engine to take it back (a reset
-      // is one round trip) rather than open another connection meanwhile.
-      if (this.pendingReleases.size > 0) await Promise.race(this.pendingReleases);
+      // A client just released is idle for pg. Its release went to the engine first, which
+      // lets a reservation wait for a connection being reset rather than for a new one.
       // The pid comes with the reservation (the engine has it from the startup): no query.
       [conn, { pid }] = await engine.reserveSession(false);
     } catch (err) {
@@ -318,11 +316,10 @@ export class Pool extends EventEmitter {
     if (!err) {
       this.releasing++;
       // Queries issued before release() still run on it, as with pg (whose client keeps
-      // them queued on its socket).
-      const done = client._idle().then(() => conn.release().catch(() => {}));
-      this.pendingReleases.add(done);
-      await done;
-      this.pendingReleases.delete(done);
+      // them queued on its socket). Otherwise the release goes to the engine at once, ahead of
+      // a connect() that follows: the engine then hands that reservation this connection.
+      const release = () => conn.release().catch(() => {});
+      await (client._busy() ? client._idle().then(release) : release());
       this.releasing--;
       return;
     }

@@ -53,6 +53,8 @@ pub struct NativePoolOptions {
     pub batch_threads: Option<bool>,
     /// `false` lets transaction control through `pool.query()` (tests of the safety net only).
     pub shared_guard: Option<bool>,
+    /// `false`: a release rolls back an open transaction only, and resets nothing else.
+    pub reset_session: Option<bool>,
     /// `true` makes the query `pgwarp:test:panic` panic in the engine (tests only).
     pub test_panic: Option<bool>,
     pub ssl_root_cert: Option<String>,
@@ -204,6 +206,7 @@ impl NativePool {
                 .map_or(d.spin, |us| Duration::from_micros(us as u64)),
             batch_threads: o.batch_threads.unwrap_or(d.batch_threads),
             shared_guard: o.shared_guard.unwrap_or(d.shared_guard),
+            reset_session: o.reset_session.unwrap_or(d.reset_session),
             test_panic: o.test_panic.unwrap_or(d.test_panic),
             password_fn: o.password_fn.unwrap_or(false),
             notices: o.notices.unwrap_or(false),

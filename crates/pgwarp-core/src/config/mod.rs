@@ -127,6 +127,9 @@ pub struct PoolOptions {
     pub password_fn: bool,
     /// JavaScript wants the server's notices (`onNotice`); otherwise they are dropped.
     pub notices: bool,
+    /// Reset a session its holder may have changed before the next holder gets it; when
+    /// false, only a transaction left open is rolled back (pg's behaviour).
+    pub reset_session: bool,
 }
 
 impl Default for PoolOptions {
@@ -150,6 +153,7 @@ impl Default for PoolOptions {
             test_panic: false,
             password_fn: false,
             notices: false,
+            reset_session: true,
         }
     }
 }

@@ -65,10 +65,15 @@ impl Pool {
     }
 
     /// Gives a reserved connection back, rolled back and reset as needed (see the module).
+    ///
+    /// The rollback or reset is sent, not waited for: the connection is idle for the pool at
+    /// once, and the next statement on it (another holder's, or a shared query) follows the
+    /// reset on the wire, in the same round trip. A reset that fails closes the connection
+    /// before any answer behind it is handed over ([`wire::Client::send_reset`]).
     pub async fn release(&self, id: u32) -> Result<(), Error> {
         let conn = self.reserved(id)?;
         let mut healthy = self.quiet(&conn).await && !conn.is_closed();
-        let marks = conn.take_marks();
+        let marks = self.marks_to_reset(&conn);
         let open = conn.status() != wire::IDLE;
         if healthy && (open || marks.touched) {
             let sql = if marks.touched {
@@ -76,7 +81,22 @@ impl Pool {
             } else {
                 "ROLLBACK".to_string()
             };
-            healthy = restored(crate::query::execute_in_turn(&conn, &sql).await, &conn);
+            let sent = {
+                let _turn = conn.turn().await;
+                conn.client().send_reset_script(&sql)
+            };
+            match sent {
+                Ok(answer) => {
+                    let conn = conn.clone();
+                    tokio::spawn(async move {
+                        // On failure the connection's task has closed it already.
+                        if answer.read().await.is_err() {
+                            conn.spoil();
+                        }
+                    });
+                }
+                Err(_) => healthy = false,
+            }
             lock(&self.inner.state).counters.resets += 1;
         }
         self.give_back(conn, healthy);
@@ -93,7 +113,7 @@ impl Pool {
             self.give_back(conn.clone(), false);
             return Err(conn_error(&conn));
         }
-        let marks = conn.take_marks();
+        let marks = self.marks_to_reset(&conn);
         let ending = if commit { "COMMIT" } else { "ROLLBACK" };
         // One script, so the reset costs no request of its own: after COMMIT or ROLLBACK no
         // transaction is open, whatever they answer. A COMMIT that fails (a deferred
@@ -138,6 +158,13 @@ impl Pool {
         self.give_back(conn, healthy);
         let tag = result?;
         Ok(ResultEncoder::empty().finish(0, &tag))
+    }
+
+    /// What the holder may have changed, as far as the pool resets it (`reset_session`).
+    fn marks_to_reset(&self, conn: &Connection) -> session::Marks {
+        let mut marks = conn.take_marks();
+        marks.touched &= self.inner.options.reset_session;
+        marks
     }
 
     /// Waits until nothing but the reservation itself is in flight on `conn`, so that the

@@ -86,6 +86,10 @@ pub(super) enum Kind {
     Simple,
     /// A simple Query that is a `COPY ... FROM STDIN` whose data follows.
     CopyIn,
+    /// A simple Query that puts the session back for its next holder: if it fails, the task
+    /// closes the connection, failing whatever was pipelined behind it (see
+    /// [`Client::send_reset`]).
+    Reset,
 }
 
 /// The handle to a connection's task: sends requests and reads what the server told it.
@@ -170,6 +174,19 @@ impl Client {
             key,
         })?;
         Ok(Responses::new(pipe))
+    }
+
+    /// Sends a session reset (a simple Query) whose answer nobody needs to wait for before
+    /// sending more: statements of the connection's next holder may follow it on the wire at
+    /// once, since a reset that fails closes the connection before any answer behind it is
+    /// handed over, so nobody runs on (or reads from) a session left as it was.
+    ///
+    /// Send it only when no answer is outstanding. The status then reads idle at once: the
+    /// server says so at the reset's end (it ends any transaction), or the connection closes.
+    pub fn send_reset(&self, bytes: BytesMut) -> Result<Responses, Lost> {
+        let answer = self.send_kind(bytes, Kind::Reset, 0)?;
+        self.shared.status.store(IDLE, Ordering::Relaxed);
+        Ok(answer)
     }
 
     /// Sends bytes that belong to the request in progress (COPY data), with no answer of

@@ -60,6 +60,16 @@ impl Client {
         ))
     }
 
+    /// [`Client::send_script`] for a session reset (see [`Client::send_reset`]).
+    pub fn send_reset_script(&self, sql: &str) -> Result<ScriptAnswer, Error> {
+        let mut buf = BytesMut::new();
+        frontend::query(sql, &mut buf).map_err(super::prepare::encode_error)?;
+        Ok(ScriptAnswer(
+            self.send_reset(buf).map_err(super::lost_error)?,
+            Rows::Keep,
+        ))
+    }
+
     /// [`Client::send_script`] for a caller's script: the rows its statements return are
     /// read and dropped, so a `SELECT` in a migration cannot fill memory.
     pub fn send_script_unread(&self, sql: &str) -> Result<ScriptAnswer, Error> {

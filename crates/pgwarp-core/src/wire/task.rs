@@ -54,6 +54,8 @@ pub(super) struct Task {
     terminating: bool,
     /// A FATAL error the server sent before closing (shutdown, `pg_terminate_backend`).
     fatal: Option<String>,
+    /// The session reset at the head of the queue failed, with this message.
+    reset_failed: Option<String>,
 }
 
 /// A request whose answer has not ended.
@@ -125,6 +127,7 @@ impl Task {
             shared,
             terminating: false,
             fatal: None,
+            reset_failed: None,
         }
     }
 
@@ -400,6 +403,9 @@ impl Task {
                             if matches!(e.field(b'V'), Some("FATAL" | "PANIC")) {
                                 self.fatal = Some(format!("{}: {}", e.code(), e.message()));
                             }
+                            if self.pending.front().map(|w| w.kind) == Some(Kind::Reset) {
+                                self.reset_failed = Some(format!("{}: {}", e.code(), e.message()));
+                            }
                         }
                     }
                     scanned += len;
@@ -429,7 +435,15 @@ impl Task {
                 // Requests held back behind the COPY may go now.
                 self.copying = false;
             }
+            let reset = head.kind == Kind::Reset;
             self.pending.pop_front();
+            if let Some(why) = self.reset_failed.take().filter(|_| reset) {
+                // What is pipelined behind would run on (or read) a session left as the last
+                // holder had it: it fails with the connection instead.
+                return Err(format!(
+                    "the session reset after the connection's last holder failed ({why})"
+                ));
+            }
             if self.pending.is_empty() {
                 self.set_wire_key(0);
             }
