@@ -11,8 +11,8 @@ import util from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
-import { databaseUrl, newPool } from './helpers';
-import { connect, newClient, pg } from './pg-driver';
+import { databaseUrl, newPool, tableName } from './helpers';
+import { connect, driverName, newClient, pg } from './pg-driver';
 
 const require = createRequire(__filename);
 const PgPool = require(path.join(__dirname, '..', 'node_modules', 'pg-pool'));
@@ -154,6 +154,109 @@ describe("pg-pool (node-postgres' pool) driving the Client", () => {
     } finally {
       silent.close();
     }
+  });
+});
+
+describe('idle clients, as pg-pool keeps them', () => {
+  it('a released client is idle and the next connect() hands out the same one', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    const client = await pool.connect();
+    await client.query('select 1');
+    client.release();
+    expect([pool.totalCount, pool.idleCount]).toEqual([1, 1]);
+    const again = await pool.connect();
+    expect(again).toBe(client);
+    expect((await again.query('select 2 as x')).rows).toEqual([{ x: 2 }]);
+    again.release();
+    await pool.end();
+  });
+
+  it('a connect() waiting while every connection is out gets the next one released', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const first = await pool.connect();
+    const waiting = pool.connect();
+    await new Promise((r) => setTimeout(r, 20));
+    first.release();
+    const second = await waiting;
+    expect((await second.query('select 1 as x')).rows).toEqual([{ x: 1 }]);
+    second.release();
+    await pool.end();
+  });
+
+  it('pool.query() and a script run while the only connection sits idle in the pool', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const client = await pool.connect();
+    client.release();
+    expect((await pool.query('select 1 as x')).rows).toEqual([{ x: 1 }]);
+    expect(Array.isArray(await pool.query('select 1; select 2'))).toBe(true);
+    const again = await pool.connect();
+    again.release();
+    await pool.end();
+  });
+
+  it("an idle client whose backend ends: the pool's 'error' listeners hear it, and the next connect() works", async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const errors: Error[] = [];
+    pool.on('error', (e: Error) => errors.push(e));
+    const client = await pool.connect();
+    const pid = (await client.query('select pg_backend_pid() as pid')).rows[0].pid;
+    client.release();
+    const admin = new pg.Client(databaseUrl);
+    await admin.connect();
+    await admin.query('select pg_terminate_backend($1)', [pid]);
+    await admin.end();
+    for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(errors.length).toBe(1);
+    const next = await pool.connect();
+    const row = (await next.query('select pg_backend_pid() as pid')).rows[0];
+    expect(row.pid).not.toBe(pid);
+    next.release();
+    await pool.end();
+  });
+});
+
+describe('BEGIN on a checked-out client (pgwarp/pg answers it with the next statement)', () => {
+  it('the transaction holds what follows: ROLLBACK undoes it, COMMIT keeps it, and the isolation level given applies', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const t = tableName('lazy_begin');
+    await pool.query(`create table ${t} (id int)`);
+    const client = await pool.connect();
+    await client.query('BEGIN');
+    await client.query(`insert into ${t} values (1)`);
+    await client.query('ROLLBACK');
+    await client.query('begin isolation level serializable, read write');
+    expect((await client.query('show transaction_isolation')).rows[0].transaction_isolation).toBe('serializable');
+    await client.query(`insert into ${t} values (2)`);
+    await client.query('COMMIT');
+    expect((await client.query(`select array_agg(id) as ids from ${t}`)).rows[0].ids).toEqual([2]);
+    client.release();
+    await pool.query(`drop table ${t}`);
+    await pool.end();
+  });
+
+  it('a statement that fails right after BEGIN gets its own error, and the transaction is failed', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const client = await pool.connect();
+    await client.query('begin');
+    await expect(client.query('select 1/0')).rejects.toMatchObject({ code: '22012' });
+    await expect(client.query('select 1')).rejects.toMatchObject({ code: '25P02' });
+    await client.query('rollback');
+    expect((await client.query('select 1 as x')).rows).toEqual([{ x: 1 }]);
+    client.release();
+    await pool.end();
+  });
+
+  it('a BEGIN with nothing after it, released: the next holder is not in a transaction', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const client = await pool.connect();
+    await client.query('START TRANSACTION');
+    client.release();
+    const next = await pool.connect();
+    // SAVEPOINT is refused outside a transaction block. (pg hands the open transaction on.)
+    if (driverName === 'pgwarp/pg') await expect(next.query('savepoint inside')).rejects.toMatchObject({ code: '25P01' });
+    else await next.query('rollback');
+    next.release();
+    await pool.end();
   });
 });
 

@@ -9,9 +9,12 @@ import { ConnectionError } from '../errors';
 import { Pool as PgwarpPool } from '../pool';
 import type { ReservedConnection } from '../reserved';
 import { Client, noticeOf, notification } from './client';
+import { ConnectListeners, remember } from './connect-listeners';
 import { connectionParameters, hideSecrets, toPoolOptions, type PoolConfig } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
+import { IdleClients, type Kept } from './idle-clients';
+import { PinnedTransaction } from './pinned-transaction';
 import { normalizeQuery, promiseOf, settle, type Callback, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
 import { runPgQuery, runTimed, type Target } from './run';
@@ -19,14 +22,6 @@ import { runPgQuery, runTimed, type Target } from './run';
 /** A Client from `pool.connect()`: give it back with `release()` (with an error or `true`, it is closed). */
 export type PoolClient = Client & { release(err?: Error | boolean): void };
 
-/** What the pool remembers per engine connection (pid, Client, uses, connect statements) is bounded. */
-const MAX_REMEMBERED = 4096;
-
-/** Sets `key` in `map`, forgetting the oldest entry when the map is full. */
-function remember<V>(map: Map<number, V>, key: number, value: V): void {
-  if (!map.has(key) && map.size >= MAX_REMEMBERED) map.delete(map.keys().next().value as number);
-  map.set(key, value);
-}
 
 /**
  * A pool of connections with node-postgres' API.
@@ -66,19 +61,19 @@ export class Pool extends EventEmitter {
   /** Clients released whose connections the engine is still taking back (pg's release is synchronous). */
   private releasing = 0;
   private sharedTarget: Target | undefined;
-  /**
-   * A connection that a `pool.query('BEGIN')` left inside a transaction. pg runs each
-   * `pool.query()` on an idle client, the one released last first, so the queries that come
-   * after such a BEGIN, one at a time, run inside its transaction, and its ROLLBACK undoes
-   * them. The same here: while the server says this connection is in a transaction, every
-   * `pool.query()` that finds it idle runs on it; once it is idle, it goes back.
-   */
-  private open: { conn: ReservedConnection; target: Target; busy: boolean } | undefined;
+  /** The transaction a `pool.query('BEGIN')` left open, which later `pool.query()` calls join. */
+  private readonly open = new PinnedTransaction();
   private readonly names = new Map<string, string>();
   /** Clients given back with an error, whose connections are still closing. */
   private destroying = 0;
+  /** Reservations asked of the engine and not answered yet. */
+  private reserving = 0;
+  /** `pool.query()` calls on the shared connections in progress: released clients go back to the engine meanwhile. */
+  private shared = 0;
+  /** Clients released and kept checked out of the engine for the next `connect()`. */
+  private readonly idle: IdleClients;
   /** What `connect` listeners ran on each connection, run again after its session was reset. */
-  private readonly connectQueries = new Map<number, { text: unknown; values: unknown }[]>();
+  private readonly connectListeners = new ConnectListeners();
 
   constructor(options: PoolConfig = {}) {
     super();
@@ -92,6 +87,8 @@ export class Pool extends EventEmitter {
     };
     hideSecrets(this.options);
     this.Client = Client;
+    const idleMs = this.options.idleTimeoutMillis || 10000;
+    this.idle = new IdleClients(idleMs, (conn) => void conn.release().catch(() => {}));
   }
 
   /**
@@ -101,10 +98,15 @@ export class Pool extends EventEmitter {
   private get engine(): PgwarpPool {
     if (this.engineInstance !== undefined) return this.engineInstance;
     const [url, options] = toPoolOptions(this.options, false);
-    if (this.listenerCount('connect') > 0) options.onConnect = (conn) => this.announce(conn);
+    if (this.listenerCount('connect') > 0) {
+      options.onConnect = (conn) => this.connectListeners.announce(this.clientFor(conn, 0), (client) => this.emit('connect', client));
+    }
     const engine = new PgwarpPool(url ?? options, url === undefined ? undefined : options);
     const bridge = engine.bridge;
-    bridge.events.lost = (conn) => this.holders.get(conn)?.lost();
+    bridge.events.lost = (conn) => {
+      this.holders.get(conn)?.lost();
+      this.idle.drop(conn);
+    };
     bridge.events.notification = (conn, processId, channel, payload) =>
       this.holders.get(conn)?.emitApart('notification', notification(processId, channel, payload));
     bridge.events.notice = (buf, conn) => this.holders.get(conn)?.emitApart('notice', noticeOf(buf));
@@ -124,6 +126,7 @@ export class Pool extends EventEmitter {
     if (this.sharedTarget !== undefined) return this.sharedTarget;
     const engine = this.engine;
     const alone = async <T>(fn: (target: Target) => Promise<T>): Promise<T> => {
+      this.idle.flush();
       const conn = await engine.reserve();
       const target = this.targetOf(conn);
       let failed = true;
@@ -132,7 +135,7 @@ export class Pool extends EventEmitter {
         failed = false;
         return res;
       } finally {
-        if (failed || !this.keepOpen(conn, target)) await conn.release().catch(() => {});
+        if (failed || this.ending || !this.open.keep(conn, target)) await conn.release().catch(() => {});
       }
     };
     const p = this.options.pgwarp;
@@ -150,41 +153,6 @@ export class Pool extends EventEmitter {
   /** Where queries run on a connection the pool reserved for them. */
   private targetOf(conn: ReservedConnection): Target {
     return { runner: conn, script: (text) => conn.execRows(text), native: this.sharedTarget?.native, types: this.options.types, names: this.names };
-  }
-
-  /** Keeps `conn` as the pool's open transaction if the server says it is in one (see `open`). */
-  private keepOpen(conn: ReservedConnection, target: Target): boolean {
-    if (this.open !== undefined || this.ending || conn.status === 'I' || conn.status === undefined) return false;
-    this.open = { conn, target, busy: false };
-    return true;
-  }
-
-  /**
-   * A new connection, shown to `connect` listeners before anyone uses it. The engine calls
-   * this again after it reset the connection's session (on a release after session changes):
-   * then what the listeners ran the first time (a SET, say) runs again, so it lasts for the
-   * connection's life, as with pg, without a second `connect` event.
-   */
-  private async announce(conn: ReservedConnection): Promise<void> {
-    const again = this.connectQueries.get(conn.id);
-    const client = this.clientFor(conn, 0);
-    const run = client.query.bind(client) as (config: unknown, values?: unknown, cb?: unknown) => unknown;
-    if (again !== undefined) {
-      for (const q of again) await run(q.text, q.values);
-      return;
-    }
-    const ran: { text: unknown; values: unknown }[] = [];
-    const pending: Promise<unknown>[] = [];
-    client.query = ((config: unknown, values?: unknown, cb?: unknown) => {
-      ran.push({ text: config, values: typeof values === 'function' ? undefined : values });
-      const r = run(config, values, cb);
-      if (r instanceof Promise) pending.push(r.catch(() => {}));
-      return r;
-    }) as typeof client.query;
-    remember(this.connectQueries, conn.id, ran);
-    this.emit('connect', client);
-    await Promise.all(pending);
-    delete (client as Partial<Client>).query;
   }
 
   /** The Client of an engine connection: one per connection, reused across checkouts, as pg's are. */
@@ -227,37 +195,17 @@ export class Pool extends EventEmitter {
   }
 
   private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
-    const open = this.open;
-    const res = open !== undefined && !open.busy ? await this.runOpen(open, query) : await this.runShared(query);
-    return res;
+    return this.open.ready ? this.open.run(query, this.options.query_timeout) : this.runShared(query);
   }
 
   private runShared(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
+    // The engine may need the connections kept idle here for this query (they go in the
+    // same batch, ahead of it, and cost no round trip).
+    this.idle.flush();
+    this.shared++;
     const ms = query.query_timeout ?? this.options.query_timeout;
-    if (typeof ms !== 'number' || ms <= 0) return runPgQuery(this.target, query);
-    return runTimed(this.target, query, ms, () => this.engine.cancelTarget({ timeout: ms }));
-  }
-
-  /**
-   * Runs a query inside the transaction `pool.query('BEGIN')` left open; see `open`. As in pg,
-   * whose pool destroys a client whose query failed, a failure ends that transaction: it is
-   * rolled back and the connection goes back.
-   */
-  private async runOpen(open: NonNullable<Pool['open']>, query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
-    open.busy = true;
-    let failed = true;
-    try {
-      const ms = query.query_timeout ?? this.options.query_timeout;
-      const res = typeof ms !== 'number' || ms <= 0 ? await runPgQuery(open.target, query) : await runTimed(open.target, query, ms, () => open.conn.cancelTarget());
-      failed = false;
-      return res;
-    } finally {
-      open.busy = false;
-      if (failed || (open.conn.status !== 'T' && open.conn.status !== 'E')) {
-        this.open = undefined;
-        await open.conn.release().catch(() => {});
-      }
-    }
+    const run = typeof ms !== 'number' || ms <= 0 ? runPgQuery(this.target, query) : runTimed(this.target, query, ms, () => this.engine.cancelTarget({ timeout: ms }));
+    return run.finally(() => this.shared--);
   }
 
   /** Checks out a Client (a reserved connection); give it back with `client.release()`. */
@@ -276,7 +224,29 @@ export class Pool extends EventEmitter {
 
   private async acquire(): Promise<PoolClient> {
     if (this.ending) throw new Error(MESSAGES.poolEnded);
+    const kept = this.idle.take();
+    if (kept !== undefined) return this.checkout(kept.conn, kept.pid);
+    let counted = false;
+    if (this.shared === 0 && this.holders.size + this.reserving >= (this.options.max ?? 10)) {
+      // Every connection is out: wait for one to be released, as pg-pool's waiters do.
+      this.waiting++;
+      let handed: Kept | undefined;
+      try {
+        handed = await this.idle.wait(this.options.connectionTimeoutMillis ?? 0, () => new Error(MESSAGES.timeout));
+      } finally {
+        this.waiting--;
+      }
+      if (handed !== undefined) return this.checkout(handed.conn, handed.pid);
+      // Told to reserve from the engine (see `serveWaiters`), which counted this reservation.
+      counted = true;
+    }
+    return this.reserveNew(counted);
+  }
+
+  /** Reserves a connection from the engine; `counted`: `reserving` already counts it. */
+  private async reserveNew(counted: boolean): Promise<PoolClient> {
     const engine = this.engine;
+    if (!counted) this.reserving++;
     this.waiting++;
     let conn: ReservedConnection;
     let pid: number;
@@ -290,7 +260,22 @@ export class Pool extends EventEmitter {
       throw toPgError(err, { host: p.host, port: p.port });
     } finally {
       this.waiting--;
+      this.reserving--;
     }
+    engine.bridge.watch(conn.id);
+    return this.checkout(conn, pid);
+  }
+
+  /** Lets waiters reserve from the engine while connections are free for them there. */
+  private serveWaiters(): void {
+    while (this.idle.waiting > 0 && this.holders.size + this.reserving < (this.options.max ?? 10)) {
+      this.reserving++;
+      this.idle.next();
+    }
+  }
+
+  /** Hands out the Client of reserved connection `conn`. */
+  private checkout(conn: ReservedConnection, pid: number): PoolClient {
     const client = this.clientFor(conn, pid);
     const uses = (this.uses.get(conn.id) ?? 0) + 1;
     remember(this.uses, conn.id, uses);
@@ -306,13 +291,19 @@ export class Pool extends EventEmitter {
       void this.giveBack(client, conn, retire ? (err ?? true) : undefined);
     };
     this.holders.set(conn.id, client);
-    engine.bridge.watch(conn.id);
     this.emit('acquire', client);
     return client as PoolClient;
   }
 
   /** Returns the connection, or with an error (or `true`) closes it, as pg destroys such a client. */
   private async giveBack(client: Client, conn: ReservedConnection, err: Error | boolean | undefined): Promise<void> {
+    if (!err && this.keepable(client, conn)) {
+      const entry = { client, conn, pid: client.processID ?? 0 };
+      if (!this.idle.handOff(entry)) this.idle.keep(entry);
+      return;
+    }
+    // The engine gets the connection back; a waiter reserves it (or another) there.
+    queueMicrotask(() => this.serveWaiters());
     if (!err) {
       this.releasing++;
       // Queries issued before release() still run on it, as with pg (whose client keeps
@@ -338,6 +329,15 @@ export class Pool extends EventEmitter {
     }
   }
 
+  /**
+   * Whether a released client stays checked out for the next `connect()`: nobody waits for
+   * the engine (it would wait for this connection), its session needs no reset, the server
+   * says it is idle, and nothing it started still runs.
+   */
+  private keepable(client: Client, conn: ReservedConnection): boolean {
+    return !this.ending && this.shared === 0 && this.reserving === 0 && !this.options.pgwarp?.resetSession && conn.status === 'I' && client._quiet();
+  }
+
   /** Connections open. */
   get totalCount(): number {
     return Math.max(0, (this.engineInstance?.stats().connections.total ?? 0) - this.destroying);
@@ -346,7 +346,7 @@ export class Pool extends EventEmitter {
   /** Connections open and unused. */
   get idleCount(): number {
     const c = this.engineInstance?.stats().connections;
-    return c === undefined ? 0 : Math.min(c.total - this.destroying, c.idle + this.releasing);
+    return c === undefined ? 0 : Math.min(c.total - this.destroying, c.idle + this.releasing + this.idle.size);
   }
 
   /** Callers of `connect()` waiting for a connection. */
@@ -368,9 +368,9 @@ export class Pool extends EventEmitter {
     else {
       this.ending = true;
       work = (async () => {
-        const open = this.open;
-        this.open = undefined;
-        await open?.conn.release().catch(() => {});
+        this.idle.flush();
+        this.idle.rejectAll(new Error(MESSAGES.poolEnded));
+        await this.open.end();
         await this.engineInstance?.close();
         this.ended = true;
       })();
