@@ -52,22 +52,14 @@ impl Client {
     /// Sends `sql` with the simple protocol (now, so it keeps its place in the connection's
     /// order); the answer is read with [`ScriptAnswer::read`].
     pub fn send_script(&self, sql: &str) -> Result<ScriptAnswer, Error> {
-        let mut buf = BytesMut::new();
-        frontend::query(sql, &mut buf).map_err(super::prepare::encode_error)?;
-        Ok(ScriptAnswer(
-            self.send(buf).map_err(super::lost_error)?,
-            Rows::Keep,
-        ))
+        let answer = self.send(query_message(sql)?);
+        Ok(ScriptAnswer(answer.map_err(super::lost_error)?, Rows::Keep))
     }
 
     /// [`Client::send_script`] for a session reset (see [`Client::send_reset`]).
     pub fn send_reset_script(&self, sql: &str) -> Result<ScriptAnswer, Error> {
-        let mut buf = BytesMut::new();
-        frontend::query(sql, &mut buf).map_err(super::prepare::encode_error)?;
-        Ok(ScriptAnswer(
-            self.send_reset(buf).map_err(super::lost_error)?,
-            Rows::Keep,
-        ))
+        let answer = self.send_reset(query_message(sql)?);
+        Ok(ScriptAnswer(answer.map_err(super::lost_error)?, Rows::Keep))
     }
 
     /// [`Client::send_script`] for a caller's script: the rows its statements return are
@@ -82,6 +74,13 @@ impl Client {
     pub async fn batch(&self, sql: &str) -> Result<Script, Error> {
         self.send_script(sql)?.read().await.map_err(|(e, _)| e)
     }
+}
+
+/// A simple Query message for `sql`.
+fn query_message(sql: &str) -> Result<BytesMut, Error> {
+    let mut buf = BytesMut::new();
+    frontend::query(sql, &mut buf).map_err(super::prepare::encode_error)?;
+    Ok(buf)
 }
 
 impl ScriptAnswer {
