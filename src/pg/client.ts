@@ -14,8 +14,8 @@ import { connectionParameters, hideSecrets, toPoolOptions, type ClientConfig, ty
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
 import { isOwnSubmittable, normalizeQuery, promiseOf, Query, settle, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
-import { isPlainBegin } from './lazy-begin';
-import { makeResult, type Result } from './result';
+import { isPlainBegin, LazyBegin } from './lazy-begin';
+import type { Result } from './result';
 import { runPgQuery, runTimed, type Target } from './run';
 import { isForeign, runForeign, type Foreign } from './submittable';
 import { TypeOverrides, type TypeParserSource } from './types';
@@ -139,7 +139,7 @@ export class Client extends EventEmitter {
     // A cursor left open by the last holder was stopped by its release: nothing waits for it.
     this.gate = undefined;
     // Nor is a BEGIN it left unanswered its successor's (the release rolled it back).
-    this.beginning = undefined;
+    this.beginning.forget();
     this.conn = a.conn;
     this.processID = a.processID;
     this._connected = true;
@@ -175,7 +175,7 @@ export class Client extends EventEmitter {
 
   /** @internal Nothing it issued still runs (no query, cursor or stream), and it is usable. */
   _quiet(): boolean {
-    return this.runs.size === 0 && this.gate === undefined && this.beginning === undefined && !this.broken && !this._ending && this._connected;
+    return this.runs.size === 0 && this.gate === undefined && !this.beginning.pending && !this.broken && !this._ending && this._connected;
   }
 
   /** @internal Whether plain queries it issued have not settled yet. */
@@ -350,7 +350,7 @@ export class Client extends EventEmitter {
   getTransactionStatus(): 'I' | 'T' | 'E' | null {
     if (this.conn === undefined || this.broken) return null;
     // A BEGIN answered early is a transaction for the caller already.
-    if (this.beginning !== undefined && this.conn.status === 'I') return 'T';
+    if (this.beginning.pending && this.conn.status === 'I') return 'T';
     return this.conn.status ?? null;
   }
 
@@ -395,19 +395,11 @@ export class Client extends EventEmitter {
     try {
       const ms = query.query_timeout ?? this.config.query_timeout;
       const conn = this.conn;
-      if (this.beginning === undefined && this.inFlight === 1 && conn?.status === 'I' && (typeof ms !== 'number' || ms <= 0) && isPlainBegin(query)) {
-        return this.beginLazily(target, query);
+      if (!this.beginning.pending && this.inFlight === 1 && conn?.status === 'I' && (typeof ms !== 'number' || ms <= 0) && isPlainBegin(query)) {
+        return this.beginning.begin(target, query);
       }
-      const begun = this.beginning;
       const running = typeof ms === 'number' && ms > 0 && conn !== undefined ? runTimed(target, query, ms, () => conn.cancelTarget()) : runPgQuery(target, query);
-      if (begun !== undefined) {
-        // Sent behind the BEGIN answered early: if that failed, so does this.
-        running.catch(() => {});
-        const failed = await begun;
-        if (this.beginning === begun) this.beginning = undefined;
-        if (failed !== undefined) throw failed;
-      }
-      const res = await running;
+      const res = await this.beginning.before(running);
       // end() came while it ran: pg destroyed the socket under it, so it failed.
       if (this.cutShort) throw new Error('Connection terminated');
       return res;
@@ -421,22 +413,8 @@ export class Client extends EventEmitter {
     }
   }
 
-  /** A BEGIN answered before the server has seen it (see `lazy-begin.ts`): its error, or undefined. */
-  private beginning: Promise<unknown> | undefined;
-
-  /** Sends `query` (a BEGIN) and answers it at once; the next statement goes in the same write. */
-  private beginLazily(target: Target, query: ReturnType<typeof normalizeQuery>['query']): Result {
-    const answer = runPgQuery(target, query).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    this.beginning = answer;
-    // Kept when it failed, for the next statement to report.
-    void answer.then((err) => {
-      if (err === undefined && this.beginning === answer) this.beginning = undefined;
-    });
-    return makeResult('BEGIN', [], undefined, query.rowMode);
-  }
+  /** A BEGIN answered before the server has seen it (see `lazy-begin.ts`). */
+  private readonly beginning = new LazyBegin();
 
   /** Closes the connection. */
   end(): Promise<void>;
