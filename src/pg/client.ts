@@ -13,8 +13,8 @@ import type { ReservedConnection } from '../reserved';
 import { connectionParameters, hideSecrets, toPoolOptions, type ClientConfig, type ConnectionParameters } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';
-import { isOwnSubmittable, normalizeQuery, promiseOf, Query, settle, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
 import { isPlainBegin, LazyBegin } from './lazy-begin';
+import { isOwnSubmittable, normalizeQuery, promiseOf, Query, settle, type Callback, type OwnSubmittable, type QueryConfig, type QueryResultRow } from './query';
 import type { Result } from './result';
 import { runPgQuery, runTimed, type Target } from './run';
 import { isForeign, runForeign, type Foreign } from './submittable';
@@ -302,10 +302,8 @@ export class Client extends EventEmitter {
     if (isForeign(config)) return this.submitForeign(config, typeof values === 'function' ? values : callback);
     const { query, cb } = normalizeQuery(config, values, callback);
     this.queued++;
-    // (`run` counts itself off: another reaction on its promise would cut the caller's
-    // frames from the async stack trace of its error.)
-    // Its own signal for `_idle`, not a reaction on `run`'s promise: another reaction there
-    // would cut the caller's frames from the async stack trace of its error.
+    // `run` counts itself off, and signals `_idle` through its own promise: another reaction
+    // on `run`'s promise would cut the caller's frames from the async stack trace of its error.
     let settled!: () => void;
     const signal = new Promise<void>((resolve) => (settled = resolve));
     this.runs.add(signal);

@@ -1,7 +1,8 @@
 // Clients given back with release() that stay checked out of the engine, as pg-pool keeps its
 // idle clients: the next connect() takes one (or a connect() waiting for one gets it) without
-// a trip to the engine thread, and its release() makes none. Only a client the server says is idle, with nothing of its own still
-// running, is kept; pgwarp/pg resets no session (as pg), so nothing is owed to the engine.
+// a trip to the engine thread, and its release() makes none. Only a client the server says
+// is idle, with nothing of its own still running, is kept; pgwarp/pg resets no session (as
+// pg), so nothing is owed to the engine.
 import type { ReservedConnection } from '../reserved';
 import type { Client } from './client';
 
@@ -9,7 +10,6 @@ import type { Client } from './client';
 export interface Kept {
   client: Client;
   conn: ReservedConnection;
-  pid: number;
 }
 
 /**

@@ -22,7 +22,6 @@ import { runPgQuery, runTimed, type Target } from './run';
 /** A Client from `pool.connect()`: give it back with `release()` (with an error or `true`, it is closed). */
 export type PoolClient = Client & { release(err?: Error | boolean): void };
 
-
 /**
  * A pool of connections with node-postgres' API.
  *
@@ -225,9 +224,9 @@ export class Pool extends EventEmitter {
   private async acquire(): Promise<PoolClient> {
     if (this.ending) throw new Error(MESSAGES.poolEnded);
     const kept = this.idle.take();
-    if (kept !== undefined) return this.checkout(kept.conn, kept.pid);
+    if (kept !== undefined) return this.checkout(kept.conn, kept.client.processID ?? 0);
     let counted = false;
-    if (this.shared === 0 && this.holders.size + this.reserving >= (this.options.max ?? 10)) {
+    if (this.shared === 0 && !this.roomInEngine()) {
       // Every connection is out: wait for one to be released, as pg-pool's waiters do.
       this.waiting++;
       let handed: Kept | undefined;
@@ -236,7 +235,7 @@ export class Pool extends EventEmitter {
       } finally {
         this.waiting--;
       }
-      if (handed !== undefined) return this.checkout(handed.conn, handed.pid);
+      if (handed !== undefined) return this.checkout(handed.conn, handed.client.processID ?? 0);
       // Told to reserve from the engine (see `serveWaiters`), which counted this reservation.
       counted = true;
     }
@@ -251,8 +250,6 @@ export class Pool extends EventEmitter {
     let conn: ReservedConnection;
     let pid: number;
     try {
-      // A client just released is idle for pg. Its release went to the engine first, which
-      // lets a reservation wait for a connection being reset rather than for a new one.
       // The pid comes with the reservation (the engine has it from the startup): no query.
       [conn, { pid }] = await engine.reserveSession(false);
     } catch (err) {
@@ -266,9 +263,14 @@ export class Pool extends EventEmitter {
     return this.checkout(conn, pid);
   }
 
+  /** Whether the engine has a connection for one more checkout (`max` counts them all). */
+  private roomInEngine(): boolean {
+    return this.holders.size + this.reserving < (this.options.max ?? 10);
+  }
+
   /** Lets waiters reserve from the engine while connections are free for them there. */
   private serveWaiters(): void {
-    while (this.idle.waiting > 0 && this.holders.size + this.reserving < (this.options.max ?? 10)) {
+    while (this.idle.waiting > 0 && this.roomInEngine()) {
       this.reserving++;
       this.idle.next();
     }
@@ -298,7 +300,7 @@ export class Pool extends EventEmitter {
   /** Returns the connection, or with an error (or `true`) closes it, as pg destroys such a client. */
   private async giveBack(client: Client, conn: ReservedConnection, err: Error | boolean | undefined): Promise<void> {
     if (!err && this.keepable(client, conn)) {
-      const entry = { client, conn, pid: client.processID ?? 0 };
+      const entry = { client, conn };
       if (!this.idle.handOff(entry)) this.idle.keep(entry);
       return;
     }
