@@ -1,7 +1,6 @@
 // Where a connection goes and how it logs in: several hosts, target_session_attrs,
 // load_balance_hosts, the password file and a password function, against real servers.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -9,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ConnectionError, Pool } from '../src';
 import { startPostgres, type PostgresServer } from '../src/testing';
-import { databaseUrl, socketDir } from './helpers';
+import { closedPort, databaseUrl, socketDir } from './helpers';
 
 const main = new URL(databaseUrl);
 const mainPort = Number(main.port);
@@ -25,15 +24,6 @@ beforeAll(async () => {
   await admin.close();
 });
 afterAll(() => readOnly?.stop());
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 async function serverPort(pool: Pool): Promise<number> {
   return (await pool.query<number>('select inet_server_port()').scalar())!;

@@ -6,20 +6,11 @@ import { describe, expect, it } from 'vitest';
 
 import { ConnectionError, Pool, PoolClosedError, PostgresError } from '../src';
 import { resolveOptions } from '../src/config';
-import { databaseUrl, newPool, socketDir } from './helpers';
+import { closedPort, databaseUrl, newPool, socketDir } from './helpers';
 
 const url = new URL(databaseUrl);
 const port = Number(url.port);
 const ownServer = socketDir !== null;
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 describe('settings', () => {
   it('no argument uses DATABASE_URL, then the PG* variables', () => {

@@ -11,7 +11,7 @@ import util from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
-import { databaseUrl, newPool, tableName } from './helpers';
+import { closedPort, databaseUrl, newPool, tableName } from './helpers';
 import { connect, driverName, newClient, pg } from './pg-driver';
 
 const require = createRequire(__filename);
@@ -113,12 +113,7 @@ describe('a Client as pg has it', () => {
   });
 
   it('pool.connect() with a callback passes a release function with an error too', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
+    const port = await closedPort();
     const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'x' });
     const args = await new Promise<unknown[]>((resolve) => pool.connect((...a: unknown[]) => resolve(a)));
     expect(args[0]).toBeInstanceOf(Error);

@@ -4,7 +4,7 @@ import net from 'node:net';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { databaseUrl } from './helpers';
+import { closedPort, databaseUrl } from './helpers';
 import { pg, driverName } from './pg-driver';
 import { wireSpy } from './wire-spy';
 
@@ -220,12 +220,7 @@ describe('pg.Pool', () => {
   });
 
   it('connect errors reach the caller and leave no client behind', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
+    const port = await closedPort();
     const pool = newPool({ connectionString: undefined, host: '127.0.0.1', port });
     const err = (await pool.query('select 1').catch((e: unknown) => e)) as NodeJS.ErrnoException;
     expect(err.code).toBe('ECONNREFUSED');
