@@ -160,6 +160,7 @@ describe('passwords', () => {
     try {
       // Two at once need two connections.
       const held = await Promise.all([pool.reserve(), pool.reserve()]);
+      await Promise.all(held.map((c) => c.query('select 1').execute()));
       await Promise.all(held.map((c) => c.release()));
       expect(calls).toBe(2);
       expect(await pool.query('select 1').scalar()).toBe(1);

@@ -113,11 +113,15 @@ describe('settings', () => {
     const p = new Pool(databaseUrl, { max: 1, acquireTimeout: 2 ** 32 + 50 });
     try {
       const held = await p.reserve();
-      const second = p.reserve();
-      const outcome = await Promise.race([second.then(() => 'got one', (e: Error) => e.message), new Promise((r) => setTimeout(() => r('still waiting'), 400))]);
+      await held.query('select 1').execute();
+      // The second reservation's first statement waits for the connection.
+      const second = await p.reserve();
+      const first = second.query('select 1 as n').scalar();
+      const outcome = await Promise.race([first.then(() => 'got one', (e: Error) => e.message), new Promise((r) => setTimeout(() => r('still waiting'), 400))]);
       expect(outcome).toBe('still waiting');
       await held.release();
-      await (await second).release();
+      expect(await first).toBe(1);
+      await second.release();
     } finally {
       await p.close();
     }

@@ -166,20 +166,24 @@ export function pointQueries(inFlight, connections) {
   };
 }
 
-/** Reserve, one point query, release, one at a time on a pool of `connections`. */
-function reservedQueries(title, connections) {
+/** Reserve, one point query, release, by `inFlight` callers at once on a pool of `connections`. */
+function reservedQueries(title, connections, inFlight = 1) {
   return {
     title,
     unit: 'queries',
     method: 'reserved',
-    inFlight: 1,
+    inFlight,
     connections,
-    perOp: 1,
+    perOp: inFlight,
     async run(db, state) {
-      const v = ++state.i;
-      const n = await db.reserved(v);
-      if (n !== v) throw new Error(`W7 got ${n} for ${v}`);
-      return 1;
+      const one = async () => {
+        const v = ++state.i;
+        const n = await db.reserved(v);
+        if (n !== v) throw new Error(`W7 got ${n} for ${v}`);
+      };
+      if (inFlight === 1) await one();
+      else await Promise.all(Array.from({ length: inFlight }, one));
+      return inFlight;
     },
   };
 }
@@ -191,6 +195,8 @@ export const workloads = {
   W7: reservedQueries('W7 reserve a connection, one point query on it, release (pgwarp resets the session)', 1),
   // What Kysely does for every query (pool.connect(), query, release), on a pool that may grow.
   W7p: reservedQueries('W7p the same on a pool of up to 4 connections', 4),
+  // What a web app on Kysely does under load: many requests, each checking a connection out.
+  W7x64: reservedQueries('W7x64 the same, 64 callers at once on 8 connections', 8, 64),
   W8: {
     title: 'W8 open a new connection, one query, close it (over TLS with --tls: the handshake)',
     unit: 'connections',

@@ -20,6 +20,7 @@ export const WATCH = 14;
 export const INTERRUPT = 15;
 export const DESCRIBE = 16;
 export const EXEC_ROWS = 17;
+export const CLAIM = 18;
 export const FORGET = 11;
 export const PASSWORD = 12;
 

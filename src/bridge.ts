@@ -25,6 +25,8 @@ export interface Limits {
 }
 
 const NO_LIMITS: Limits = {};
+/** Marks a reservation's ticket (`engine/tickets.rs`): connection ids never have it. */
+const TICKET_BIT = 0x80000000;
 
 /** A request buffer that grew past this for one large request goes back to its first size. */
 const SHRINK_ABOVE = 1024 * 1024;
@@ -47,6 +49,7 @@ export class Bridge {
   private readonly pending = new Map<number, Pending>();
   private readonly batch = new Writer();
   private nextId = 1;
+  private nextTicket = 1;
   private flushQueued = false;
   private inFlight = 0;
   private readonly sql = new SqlRegistry();
@@ -185,9 +188,25 @@ export class Bridge {
     return this.simple(kind.RESERVE, session);
   }
 
-  /** Gives a reserved connection back. */
-  release(conn: number): Promise<Buffer> {
-    return this.simple(kind.RELEASE, conn);
+  /**
+   * A ticket: a number that names a reservation in requests before the engine has made it
+   * (`claim`). The top bit marks it; the low byte picks the shard, as a connection id's does.
+   */
+  ticket(): number {
+    return (TICKET_BIT | (this.nextTicket++ & 0x7fffffff)) >>> 0;
+  }
+
+  /**
+   * Makes the reservation `ticket` names. Nothing answers it: the requests naming the ticket
+   * wait in the engine until it is made, and get its error if it cannot be.
+   */
+  claim(ticket: number): void {
+    this.post(kind.CLAIM, ticket);
+  }
+
+  /** Gives a reserved connection back; nothing waits for the engine to have taken it. */
+  release(conn: number): void {
+    this.post(kind.RELEASE, conn);
   }
 
   /**

@@ -96,7 +96,7 @@ export class Pool implements QueryRunner {
    */
   listen(channel: string, callback: (payload: string, info: NotificationInfo) => unknown, options?: ListenOptions): Promise<Subscription> {
     if (this.closing) return Promise.reject(new PoolClosedError('the pool is closed'));
-    this.listener ??= new Listener(this.bridge, () => this.reserve());
+    this.listener ??= new Listener(this.bridge, () => this.reserving(0).then(([conn]) => conn));
     return this.listener.listen(channel, callback, options);
   }
 
@@ -132,6 +132,12 @@ export class Pool implements QueryRunner {
    * role, locks, LISTENs, cursors, temporary tables) unless only transaction control ran on it;
    * it is closed if that fails, never handed on dirty.
    *
+   * This resolves at once: the engine takes the connection while the first statement is on
+   * its way, so a checkout costs no round trip of its own, and the statements wait for it.
+   * What can go wrong in taking one (the pool is exhausted past `acquireTimeout`, the server
+   * is down) is the first statement's error. With `options` (a signal or a timeout for the
+   * wait), the connection is there before this resolves.
+   *
    * @example
    * ```ts
    * await using conn = await pool.reserve();
@@ -139,8 +145,12 @@ export class Pool implements QueryRunner {
    * ```
    */
   async reserve(options?: CancelOptions): Promise<ReservedConnection> {
-    const reserving = this.reserving(0).then(([conn]) => conn);
     const o = cancelOptions(options);
+    if (o === undefined) {
+      if (this.closing) throw new PoolClosedError('the pool is closed');
+      return ReservedConnection.claim(this.bridge, this.defaults);
+    }
+    const reserving = this.reserving(0).then(([conn]) => conn);
     // Given up before a connection came: the one that comes later goes straight back.
     return o === undefined ? reserving : beforeSend(reserving, o, (conn) => void conn.release());
   }

@@ -88,12 +88,25 @@ export class ReservedConnection implements QueryRunner {
   constructor(
     /** @internal */
     readonly bridge: Bridge,
-    /** The engine's id of this connection. */
+    /**
+     * The engine's id of this reservation: its connection's, or the ticket that names it
+     * (see `Pool.reserve`).
+     */
     readonly id: number,
     private readonly defaults: QueryDefaults,
     /** False for the connection `onConnect` prepares: the pool takes it back itself. */
     private readonly releasable = true,
   ) {}
+
+  /**
+   * @internal A reservation asked for without waiting for it: named by a ticket, which the
+   * requests that follow name in place of the connection (see `engine/tickets.rs`).
+   */
+  static claim(bridge: Bridge, defaults: QueryDefaults): ReservedConnection {
+    const ticket = bridge.ticket();
+    bridge.claim(ticket);
+    return new ReservedConnection(bridge, ticket, defaults);
+  }
 
   /** A query on this connection; same API as `pool.query()`. */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
@@ -193,9 +206,12 @@ export class ReservedConnection implements QueryRunner {
    */
   release(): Promise<void> {
     if (!this.releasable) return Promise.resolve();
-    this.released ??= this.bridge.release(this.id).then((buf) => {
-      if (buf[0] !== 0) throw errorFromResult(buf);
-    });
+    if (this.released) return this.released;
+    // Sent, not waited for: the engine takes requests in order, so whatever comes after
+    // (another reservation, a pool query) finds the connection back, or on its way back
+    // behind the reset.
+    this.bridge.release(this.id);
+    this.released = Promise.resolve();
     return this.released;
   }
 

@@ -245,7 +245,7 @@ export class Transaction implements QueryRunner {
 
   /** @internal */
   get connection(): number {
-    return this.conn.id;
+    return this.conn.connection;
   }
 
   /** @internal Calls with a signal or a timeout run in the transaction, on its connection. */
@@ -254,7 +254,7 @@ export class Transaction implements QueryRunner {
     // A cancel that came too late leaves the statement's work in place, so a query given up
     // inside a transaction fails the transaction: nothing of it is committed.
     const onAbort = (err: Error) => (this.root.aborted ??= err);
-    return { bridge: this.conn.bridge, conn: this.conn.id, runner: this, done: async () => {}, onAbort };
+    return { bridge: this.conn.bridge, conn: this.conn.connection, runner: this, done: async () => {}, onAbort };
   }
 
   /** @internal */

@@ -385,9 +385,16 @@ fn jitter(id: u32) -> f64 {
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A fresh connection id for a shard (the shard index is kept in the low 8 bits).
+/// A fresh connection id for a shard (the shard index is kept in the low 8 bits). The top
+/// bit stays clear: it marks a reservation's ticket (`engine::tickets`).
 pub fn next_id(shard: u8) -> u32 {
-    (NEXT_ID.fetch_add(1, Ordering::Relaxed) << 8) | shard as u32
+    loop {
+        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed) & 0x7F_FFFF;
+        // 0 with shard 0 would be "any pooled connection".
+        if n != 0 {
+            return (n << 8) | shard as u32;
+        }
+    }
 }
 
 /// A poisoned lock only means another query panicked mid-update of a cache or counter; the data

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod requests;
 pub mod shard;
 pub mod threads;
+pub mod tickets;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -243,6 +244,9 @@ impl Engine {
                 Request::Reserve { id, session } => self
                     .pick()
                     .send(Command::Reserve { id, session }, &self.completions),
+                Request::Claim { ticket } => self
+                    .owner(ticket)
+                    .send(Command::Claim { ticket }, &self.completions),
                 Request::Release { id, conn } => self
                     .owner(conn)
                     .send(Command::Release { id, conn }, &self.completions),

@@ -9,6 +9,9 @@
 //! - `NEXT`: `u32 cursor`; `CANCEL`: `u32 cursor`; `STOP`: `u32 cursor`
 //! - `RESERVE`: `u32 session` (0: answer with the id only; 1: the backend's pid too; 2: its
 //!   reported parameters as well, see `result::layout::session_buffer`); `RELEASE`: `u32 conn`
+//!   (request id 0: no answer)
+//! - `CLAIM`: `u32 ticket`: a reservation the requests naming `ticket` (in place of a
+//!   connection) run on, made without an answer (see `engine/tickets.rs`)
 //! - `END`: `u32 conn, u8 commit (1: COMMIT, 0: ROLLBACK)`: ends a transaction and releases
 //! - `FORGET`: `u32 sql id`: a registered text JavaScript dropped (no completion)
 //! - `PASSWORD`: `u32 number, u8 ok, u32 length, text`: the password function's answer to
@@ -46,6 +49,7 @@ const WATCH: u8 = 14;
 const INTERRUPT: u8 = 15;
 const DESCRIBE: u8 = 16;
 const EXEC_ROWS: u8 = 17;
+const CLAIM: u8 = 18;
 
 /// Where a query's text is.
 pub enum SqlText<'a> {
@@ -89,6 +93,8 @@ pub enum Request<'a> {
     },
     /// Lend a connection to the caller alone; with `session` (1 or 2), say which backend it is.
     Reserve { id: u32, session: u32 },
+    /// Make the reservation `ticket` names.
+    Claim { ticket: u32 },
     /// Give a reserved connection back.
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
@@ -217,6 +223,9 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
             RESERVE => Request::Reserve {
                 id,
                 session: r.u32_le()?,
+            },
+            CLAIM => Request::Claim {
+                ticket: r.u32_le()? | super::tickets::TICKET_BIT,
             },
             RELEASE => Request::Release {
                 id,

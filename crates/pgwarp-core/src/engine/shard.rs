@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::completions::Completions;
+use super::tickets::{Runner, Tickets};
 use crate::error::Error;
 use crate::pool::{panic_error, CopyInput, Pool};
 use crate::query::Limits;
@@ -47,6 +48,8 @@ pub enum Command {
     },
     /// Lend a connection (and with `session` 1 or 2, say which backend it is).
     Reserve { id: u32, session: u32 },
+    /// Lend a connection to the requests that name `ticket` (see `tickets.rs`); no answer.
+    Claim { ticket: u32 },
     /// Give a reserved connection back.
     Release { id: u32, conn: u32 },
     /// End the transaction on a reserved connection and give it back.
@@ -114,15 +117,24 @@ impl Shard {
                     let active = Arc::new(Activity::default());
                     let spinner = (!spin.is_zero())
                         .then(|| tokio::spawn(spin_while_idle(active.clone(), l.clone(), spin)));
+                    let runner = Runner {
+                        pool: p.clone(),
+                        completions: completions.clone(),
+                        load: l.clone(),
+                    };
+                    let tickets = Tickets::default();
                     let dispatch = |cmd: Command| {
                         let cmd = match cmd {
                             Command::Copy { id, copy, input } => Command::Answer {
                                 id,
                                 answer: p.copy_send(copy, input),
                             },
+                            Command::Claim { ticket } => return tickets.claim(ticket, &runner),
                             other => other,
                         };
-                        tokio::spawn(run(p.clone(), completions.clone(), l.clone(), cmd));
+                        if let Some(cmd) = tickets.route(cmd, &runner) {
+                            runner.spawn(cmd);
+                        }
                     };
                     while let Some(cmd) = rx.recv().await {
                         active.touch();
@@ -227,7 +239,8 @@ async fn spin_while_idle(active: Arc<Activity>, load: Arc<AtomicUsize>, window: 
     }
 }
 
-fn command_id(cmd: &Command) -> Option<u32> {
+/// The request id a command is answered under, if it is answered.
+pub(super) fn command_id(cmd: &Command) -> Option<u32> {
     match cmd {
         Command::Query { id, .. }
         | Command::Next { id, .. }
@@ -240,11 +253,20 @@ fn command_id(cmd: &Command) -> Option<u32> {
         | Command::Exec { id, .. }
         | Command::Interrupt { id, .. }
         | Command::Describe { id, .. } => Some(*id),
-        Command::Cancel { .. } | Command::Close { .. } | Command::Watch { .. } => None,
+        Command::Cancel { .. }
+        | Command::Close { .. }
+        | Command::Watch { .. }
+        | Command::Claim { .. } => None,
     }
 }
 
-async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, cmd: Command) {
+/// Runs one command and answers it.
+pub(super) async fn run(
+    pool: Pool,
+    completions: Arc<Completions>,
+    load: Arc<AtomicUsize>,
+    cmd: Command,
+) {
     let id = command_id(&cmd);
     let work = async {
         match cmd {
@@ -319,7 +341,7 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
                 }
                 None
             }
-            Command::Close { .. } => None,
+            Command::Close { .. } | Command::Claim { .. } => None,
         }
     };
     // Every request must complete, or its promise would never settle: a panic becomes an
@@ -329,7 +351,8 @@ async fn run(pool: Pool, completions: Arc<Completions>, load: Arc<AtomicUsize>, 
         Err(panic) => Some(error_buffer(&panic_error(panic))),
     };
     load.fetch_sub(1, Ordering::Relaxed);
-    if let (Some(id), Some(out)) = (id, out) {
+    // Id 0 asks for no answer (a release JavaScript does not wait for): 0 names events.
+    if let (Some(id), Some(out)) = (id.filter(|&id| id != super::EVENT_ID), out) {
         completions.push_owned(id, out);
     }
 }
