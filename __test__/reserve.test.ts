@@ -103,4 +103,50 @@ describe('a reservation made on the way', () => {
     await held.release();
     expect(await pool.transaction(async (tx) => tx.query('select 9').scalar())).toBe(9);
   });
+
+  it('callers waiting for a connection of their own get it first come, first served', async () => {
+    const pool = newPool({ max: 1 });
+    const held = await pool.reserve();
+    await held.query('select 1').execute();
+    const order: number[] = [];
+    const waiters = [];
+    for (let i = 0; i < 5; i++) {
+      const conn = await pool.reserve();
+      waiters.push(
+        conn
+          .query('select $1::int', [i])
+          .scalar()
+          .then((v) => order.push(v as number))
+          .finally(() => conn.release()),
+      );
+      // Each claim reaches the engine before the next.
+      await sleep(20);
+    }
+    await held.release();
+    await Promise.all(waiters);
+    expect(order).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('pool queries are not starved by reservations handed from one holder to the next', async () => {
+    const pool = newPool({ max: 2, acquireTimeout: 3000 });
+    let stop = false;
+    const cycles = Array.from({ length: 8 }, async () => {
+      let n = 0;
+      while (!stop) {
+        const conn = await pool.reserve();
+        try {
+          await conn.query('select pg_sleep(0.002)').execute();
+          n++;
+        } finally {
+          await conn.release();
+        }
+      }
+      return n;
+    });
+    await sleep(100);
+    const shared = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.query('select $1::int', [i]).scalar()));
+    stop = true;
+    expect(shared).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect((await Promise.all(cycles)).every((n) => n > 0)).toBe(true);
+  });
 });

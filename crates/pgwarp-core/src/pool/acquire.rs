@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::handoff::Place;
 use super::{Announce, Inner, Pool};
 use crate::connection::{self, lock, Connection};
 use crate::error::Error;
@@ -44,7 +45,14 @@ impl Drop for Lease {
         }
         self.conn.add_in_flight(-1);
         self.conn.touch();
-        lock(&self.pool.state).in_flight -= 1;
+        {
+            let mut st = lock(&self.pool.state);
+            st.in_flight -= 1;
+            // Idle now (a reserved connection never gets here: its reservation counts).
+            if self.conn.in_flight() == 0 {
+                st.handoffs.wake_one();
+            }
+        }
         self.pool.changed.notify_waiters();
     }
 }
@@ -63,35 +71,79 @@ impl Pool {
     pub(super) async fn acquire(&self, want: Want) -> Result<Lease, Error> {
         let inner = &self.inner;
         let deadline = inner.options.acquire_timeout.map(|t| Instant::now() + t);
+        // One timer for the whole wait, however often the caller is woken.
+        let expired = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expired);
         let mut waiting = false;
+        let mut place: Option<Place> = None;
         let result = loop {
             let notified = inner.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if let Some(conn) = place.take().and_then(Place::leave) {
+                break Ok(Lease::new(conn, inner.clone()));
+            }
             match self.try_acquire(want) {
                 Ok(Some(lease)) => break self.validated(lease, want).await,
                 Ok(None) => {}
                 // Cold: boxed so the hot query future does not carry a connect's state.
                 Err(Opening) => break Box::pin(self.open_for(want)).await,
             }
-            if lock(&inner.state).closed {
-                break Err(Error::Closed);
-            }
-            if !waiting {
-                waiting = true;
-                lock(&inner.state).waiting += 1;
-            }
-            match deadline {
-                Some(d) => {
-                    if tokio::time::timeout_at(d.into(), notified).await.is_err() {
-                        break Err(self.timeout_error());
+            let closed = {
+                let mut st = lock(&inner.state);
+                if !st.closed && !waiting {
+                    waiting = true;
+                    st.waiting += 1;
+                    if want == Want::Shared {
+                        st.waiting_shared += 1;
                     }
                 }
-                None => notified.await,
+                // Nothing runs on this shard between `try_acquire` and joining: no release
+                // can slip between them unseen.
+                if !st.closed && want == Want::Exclusive {
+                    place = Some(st.handoffs.join(inner));
+                }
+                st.closed
+            };
+            if closed {
+                break Err(Error::Closed);
+            }
+            match place.as_mut() {
+                Some(p) => {
+                    tokio::select! {
+                        biased;
+                        handed = p.wait() => if let Some(conn) = handed {
+                            break Ok(Lease::new(conn, inner.clone()));
+                        },
+                        _ = &mut expired => {}
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        biased;
+                        _ = notified => {}
+                        _ = &mut expired => {}
+                    }
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                if let Some(conn) = place.take().and_then(Place::leave) {
+                    break Ok(Lease::new(conn, inner.clone()));
+                }
+                break Err(self.timeout_error());
             }
         };
         if waiting {
-            lock(&inner.state).waiting -= 1;
+            let mut st = lock(&inner.state);
+            st.waiting -= 1;
+            if want == Want::Shared {
+                st.waiting_shared -= 1;
+            }
         }
         result
     }
@@ -188,6 +240,7 @@ impl Pool {
         let mut st = lock(&self.inner.state);
         st.shared.retain(|c| !Arc::ptr_eq(c, conn));
         st.reserved.remove(&conn.id());
+        st.handoffs.wake_one();
     }
 
     /// Sets how to tell JavaScript that a new connection needs `onConnect`.
@@ -300,6 +353,8 @@ impl Pool {
                 Err(e)
             }
         };
+        // A slot freed by a failed open, or a connection to pipeline on.
+        st.handoffs.wake_one();
         drop(st);
         inner.changed.notify_waiters();
         result

@@ -48,7 +48,11 @@ impl Pool {
     /// say: what runs on it fails with a connection error).
     pub async fn close(&self, timeout: Option<Duration>) {
         let inner = &self.inner;
-        lock(&inner.state).closed = true;
+        {
+            let mut st = lock(&inner.state);
+            st.closed = true;
+            st.handoffs.wake_all();
+        }
         inner.changed.notify_waiters();
         let deadline = timeout.map(|t| Instant::now() + t);
         if !self.settled_by(deadline).await {

@@ -8,6 +8,7 @@ mod acquire;
 mod copy;
 mod describe;
 mod exclusive;
+mod handoff;
 mod lifecycle;
 mod reserve;
 mod script;
@@ -84,6 +85,10 @@ struct State {
     opening: usize,
     in_flight: usize,
     waiting: usize,
+    /// Of `waiting`, those who want a share (a released connection goes to them first).
+    waiting_shared: usize,
+    /// Callers waiting for a connection of their own.
+    handoffs: handoff::Handoffs,
     closed: bool,
     counters: Counters,
 }
@@ -285,6 +290,7 @@ impl Pool {
             // A cancel the server did not confirm may still hit the next statement: close.
             conn.kill();
         }
+        st.handoffs.wake_one();
         drop(st);
         drop(lease);
         self.inner.changed.notify_waiters();

@@ -183,19 +183,29 @@ impl Pool {
     /// Ends a reservation: `conn` goes back to sharing if `healthy`, else it is closed.
     fn give_back(&self, conn: Arc<Connection>, healthy: bool) {
         let mut st = lock(&self.inner.state);
-        if st.reserved.remove(&conn.id()).is_none() {
+        if !st.reserved.contains_key(&conn.id()) {
             return;
         }
-        st.in_flight -= 1;
-        conn.add_in_flight(-1);
         conn.touch();
         conn.client().forget_cancelled();
-        if healthy && !conn.is_closed() && !st.closed {
+        let usable = healthy && !conn.is_closed() && !st.closed;
+        // Straight to the next caller waiting for a connection of its own, still reserved
+        // (its statements follow the reset on the wire), unless callers who want a share
+        // wait too: those could otherwise wait behind reservations for ever.
+        if usable && st.waiting_shared == 0 && st.handoffs.hand(&conn) {
+            st.counters.acquires += 1;
+            return;
+        }
+        st.reserved.remove(&conn.id());
+        st.in_flight -= 1;
+        conn.add_in_flight(-1);
+        if usable {
             conn.set_shared(true);
             st.shared.push(conn);
         } else {
             conn.kill();
         }
+        st.handoffs.wake_one();
         drop(st);
         self.inner.changed.notify_waiters();
     }
