@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { cli } from './cli.mjs';
 import { drivers } from './drivers.mjs';
 import { markdown, median, summarise, svg } from './report.mjs';
 import { jsonRows, setupSql, sizes, workloads } from './workloads.mjs';
@@ -25,12 +26,7 @@ import { jsonRows, setupSql, sizes, workloads } from './workloads.mjs';
 const here = path.dirname(new URL(import.meta.url).pathname);
 const root = path.dirname(here);
 const require = createRequire(import.meta.url);
-const args = process.argv.slice(2);
-const flag = (name) => args.includes(`--${name}`);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
+const { flag, option } = cli(process.argv.slice(2));
 
 const quick = flag('quick');
 const pin = flag('pin');

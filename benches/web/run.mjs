@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { cli } from '../cli.mjs';
 import { drivers } from './apps.mjs';
 import { endpoints } from './endpoints.mjs';
 import { markdown, summarise } from './report.mjs';
@@ -26,12 +27,7 @@ const here = path.dirname(new URL(import.meta.url).pathname);
 const root = path.resolve(here, '../..');
 const require = createRequire(import.meta.url);
 
-const args = process.argv.slice(2);
-const flag = (name) => args.includes(`--${name}`);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
+const { flag, option } = cli(process.argv.slice(2));
 const list = (name, all) => {
   const names = option(name, all.join(',')).split(',');
   for (const n of names) if (!all.includes(n)) throw new Error(`unknown ${name} entry ${n}; known: ${all.join(', ')}`);
