@@ -183,8 +183,12 @@ impl Pool {
             .filter(|(_, c)| !c.is_closed())
             .min_by_key(|(_, c)| c.in_flight())
             .map(|(i, c)| (i, c.in_flight()));
+        // An idle connection goes to callers who want a share and were woken for it before
+        // a new caller may take it alone: else reservations passed from hand to hand starve
+        // pool queries.
+        let shared_first = want == Want::Exclusive && st.waiting_shared > 0;
         let pick = match (want, best) {
-            (_, Some((i, 0))) => Some(i),
+            (_, Some((i, 0))) if !shared_first => Some(i),
             (Want::Shared, Some((i, depth)))
                 if total >= inner.max && depth < inner.options.max_pipeline =>
             {
