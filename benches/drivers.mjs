@@ -147,6 +147,27 @@ async function openPgwarp({ Pool }, url, { connections, shards }) {
   };
 }
 
+/** pgwarp/pg from the build at `root()`: this one, or another (`PGWARP_BASELINE`). */
+function pgwarpPg(label, root) {
+  const why = "pg-copy-streams drives pg's socket layer, which pgwarp/pg does not have";
+  return {
+    label,
+    missing: { W4c: why, W4r: why },
+    async open(url, { connections }) {
+      const pg = require(path.resolve(root(), 'dist/pg/index.js'));
+      const pool = new pg.Pool({ connectionString: url, max: connections, ssl });
+      const QueryStream = require(path.resolve(root(), 'dist/pg/pg-query-stream.js'));
+      return {
+        // No COPY: pg-copy-streams drives pg's socket layer, which pgwarp/pg does not have.
+        ...pgLike(pool),
+        stream: pgQueryStream(pool, QueryStream),
+        connect: () => pgConnect(pg.Client, url),
+        close: () => pool.end(),
+      };
+    },
+  };
+}
+
 export const drivers = {
   pgwarp: {
     label: 'pgwarp',
@@ -177,21 +198,11 @@ export const drivers = {
     },
   },
 
-  'pgwarp-pg': {
-    label: 'pgwarp/pg (the node-postgres drop-in, used as pg is)',
-    missing: { W4c: 'pg-copy-streams drives pg\'s socket layer, which pgwarp/pg does not have', W4r: 'pg-copy-streams drives pg\'s socket layer, which pgwarp/pg does not have' },
-    async open(url, { connections }) {
-      const pg = require('../dist/pg/index.js');
-      const pool = new pg.Pool({ connectionString: url, max: connections, ssl });
-      const QueryStream = require('../dist/pg/pg-query-stream.js');
-      return {
-        // No COPY: pg-copy-streams drives pg's socket layer, which pgwarp/pg does not have.
-        ...pgLike(pool),
-        stream: pgQueryStream(pool, QueryStream),
-        connect: () => pgConnect(pg.Client, url),
-        close: () => pool.end(),
-      };
-    },
+  'pgwarp-pg': pgwarpPg('pgwarp/pg (the node-postgres drop-in, used as pg is)', () => path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')),
+
+  'pgwarp-pg-baseline': {
+    ...pgwarpPg('pgwarp/pg baseline (PGWARP_BASELINE build)', () => process.env.PGWARP_BASELINE),
+    available: () => (process.env.PGWARP_BASELINE ? null : 'set PGWARP_BASELINE to the root of another pgwarp build to compare with it'),
   },
 
   'pg-best': {

@@ -60,6 +60,11 @@ export class Bridge {
     this.batch.u32(id);
   };
   private readonly flushNow = () => this.flush();
+  /**
+   * One microtask turn later than the first request: the answers of one wake-up resume their
+   * callers level by level, and one more turn lets the others' next statements join the batch.
+   */
+  private readonly flushLater = () => queueMicrotask(this.flushNow);
   /** Listeners that keep the process alive while they listen. */
   private keepers = 0;
   /** What servers send on their own; set by the pool (notices) and its listener. */
@@ -340,7 +345,7 @@ export class Bridge {
     if (this.flushQueued) return;
     this.flushQueued = true;
     // After the current tick's synchronous code and promise reactions have queued theirs.
-    queueMicrotask(this.flushNow);
+    queueMicrotask(this.flushLater);
   }
 
   private flush(): void {
