@@ -113,25 +113,27 @@ impl Pool {
             if closed {
                 break Err(Error::Closed);
             }
-            match place.as_mut() {
+            let timed_out = match place.as_mut() {
                 Some(p) => {
                     tokio::select! {
                         biased;
-                        handed = p.wait() => if let Some(conn) = handed {
-                            break Ok(Lease::new(conn, inner.clone()));
+                        handed = p.wait() => match handed {
+                            Some(conn) => break Ok(Lease::new(conn, inner.clone())),
+                            None => false,
                         },
-                        _ = &mut expired => {}
+                        _ = &mut expired => true,
                     }
                 }
                 None => {
                     tokio::select! {
                         biased;
-                        _ = notified => {}
-                        _ = &mut expired => {}
+                        _ = notified => false,
+                        _ = &mut expired => true,
                     }
                 }
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            };
+            // `expired` must not be polled again once it fired.
+            if timed_out {
                 if let Some(conn) = place.take().and_then(Place::leave) {
                     break Ok(Lease::new(conn, inner.clone()));
                 }
