@@ -152,7 +152,8 @@ export interface PoolOptions {
    * holder's statements may have changed the session (settings, role, advisory locks,
    * LISTENs, cursors, temporary tables), so that nothing of it reaches the next holder.
    * Default `true`. The reset travels ahead of the next statement on the connection, so it
-   * costs no round trip, but it costs the server ~0.2 ms per release (seven statements).
+   * costs no round trip, but it costs the server about as much as a point query per release
+   * (seven statements in one message).
    * `false` does what pg does: only a transaction left open is rolled back (which costs
    * nothing when none is, as the server says whether one is). pgwarp/pg defaults to `false`.
    */

@@ -152,7 +152,7 @@ export class Pool implements QueryRunner {
     }
     const reserving = this.reserving(0).then(([conn]) => conn);
     // Given up before a connection came: the one that comes later goes straight back.
-    return o === undefined ? reserving : beforeSend(reserving, o, (conn) => void conn.release());
+    return beforeSend(reserving, o, (conn) => void conn.release());
   }
 
   /**

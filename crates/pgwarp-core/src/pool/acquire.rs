@@ -106,7 +106,7 @@ impl Pool {
                 // Nothing runs on this shard between `try_acquire` and joining: no release
                 // can slip between them unseen.
                 if !st.closed && want == Want::Exclusive {
-                    place = Some(st.handoffs.join(inner));
+                    place = Some(st.handoffs.join(self));
                 }
                 st.closed
             };

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::Inner;
-use crate::connection::{lock, Connection};
+use super::Pool;
+use crate::connection::Connection;
 
 /// The queue of waiting callers.
 #[derive(Default)]
@@ -22,12 +22,12 @@ pub(super) struct Handoffs {
 
 impl Handoffs {
     /// Joins the queue.
-    pub(super) fn join(&mut self, inner: &Arc<Inner>) -> Place {
+    pub(super) fn join(&mut self, pool: &Pool) -> Place {
         let (tx, rx) = oneshot::channel();
         self.waiting.push_back(tx);
         Place {
             rx,
-            inner: inner.clone(),
+            pool: pool.clone(),
         }
     }
 
@@ -63,7 +63,7 @@ impl Handoffs {
 /// (the caller gave up at that moment), it gives the connection back.
 pub(super) struct Place {
     rx: oneshot::Receiver<Arc<Connection>>,
-    inner: Arc<Inner>,
+    pool: Pool,
 }
 
 impl Place {
@@ -82,21 +82,10 @@ impl Place {
 impl Drop for Place {
     fn drop(&mut self) {
         self.rx.close();
-        let Ok(conn) = self.rx.try_recv() else {
-            return;
-        };
-        // Nobody will hold it: back to sharing, as a release would put it.
-        let mut st = lock(&self.inner.state);
-        st.reserved.remove(&conn.id());
-        st.in_flight -= 1;
-        conn.add_in_flight(-1);
-        if conn.is_closed() || st.closed {
-            conn.kill();
-        } else {
-            conn.set_shared(true);
-            st.shared.push(conn);
+        // Nobody will hold it: given back as a release would (to the next in the queue, or
+        // to sharing).
+        if let Ok(conn) = self.rx.try_recv() {
+            self.pool.give_back(conn, true);
         }
-        drop(st);
-        self.inner.changed.notify_waiters();
     }
 }

@@ -181,7 +181,7 @@ impl Pool {
     }
 
     /// Ends a reservation: `conn` goes back to sharing if `healthy`, else it is closed.
-    fn give_back(&self, conn: Arc<Connection>, healthy: bool) {
+    pub(super) fn give_back(&self, conn: Arc<Connection>, healthy: bool) {
         let mut st = lock(&self.inner.state);
         if !st.reserved.contains_key(&conn.id()) {
             return;
