@@ -65,13 +65,24 @@ export interface Decoded<T> {
 
 /**
  * The column descriptors of a result page, copied (a page is a slice of a larger completion
- * buffer, which a result must not keep alive), to be read when someone asks.
+ * buffer, which a result must not keep alive), to be read when someone asks. The statement's
+ * decoder keeps the last copy and gives it again while the bytes are the same, so a statement
+ * run again allocates nothing here (the copy is never written to).
  */
-function copyMeta(buf: Buffer, at: number, count: number): Buffer | undefined {
+function copyMeta(d: Decoder, buf: Buffer, at: number, count: number): Buffer | undefined {
   if (count === 0) return undefined;
   let end = at;
   for (let c = 0; c < count; c++) end += COLUMN + buf.readUInt16LE(end + 6);
-  return Buffer.from(buf.subarray(at, end));
+  const kept = d.meta;
+  if (kept !== undefined && sameBytes(kept, buf, at, end)) return kept;
+  return (d.meta = Buffer.from(buf.subarray(at, end)));
+}
+
+/** Whether `buf[at, end)` holds `kept`'s bytes (a loop here costs less than `Buffer.compare`'s call for a few descriptors). */
+function sameBytes(kept: Buffer, buf: Buffer, at: number, end: number): boolean {
+  if (kept.length !== end - at) return false;
+  for (let i = 0; i < kept.length; i++) if (kept[i] !== buf[at + i]) return false;
+  return true;
 }
 
 /** The columns of a copied descriptor region. */
@@ -98,19 +109,53 @@ export function commandOf(tag: string): string {
   return tag.replace(/( \d+)+$/, '');
 }
 
+/**
+ * Builds a page's rows. The views cover the whole completion buffer the page is part of;
+ * `cells`, `nulls` and `bytes` say where the page's regions start in them (cells in units of
+ * 8 bytes), so a page costs no views of its own.
+ */
 type RowBuilder = (
-  f64: Float64Array,
-  u32: Uint32Array,
-  i32: Int32Array,
-  i64: BigInt64Array,
-  nulls: Uint8Array,
+  v: Views,
+  cells: number,
+  nulls: number,
+  bytes: number,
   str: string,
-  bytes: Buffer,
   json: unknown[][],
   n: number,
   h: Helpers,
   p: Parser[],
 ) => unknown[];
+
+/** Typed views over one completion buffer. */
+interface Views {
+  f64: Float64Array;
+  u32: Uint32Array;
+  i32: Int32Array;
+  i64: BigInt64Array;
+  u8: Buffer;
+}
+
+/** Buffers up to this size keep their views for the next page (a larger one is not kept alive). */
+const KEEP_VIEWS_UP_TO = 1 << 20;
+let lastViews: { ab: ArrayBufferLike; views: Views } | undefined;
+
+/**
+ * The views of `ab`: the pages of one completion share them (four typed arrays and a Buffer
+ * per page were most of a point query's allocations).
+ */
+function viewsOf(ab: ArrayBufferLike): Views {
+  if (lastViews !== undefined && lastViews.ab === ab) return lastViews.views;
+  const words = Math.floor(ab.byteLength / 8);
+  const views: Views = {
+    f64: new Float64Array(ab, 0, words),
+    u32: new Uint32Array(ab, 0, words * 2),
+    i32: new Int32Array(ab, 0, words * 2),
+    i64: new BigInt64Array(ab, 0, words),
+    u8: Buffer.from(ab),
+  };
+  lastViews = ab.byteLength <= KEEP_VIEWS_UP_TO ? { ab, views } : undefined;
+  return views;
+}
 
 /** A type parser of node-postgres' kind: the server's text in, the value out. */
 export type Parser = (text: string) => unknown;
@@ -124,6 +169,13 @@ interface Decoder {
   columns: ColumnInfo[];
   /** Builders for node-postgres' values, by which columns have a parser ('0'/'1' per column). */
   pgBuilders?: Map<string, RowBuilder>;
+  /**
+   * The parsers and builder of the last pg decoding used here: the global registry's decoding
+   * is one object until a parser changes, so its lookups are made once per statement.
+   */
+  pgLast?: { pg: NonNullable<DecodeOptions['pg']>; parsers: Parser[]; build: RowBuilder };
+  /** The last copy of the statement's column descriptors (`copyMeta`). */
+  meta?: Buffer;
 }
 
 interface Helpers {
@@ -170,7 +222,12 @@ const MAX_DECODERS = 512;
 const NO_PARSERS: Parser[] = [];
 /** Texts longer than this are not part of a decoder's cache key. */
 const MAX_KEYED_LENGTH = 4096;
-const decoders = new Map<string, Decoder>();
+/**
+ * Decoders by statement text, then by variant (row mode and value shapes). Keyed by the text
+ * itself, a string the caller usually passes again (its hash is kept in it): a key built per
+ * query by concatenation would be hashed again each time, over the whole text.
+ */
+const decoders = new Map<string, Map<string, Decoder>>();
 
 function cellExpr(kind: number, c: number, name: string, int8: Int8Mode): string {
   const k = `(b + ${c})`;
@@ -186,7 +243,7 @@ function cellExpr(kind: number, c: number, name: string, int8: Int8Mode): string
     case KIND_STRING:
       return `str.slice(u32[${k} * 2], u32[${k} * 2 + 1])`;
     case KIND_BYTES:
-      return `Buffer.from(bytes.subarray(u32[${k} * 2], u32[${k} * 2 + 1]))`;
+      return `Buffer.from(u8.subarray(by + u32[${k} * 2], by + u32[${k} * 2 + 1]))`;
     case KIND_TIMESTAMP:
       return `h.timestamp(f64[${k}])`;
     case KIND_JSON:
@@ -208,7 +265,7 @@ function pgCellExpr(kind: number, c: number, col: ColumnInfo, parsed: boolean): 
 function makeBuilder(columns: ColumnInfo[], kinds: Uint8Array, rowMode: RowMode, int8: Int8Mode, parsed?: string): RowBuilder {
   const parts = columns.map((col, c) => {
     const expr = parsed === undefined ? cellExpr(kinds[c], c, col.name, int8) : pgCellExpr(kinds[c], c, col, parsed[c] === '1');
-    const value = kinds[c] === KIND_JSON ? expr : `nulls[b + ${c}] === 1 ? null : ${expr}`;
+    const value = kinds[c] === KIND_JSON ? expr : `u8[nb + ${c}] === 1 ? null : ${expr}`;
     if (rowMode === 'array') return value;
     // A literal `__proto__:` key would set the prototype; a computed key defines a property.
     const key = col.name === '__proto__' ? `["__proto__"]` : JSON.stringify(col.name);
@@ -216,13 +273,15 @@ function makeBuilder(columns: ColumnInfo[], kinds: Uint8Array, rowMode: RowMode,
   });
   const row = rowMode === 'array' ? `[${parts.join(', ')}]` : `{ ${parts.join(', ')} }`;
   const body = `
+    const { f64, u32, i32, i64, u8 } = v;
     const rows = new Array(n);
     for (let r = 0; r < n; r++) {
-      const b = r * ${columns.length};
+      const b = cells + r * ${columns.length};
+      const nb = nulls + r * ${columns.length};
       rows[r] = ${row};
     }
     return rows;`;
-  return new Function('f64', 'u32', 'i32', 'i64', 'nulls', 'str', 'bytes', 'json', 'n', 'h', 'p', body) as RowBuilder;
+  return new Function('v', 'cells', 'nulls', 'by', 'str', 'json', 'n', 'h', 'p', body) as RowBuilder;
 }
 
 function readColumns(buf: Buffer, count: number): { columns: ColumnInfo[]; kinds: Uint8Array; fixes: Uint8Array } {
@@ -241,19 +300,29 @@ function readColumns(buf: Buffer, count: number): { columns: ColumnInfo[]; kinds
   return { columns, kinds, fixes };
 }
 
-function decoderFor(buf: Buffer, key: string, long: boolean, hash: number, count: number): Decoder {
-  const cached = decoders.get(key);
+function decoderFor(buf: Buffer, text: string, variant: string, long: boolean, hash: number, count: number): Decoder {
+  let variants = decoders.get(text);
+  const cached = variants?.get(variant);
   if (cached !== undefined && cached.hash === hash && !long) return cached;
   const { columns, kinds, fixes } = readColumns(buf, count);
   // A long text is cached under its columns' hash: the columns themselves must match too.
   if (cached !== undefined && cached.hash === hash && sameColumns(cached, columns, kinds)) return cached;
   // The builder is made on first use: pg-values decoders use their own (`pgBuilders`).
   const decoder: Decoder = { hash, build: undefined, kinds, fixes, columns };
-  if (cached === undefined && decoders.size >= MAX_DECODERS) {
-    decoders.delete(decoders.keys().next().value as string);
+  if (variants === undefined) {
+    if (decoders.size >= MAX_DECODERS) decoders.delete(decoders.keys().next().value as string);
+    decoders.set(text, (variants = new Map()));
   }
-  decoders.set(key, decoder);
+  variants.set(variant, decoder);
   return decoder;
+}
+
+/** The decoder variant of `opts`: row mode, then pg's values or the int8 mode. */
+function variantOf(opts: DecodeOptions): string {
+  if (opts.pg !== undefined) return opts.rowMode === 'array' ? 'ap' : 'op';
+  // Literals, not concatenations: a literal is hashed once.
+  if (opts.rowMode === 'array') return opts.int8 === 'bigint' ? 'ab' : opts.int8 === 'string' ? 'as' : 'an';
+  return opts.int8 === 'bigint' ? 'ob' : opts.int8 === 'string' ? 'os' : 'on';
 }
 
 function sameColumns(d: Decoder, columns: ColumnInfo[], kinds: Uint8Array): boolean {
@@ -342,18 +411,9 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
   // Keys hold the text, except for long ones (they would keep megabytes per entry alive).
   const long = sql.length > MAX_KEYED_LENGTH;
   const text = long ? `\u0000#${hash}` : sql;
-  const key = (opts.rowMode === 'array' ? 'a' : 'o') + (opts.pg !== undefined ? 'p' : opts.int8[0]) + text;
-  const d = decoderFor(buf, key, long, hash, count);
-  const cells = n * count;
-  const ab = buf.buffer;
-  const base = buf.byteOffset + cellsAt;
-  const f64 = new Float64Array(ab, base, cells);
-  const u32 = new Uint32Array(ab, base, cells * 2);
-  const i32 = new Int32Array(ab, base, cells * 2);
-  const i64 = new BigInt64Array(ab, base, cells);
-  const nulls = buf.subarray(nullsAt, nullsAt + cells);
+  const d = decoderFor(buf, text, variantOf(opts), long, hash, count);
+  const views = viewsOf(buf.buffer);
   const str = stringsLen === 0 ? '' : buf.toString(flags & 1 ? 'latin1' : 'utf8', stringsAt, stringsAt + stringsLen);
-  const bytes = buf.subarray(bytesAt);
 
   const json: unknown[][] = [];
   const int8: Int8Mode = opts.pg !== undefined ? 'string' : opts.int8;
@@ -373,11 +433,14 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
     }
     at += COLUMN + buf.readUInt16LE(at + 6);
   }
-  const meta = withMeta ? copyMeta(buf, HEADER + commandLen, count) : undefined;
+  const meta = withMeta ? copyMeta(d, buf, HEADER + commandLen, count) : undefined;
   let build: RowBuilder;
   let parsers: Parser[] = NO_PARSERS;
   if (opts.pg === undefined) build = d.build ??= makeBuilder(d.columns, d.kinds, opts.rowMode, opts.int8);
-  else {
+  else if (d.pgLast !== undefined && d.pgLast.pg === opts.pg) {
+    parsers = d.pgLast.parsers;
+    build = d.pgLast.build;
+  } else {
     parsers = new Array<Parser>(count);
     let signature = '';
     for (let c = 0; c < count; c++) {
@@ -394,6 +457,7 @@ export function decodeResult<T>(raw: Buffer, sql: string, opts: DecodeOptions, w
       d.pgBuilders.set(signature, b);
     }
     build = b;
+    d.pgLast = { pg: opts.pg, parsers, build };
   }
-  return { rows: build(f64, u32, i32, i64, nulls, str, bytes, json, n, helpers, parsers) as T[], rowCount: total, tag, meta, columns: d.columns };
+  return { rows: build(views, (buf.byteOffset + cellsAt) / 8, buf.byteOffset + nullsAt, buf.byteOffset + bytesAt, str, json, n, helpers, parsers) as T[], rowCount: total, tag, meta, columns: d.columns };
 }

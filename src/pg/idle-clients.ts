@@ -108,6 +108,8 @@ export class IdleClients {
 
   /** Gives every kept connection back to the engine. */
   flush(): void {
+    // Called before every pool query: no empty array from `splice` when nothing is kept.
+    if (this.kept.length === 0) return;
     for (const entry of this.kept.splice(0)) {
       clearTimeout(entry.timer);
       this.giveBack(entry.conn);

@@ -193,18 +193,22 @@ export class Pool extends EventEmitter {
     return settle(this.run(q.query), q.cb, undefined, this.options.Promise);
   }
 
-  private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
+  private run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
     return this.open.ready ? this.open.run(query, this.options.query_timeout) : this.runShared(query);
   }
 
-  private runShared(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
+  // An async function's `finally` costs less than `promise.finally()` (which makes two more promises).
+  private async runShared(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
     // The engine may need the connections kept idle here for this query (they go in the
     // same batch, ahead of it, and cost no round trip).
     this.idle.flush();
     this.shared++;
-    const ms = query.query_timeout ?? this.options.query_timeout;
-    const run = typeof ms !== 'number' || ms <= 0 ? runPgQuery(this.target, query) : runTimed(this.target, query, ms, () => this.engine.cancelTarget({ timeout: ms }));
-    return run.finally(() => this.shared--);
+    try {
+      const ms = query.query_timeout ?? this.options.query_timeout;
+      return await (typeof ms !== 'number' || ms <= 0 ? runPgQuery(this.target, query) : runTimed(this.target, query, ms, () => this.engine.cancelTarget({ timeout: ms })));
+    } finally {
+      this.shared--;
+    }
   }
 
   /** Checks out a Client (a reserved connection); give it back with `client.release()`. */

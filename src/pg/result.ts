@@ -2,7 +2,7 @@
  * node-postgres' `Result`: what a query resolves to, with the same own properties.
  * @module
  */
-import { readColumnMeta } from '../decode';
+import { readColumnMeta, type Column } from '../decode';
 
 /** A column as pg describes it (`result.fields`). */
 export interface FieldDef {
@@ -74,9 +74,15 @@ export function makeResult<R>(tag: string, rows: R[], meta: Buffer | undefined, 
   return r;
 }
 
+/** The columns read from a descriptor copy, which a statement run again shares (`copyMeta` in decode). */
+const columnsOf = new WeakMap<Buffer, Column[]>();
+
 function fieldsOf(meta: Buffer | undefined): FieldDef[] {
   if (meta === undefined) return [];
-  return readColumnMeta(meta).map((c) => ({
+  let columns = columnsOf.get(meta);
+  if (columns === undefined) columnsOf.set(meta, (columns = readColumnMeta(meta)));
+  // Fresh objects per result, as pg makes them: a caller may change its own.
+  return columns.map((c) => ({
     name: c.name,
     tableID: c.table,
     columnID: c.number,

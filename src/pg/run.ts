@@ -59,8 +59,19 @@ function severalStatements(text: string): boolean {
 export function decoding(rowMode: string | undefined, source: TypeParserSource | undefined, native: Target['native']): DecodeOptions {
   const mode = rowMode === 'array' ? 'array' : 'object';
   if (native !== undefined) return { rowMode: mode, int8: native.int8 };
-  return { rowMode: mode, int8: 'string', pg: pgValues(source) };
+  if (source !== undefined) return { rowMode: mode, int8: 'string', pg: pgValues(source) };
+  // The global registry's options are one object per row mode until a parser changes.
+  const pg = globalDecoding();
+  const kept = mode === 'array' ? globalArrays : globalObjects;
+  if (kept?.pg === pg) return kept;
+  const options: DecodeOptions = { rowMode: mode, int8: 'string', pg };
+  if (mode === 'array') globalArrays = options;
+  else globalObjects = options;
+  return options;
 }
+
+let globalObjects: DecodeOptions | undefined;
+let globalArrays: DecodeOptions | undefined;
 
 /** The pg-values decoding of `source`'s parsers (the global registry's, cached, when none). */
 function pgValues(source: TypeParserSource | undefined): ReturnType<typeof globalDecoding> {
@@ -83,10 +94,14 @@ export function checkName(names: Map<string, string>, q: PgQueryConfig): void {
 }
 
 /** Runs one pg query; a multi-statement simple query gives one Result per statement. */
-export async function runPgQuery(target: Target, q: PgQueryConfig): Promise<Result | Result[]> {
-  const names = target.names;
-  const fresh = names !== undefined && q.name !== undefined && !names.has(q.name);
-  if (names !== undefined) checkName(names, q);
+export function runPgQuery(target: Target, q: PgQueryConfig): Promise<Result | Result[]> {
+  // Most queries have no name: one async frame less for them.
+  return q.name === undefined || target.names === undefined ? runUnnamed(target, q) : runNamed(target, q, target.names);
+}
+
+async function runNamed(target: Target, q: PgQueryConfig, names: Map<string, string>): Promise<Result | Result[]> {
+  const fresh = !names.has(q.name!);
+  checkName(names, q);
   try {
     return await runUnnamed(target, q);
   } catch (err) {

@@ -80,26 +80,29 @@ export function pgDecoding(find: (oid: number) => unknown): { bits: number; pars
   };
 }
 
-/** The decoding of the global registry alone, kept until a parser changes. */
-let globalCache: { snapshot: unknown[]; decoding: ReturnType<typeof pgDecoding> } | undefined;
-const WATCHED = FAST;
+/**
+ * Bumped by every `setTypeParser` on the global registry. pg-types changes its registry only
+ * there, so the decoding of the registry holds while the count stands: reading back the 24
+ * parsers the mask depends on for every query cost pgwarp/pg's point query about a tenth of
+ * its JavaScript time.
+ */
+let registryVersion = 0;
+const setTypeParser = registry.setTypeParser;
+registry.setTypeParser = function (this: unknown, ...args: Parameters<typeof setTypeParser>): void {
+  registryVersion++;
+  setTypeParser.apply(this, args);
+};
 
-/** {@link pgDecoding} for the global registry, recomputed only when one of its parsers changed. */
+/** The decoding of the global registry alone, kept until a parser changes. */
+let globalCache: { version: number; get: unknown; decoding: ReturnType<typeof pgDecoding> } | undefined;
+
+/** {@link pgDecoding} for the global registry, made again only when one of its parsers changed. */
 export function globalDecoding(): ReturnType<typeof pgDecoding> {
   const c = globalCache;
-  if (c !== undefined) {
-    let same = true;
-    for (let i = 0; i < WATCHED.length; i++) {
-      if (registry.getTypeParser(WATCHED[i], 'text') !== c.snapshot[i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return c.decoding;
-  }
-  const snapshot = WATCHED.map((oid) => registry.getTypeParser(oid, 'text'));
+  // A replaced `getTypeParser` (rare, but pg's API allows it) counts as a change too.
+  if (c !== undefined && c.version === registryVersion && c.get === registry.getTypeParser) return c.decoding;
   const decoding = pgDecoding(lookup(undefined));
-  globalCache = { snapshot, decoding };
+  globalCache = { version: registryVersion, get: registry.getTypeParser, decoding };
   return decoding;
 }
 
