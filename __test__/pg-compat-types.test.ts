@@ -321,4 +321,21 @@ describe('parameters as pg sends them', () => {
     );
     expect(await one(client, 'select 1 as still_ok')).toEqual({ still_ok: 1 });
   });
+
+  it('integers are their decimal text for any type, as String(n) gives it, through pool and client', async () => {
+    const sql = `select $1::text a, $2::int8 b, $3::bool c, $4::numeric d, $5::jsonb e, $6::text f, $7::text g, $8::int2 h`;
+    const values = [5, Number.MAX_SAFE_INTEGER, 1, -0, 42, 2 ** 60, -17, 7];
+    const expected = { a: '5', b: '9007199254740991', c: true, d: '0', e: 42, f: String(2 ** 60), g: '-17', h: 7 };
+    const client = await connect();
+    expect(await one(client, sql, values)).toEqual(expected);
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    try {
+      expect((await pool.query(sql, values)).rows[0]).toEqual(expected);
+      // The server judges the text, as with pg: its error, and the connection stays usable.
+      await expect(pool.query('select $1::int2 as v', [40000])).rejects.toMatchObject({ code: '22003' });
+      expect((await pool.query('select $1::int2 as v', [-3])).rows[0]).toEqual({ v: -3 });
+    } finally {
+      await pool.end();
+    }
+  });
 });

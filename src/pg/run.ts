@@ -122,7 +122,8 @@ async function runUnnamed(target: Target, q: PgQueryConfig): Promise<Result | Re
     // runs pipelined and in binary; only several statements, or a `$n` (which the server must
     // refuse as pg's users see it refused), go the simple way.
     if (!extended && (severalStatements(q.text) || PLACEHOLDER.test(q.text))) return await runScript(target, q.text, q.rowMode, source);
-    const params = extended ? prepareValues(q.values) : undefined;
+    // Integers as numbers only where the engine writes them as pg would (not pgwarp's own values).
+    const params = extended ? prepareValues(q.values, target.native === undefined) : undefined;
     const options = decoding(q.rowMode, source, target.native);
     try {
       const d = await fetchPages<Record<string, unknown>>(target.runner, q.text, params, MODE_ALL, options, undefined, true);

@@ -6,14 +6,23 @@
  */
 import { defaults } from './defaults';
 
-/** A parameter ready for the engine: text, bytes or NULL. */
-export type Prepared = string | Buffer | null;
+/** A parameter ready for the engine: text, bytes or NULL (or an integer, see `prepareValues`). */
+export type Prepared = string | Buffer | null | number;
 
-/** Converts `values` as pg's `prepareValue` does; `undefined` for no parameters. */
-export function prepareValues(values: readonly unknown[] | undefined): Prepared[] | undefined {
+/**
+ * Converts `values` as pg's `prepareValue` does; `undefined` for no parameters. With
+ * `integers`, safe integers stay numbers: in a request for pg's values the engine sends them
+ * as the digits `String(n)` gives. Made here, those strings were most of what pgwarp/pg's
+ * point query promoted to V8's old generation (its number-to-string cache keeps them alive):
+ * a third of its JavaScript time went to the collector.
+ */
+export function prepareValues(values: readonly unknown[] | undefined, integers = false): Prepared[] | undefined {
   if (values === undefined || values === null) return undefined;
   const out = new Array<Prepared>(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = prepareValue(values[i]);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    out[i] = integers && Number.isSafeInteger(v) ? (v as number) : prepareValue(v);
+  }
   return out;
 }
 

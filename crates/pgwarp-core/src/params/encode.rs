@@ -60,7 +60,8 @@ pub fn encode_all(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>, Erro
 
 /// Encodes values as node-postgres sends them: strings as their text whatever the parameter's
 /// type (the server parses it, and refuses it with its own error), bytes as the type's binary
-/// form; anything else as [`encode_all`] would.
+/// form, integers as their decimal text (what `String(n)` gives; JavaScript sends them as
+/// numbers so as not to make a string per value); anything else as [`encode_all`] would.
 pub fn encode_verbatim(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>, Error> {
     values
         .iter()
@@ -68,6 +69,9 @@ pub fn encode_verbatim(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>,
         .map(|(i, v)| match (v, types.get(i)) {
             (Value::Null, _) => Ok(Encoded::text(None)),
             (Value::String(s), _) => Ok(Encoded::text(Some((*s).to_string()))),
+            (Value::Number(x), _) if is_safe_integer(*x) => {
+                Ok(Encoded::text(Some((*x as i64).to_string())))
+            }
             (Value::Bytes(b), _) => Ok(Encoded::binary(b.to_vec())),
             (_, Some(t)) => encode(v, t, i + 1),
             // No type to go by (the unnamed statement, or more values than the statement
@@ -75,6 +79,12 @@ pub fn encode_verbatim(values: &[Value], types: &[Type]) -> Result<Vec<Encoded>,
             (_, None) => encode_untyped(std::slice::from_ref(v)).map(|mut e| e.remove(0)),
         })
         .collect()
+}
+
+/// Whether `x` is an integer JavaScript holds exactly (`Number.isSafeInteger`), whose
+/// `String(x)` is its plain decimal digits.
+fn is_safe_integer(x: f64) -> bool {
+    x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_991.0
 }
 
 /// Encodes values with no statement types to go by (unnamed statements): all as text, which
@@ -344,6 +354,27 @@ mod tests {
         assert!(one(Value::Number(f64::INFINITY), Type::FLOAT4).is_ok());
         assert!(one(Value::Number(f64::NAN), Type::FLOAT4).is_ok());
         assert!(one(Value::Number(3.4e38), Type::FLOAT4).is_ok());
+    }
+
+    #[test]
+    fn verbatim_integers_are_their_decimal_text() {
+        let text = |v: Value, types: &[Type]| {
+            let e = encode_verbatim(&[v], types).unwrap().remove(0);
+            assert!(!e.binary);
+            String::from_utf8(e.bytes.unwrap()).unwrap()
+        };
+        assert_eq!(text(Value::Number(7.0), &[Type::INT4]), "7");
+        assert_eq!(text(Value::Number(-0.0), &[Type::TEXT]), "0");
+        assert_eq!(
+            text(Value::Number(-9_007_199_254_740_991.0), &[]),
+            "-9007199254740991"
+        );
+        // Out of JavaScript's exact range, or not integers: as the statement's type says.
+        let e = encode_verbatim(&[Value::Number(1.5)], &[Type::FLOAT8])
+            .unwrap()
+            .remove(0);
+        assert!(e.binary);
+        assert!(encode_verbatim(&[Value::Number(2f64.powi(60))], &[Type::INT8]).is_err());
     }
 
     #[test]
