@@ -395,12 +395,16 @@ export class Client extends EventEmitter {
 
   private async run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
     let target: Target;
-    try {
-      target = await this.ready(this.gate);
-    } catch (err) {
-      this.dequeued();
-      this.ran();
-      throw err;
+    // Connected with nothing to wait for: straight on (`ready` would await a settled promise).
+    if (this.gate === undefined && this._connected && !this._ending && !this.broken && this.target !== undefined) target = this.target;
+    else {
+      try {
+        target = await this.ready(this.gate);
+      } catch (err) {
+        this.dequeued();
+        this.ran();
+        throw err;
+      }
     }
     this.inFlight++;
     try {

@@ -47,9 +47,13 @@ export class LazyBegin {
    * Waits for the BEGIN that `running` was sent behind, if any: if it failed, `running`'s
    * caller gets its error.
    */
-  async before<T>(running: Promise<T>): Promise<T> {
+  before<T>(running: Promise<T>): Promise<T> {
     const begun = this.answer;
-    if (begun === undefined) return running;
+    // Not async for the usual case: an async function returning a promise adds turns.
+    return begun === undefined ? running : this.after(begun, running);
+  }
+
+  private async after<T>(begun: Promise<unknown>, running: Promise<T>): Promise<T> {
     running.catch(() => {});
     const failed = await begun;
     if (this.answer === begun) this.answer = undefined;
