@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { ConnectionError, Pool, PoolClosedError, PoolTimeoutError, PostgresError } from '../src';
+import { ConnectionError, Pool, PoolClosedError, PoolTimeoutError, PostgresError, QueryTimeoutError } from '../src';
 import { startPostgres, type PostgresServer } from '../src/testing';
 import { databaseUrl, newPool, socketDir, tableName } from './helpers';
 
@@ -205,6 +205,39 @@ describe('options', () => {
     await sleep(300);
     const second = await pool.query('select pg_backend_pid()').scalar();
     expect(second).not.toBe(first);
+  });
+
+  it("pgx's pool keys in the URL size and tend the pool; options given explicitly win", async () => {
+    const withParams = (q: string) => `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}${q}`;
+    const pool = new Pool(withParams('pool_max_conns=2&pool_min_conns=1&pool_max_conn_idle_time=100ms&pool_health_check_period=100ms'));
+    try {
+      // min is opened by the health check, every 100 ms rather than every second.
+      await sleep(400);
+      expect(pool.stats().connections.total).toBe(1);
+      const held = [await pool.reserve(), await pool.reserve()];
+      await Promise.all(held.map((c) => c.query('select 1').execute()));
+      // A third would pass pool_max_conns: it waits until its timeout.
+      const third = await pool.reserve({ timeout: 200 }).catch((err: unknown) => err);
+      await Promise.all(held.map((c) => c.release()));
+      expect(third).toBeInstanceOf(QueryTimeoutError);
+      expect(pool.stats().connections.total).toBe(2);
+      // Idle past 100 ms, closed down to min by a check every 100 ms (pgwarp's own is every second).
+      await sleep(300);
+      expect(pool.stats().connections.total).toBe(1);
+    } finally {
+      await pool.close();
+    }
+    const explicit = new Pool(withParams('pool_max_conns=1'), { max: 3 });
+    try {
+      const held = await Promise.all([1, 2, 3].map(() => explicit.reserve({ timeout: 2000 })));
+      expect(new Set(await Promise.all(held.map((c) => c.query('select pg_backend_pid()').scalar()))).size).toBe(3);
+      await Promise.all(held.map((c) => c.release()));
+    } finally {
+      await explicit.close();
+    }
+    expect(() => new Pool(withParams('pool_max_conns=0'))).toThrow(/pool_max_conns "0": the pool needs at least 1 connection/);
+    expect(() => new Pool(withParams('pool_max_conn_lifetime=1d'))).toThrow(/invalid pool_max_conn_lifetime "1d"/);
+    expect(() => new Pool(withParams('pool_max_conns_typo=3'))).toThrow(/unknown or unsupported parameter "pool_max_conns_typo"/);
   });
 
   it('prepare: false uses unnamed statements only', async () => {

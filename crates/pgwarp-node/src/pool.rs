@@ -4,7 +4,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Buffer, Env, Error, Function, Result};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use pgwarp_core::config::millis;
+use pgwarp_core::config::{millis, pool_url};
 use pgwarp_core::{ConnectOptions, Engine, PoolOptions, PoolStats};
 
 /// Settings as resolved by the TypeScript layer (URL, explicit fields, environment).
@@ -133,6 +133,9 @@ impl NativePool {
             None => None,
         };
         let d = PoolOptions::default();
+        // pgx's pool keys in the URL, under what the options give explicitly.
+        let u = pool_url::pool_settings(o.url.as_deref())
+            .map_err(|e| Error::from_reason(e.to_string()))?;
         let options = PoolOptions {
             connect: ConnectOptions {
                 url: o.url,
@@ -188,17 +191,26 @@ impl NativePool {
                     })
                     .collect(),
             },
-            max: o.max.map_or(d.max, |v| v as usize),
-            min: o.min.map_or(d.min, |v| v as usize),
+            max: o.max.map(|v| v as usize).or(u.max).unwrap_or(d.max),
+            min: o.min.map(|v| v as usize).or(u.min).unwrap_or(d.min),
             max_pipeline: o.max_pipeline.map_or(d.max_pipeline, |v| v.max(1) as usize),
             statement_cache_size: o
                 .statement_cache_size
                 .map_or(d.statement_cache_size, |v| v as usize),
             prepare: o.prepare.unwrap_or(d.prepare),
-            idle_timeout: ms("idleTimeout", o.idle_timeout_ms, d.idle_timeout)?,
-            max_lifetime: ms("maxLifetime", o.max_lifetime_ms, d.max_lifetime)?,
+            idle_timeout: ms(
+                "idleTimeout",
+                o.idle_timeout_ms,
+                u.idle_timeout.unwrap_or(d.idle_timeout),
+            )?,
+            max_lifetime: ms(
+                "maxLifetime",
+                o.max_lifetime_ms,
+                u.max_lifetime.unwrap_or(d.max_lifetime),
+            )?,
             acquire_timeout: ms("acquireTimeout", o.acquire_timeout_ms, d.acquire_timeout)?,
             validate_after: d.validate_after,
+            maintain_every: u.health_check.unwrap_or(d.maintain_every),
             shards: o.shards.map_or(d.shards, |v| v as usize),
             on_connect: o.on_connect.unwrap_or(false),
             spin: o

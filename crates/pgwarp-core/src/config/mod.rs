@@ -5,6 +5,7 @@
 //! The TypeScript layer resolves defaults from the environment (`DATABASE_URL`, `PG*`) because
 //! that is where users set them; this module only validates and applies what it is given.
 
+pub mod pool_url;
 mod settings;
 pub mod url;
 
@@ -107,6 +108,9 @@ pub struct PoolOptions {
     pub acquire_timeout: Option<Duration>,
     /// A connection idle longer than this is checked with an empty query before use.
     pub validate_after: Duration,
+    /// How often each shard closes idle connections beyond `min` and opens up to `min`
+    /// (pgx's `pool_health_check_period`).
+    pub maintain_every: Duration,
     /// Single-threaded engine shards, each owning its own connections.
     pub shards: usize,
     /// Hand every new connection to JavaScript's `onConnect` before first use.
@@ -145,6 +149,7 @@ impl Default for PoolOptions {
             max_lifetime: Some(Duration::from_secs(3600)),
             acquire_timeout: Some(Duration::from_secs(30)),
             validate_after: Duration::from_secs(30),
+            maintain_every: Duration::from_secs(1),
             shards: 1,
             on_connect: false,
             spin: Duration::from_micros(100),

@@ -72,6 +72,10 @@ impl ConnectOptions {
             }
         }
         for (key, value) in parts.params {
+            // The pool's keys (pgx's): read by `pool_url`.
+            if super::pool_url::POOL_KEYS.contains(&key.as_str()) {
+                continue;
+            }
             let Some(known) = KEYS.iter().find(|k| **k == key) else {
                 return Err(Error::Parameter(format!(
                     "invalid connection URL: unknown or unsupported parameter {key:?}"

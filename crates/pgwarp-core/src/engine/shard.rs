@@ -107,7 +107,7 @@ impl Shard {
                     let maintenance = tokio::spawn({
                         let p = p.clone();
                         async move {
-                            let mut tick = tokio::time::interval(Duration::from_secs(1));
+                            let mut tick = tokio::time::interval(p.maintain_every());
                             loop {
                                 tick.tick().await;
                                 p.maintain().await;

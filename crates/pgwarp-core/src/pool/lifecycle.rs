@@ -6,6 +6,11 @@ use super::{Pool, Want};
 use crate::connection::lock;
 
 impl Pool {
+    /// How often [`Pool::maintain`] runs.
+    pub fn maintain_every(&self) -> Duration {
+        self.inner.options.maintain_every
+    }
+
     /// Opens connections up to `min` and closes idle ones beyond it (and closed ones nothing
     /// runs on any more); run every second or so.
     pub async fn maintain(&self) {
