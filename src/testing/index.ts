@@ -14,14 +14,16 @@
  * ```
  * @module
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { findBinaries, serverUser } from './binaries';
 import { makeCertificates, type TestCertificates } from './certs';
+import { freePort, postmaster, serverArgs, testSettings } from './postmaster';
+
+export { startStandby, type StandbyServer } from './standby';
 
 export type { TestCertificates } from './certs';
 
@@ -74,6 +76,8 @@ export interface PostgresServer {
   socketDir: string;
   /** The server's log (its stderr), kept until `stop()`. */
   logFile: string;
+  /** The data directory (owned by the server's OS user). */
+  dataDir: string;
   user: string;
   database: string;
   /** Where the binaries came from. */
@@ -90,37 +94,6 @@ export interface PostgresServer {
   start(): Promise<void>;
   /** Stops the server and removes its files. */
   stop(): Promise<void>;
-}
-
-const live = new Set<() => void>();
-let hooked = false;
-
-/** Kills every server still running when the process goes, so none outlives a failed run. */
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  const cleanAll = () => {
-    for (const clean of [...live]) clean();
-  };
-  process.on('exit', cleanAll);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      cleanAll();
-      process.kill(process.pid, signal);
-    });
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -159,90 +132,18 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
   }
 
   const port = options.port ?? (await freePort());
-  const settings: Record<string, string | number> = {
-    listen_addresses: '127.0.0.1',
-    unix_socket_directories: socketDir,
-    fsync: 'off',
-    synchronous_commit: 'off',
-    full_page_writes: 'off',
-    max_connections: 200,
+  const args = serverArgs(data, port, {
+    ...testSettings(socketDir),
     ...(tls ? { ssl: 'on', ssl_cert_file: tls.serverCert, ssl_key_file: tls.serverKey, ssl_ca_file: tls.ca } : {}),
     ...options.settings,
-  };
-  const args = ['-D', data, '-p', String(port)];
-  for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
+  });
 
-  let child: ChildProcess | undefined;
-  let removed = false;
-  const killNow = () => {
-    if (child && child.exitCode === null) child.kill('SIGQUIT');
-  };
-  const removeNow = () => {
-    killNow();
-    if (!removed) fs.rmSync(root, { recursive: true, force: true });
-    removed = true;
-    live.delete(removeNow);
-  };
-  live.add(removeNow);
-  hookExit();
-
-  // The server logs to a file, not a pipe: a pipe nobody drains (a caller blocked in
-  // spawnSync, say) fills at 64 KB and then every backend that logs blocks, holding its slot.
   const logFile = path.join(root, 'server.log');
-  const launch = () =>
-    new Promise<void>((resolve, reject) => {
-      const from = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-      const fd = fs.openSync(logFile, 'a');
-      const proc = spawn(path.join(bin, 'postgres'), args, { ...asOwner, env, stdio: ['ignore', 'ignore', fd] });
-      fs.closeSync(fd);
-      child = proc;
-      const readLog = () => {
-        try {
-          const size = fs.statSync(logFile).size;
-          const len = Math.min(size - from, 64 * 1024);
-          const buf = Buffer.alloc(Math.max(0, len));
-          const h = fs.openSync(logFile, 'r');
-          fs.readSync(h, buf, 0, buf.length, from);
-          fs.closeSync(h);
-          return buf.toString('utf8');
-        } catch {
-          return '';
-        }
-      };
-      const finish = (err?: Error) => {
-        clearTimeout(timer);
-        clearInterval(poll);
-        proc.removeListener('exit', onExit);
-        if (err) return reject(err);
-        // A running server must not keep the caller's event loop alive.
-        proc.unref();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        proc.kill('SIGQUIT');
-        finish(new Error(`PostgreSQL did not start within ${options.startTimeout ?? 60000} ms:\n${readLog()}`));
-      }, options.startTimeout ?? 60000);
-      const poll = setInterval(() => {
-        if (readLog().includes('ready to accept connections')) finish();
-      }, 20);
-      const onExit = (code: number | null) => finish(new Error(`PostgreSQL exited with code ${code} before it was ready:\n${readLog()}`));
-      proc.on('error', (err) => finish(err));
-      proc.on('exit', onExit);
-    });
-
-  const halt = () =>
-    new Promise<void>((resolve) => {
-      const proc = child;
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.ref(); // keep the process alive until the server has gone
-      proc.kill('SIGINT'); // fast shutdown: disconnects clients, rolls back
-    });
-
+  const server = postmaster({ bin, args, asOwner, env, root, logFile, startTimeout: options.startTimeout });
   try {
-    await launch();
+    await server.launch();
   } catch (err) {
-    removeNow();
+    server.remove();
     throw err;
   }
 
@@ -256,18 +157,19 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     database: 'postgres',
     binaries: source,
     tls,
+    dataDir: data,
     get pid() {
-      return child?.pid;
+      return server.pid;
     },
-    halt,
-    start: launch,
+    halt: server.halt,
+    start: server.launch,
     async restart() {
-      await halt();
-      await launch();
+      await server.halt();
+      await server.launch();
     },
     async stop() {
-      await halt();
-      removeNow();
+      await server.halt();
+      server.remove();
     },
   };
 }
