@@ -64,4 +64,45 @@ describe('a primary and a streaming standby from the test harness', () => {
       await primary.start().catch(() => {});
     }
   });
+
+  it('a server demoted to read-only by a reload is left: its connections retire, writes go to the host that fits', async () => {
+    const a = await startPostgres();
+    const b = await startPostgres();
+    try {
+      for (const s of [a, b]) {
+        const direct = new Pool(s.url, { max: 1 });
+        await direct.query('create table demoted (id serial primary key, port int not null)').execute();
+        await direct.close();
+      }
+      const pool = poolFor('read-write', [a, b]);
+      const write = () => pool.query('insert into demoted (port) values (inet_server_port()) returning port').scalar<number>();
+      expect(await write()).toBe(a.port);
+      const admin = new Pool(a.url, { max: 1 });
+      try {
+        await admin.exec('alter system set default_transaction_read_only = on');
+        await admin.query('select pg_reload_conf()').execute();
+      } finally {
+        await admin.close();
+      }
+      // The server tells every session with its next answer (ParameterStatus); a write that
+      // reached it first fails there (25006), and is not retried behind the caller's back.
+      const failures: unknown[] = [];
+      const landed = await until('a write on the other host', async () => {
+        try {
+          const port = await write();
+          return port === b.port ? port : undefined;
+        } catch (err) {
+          failures.push(err);
+          return undefined;
+        }
+      }, 10_000);
+      expect(landed).toBe(b.port);
+      for (const err of failures) expect(err).toMatchObject({ code: '25006' });
+      expect(failures.length).toBeLessThanOrEqual(2);
+      // And it stays there.
+      for (let i = 0; i < 5; i++) expect(await write()).toBe(b.port);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
 });

@@ -37,6 +37,8 @@ pub struct Connection {
     types: TypeCache,
     /// When the connection should be retired (max lifetime minus jitter).
     retire_at: Option<Instant>,
+    /// The pool's `target_session_attrs`, which the server's reported role must keep fitting.
+    target: wire::TargetSessionAttrs,
     /// Last time a query finished on it, for idle timeouts and validation.
     last_used: Mutex<Instant>,
     /// Must not run anything more (its protocol state is unknown): closed when it comes
@@ -88,6 +90,7 @@ impl Connection {
         lives: Arc<Lives>,
     ) -> Result<Arc<Self>, Error> {
         let client = wire::connect(settings).await?;
+        let target = settings.target;
         lives.created.fetch_add(1, Ordering::Relaxed);
         let opened = Instant::now();
         // Up to 10% jitter, so connections opened together do not all retire together.
@@ -97,6 +100,7 @@ impl Connection {
             client,
             types: TypeCache::default(),
             retire_at,
+            target,
             last_used: Mutex::new(opened),
             spoiled: AtomicBool::new(false),
             order: tokio::sync::Mutex::new(()),
@@ -116,9 +120,13 @@ impl Connection {
         self.id
     }
 
-    /// Whether it has outlived its lifetime.
+    /// Whether it has outlived its lifetime, or its server reported a role that no longer
+    /// fits the pool's `target_session_attrs` (a primary demoted to read-only, a standby
+    /// promoted): the next connection opened finds a host that fits.
     pub fn should_retire(&self, now: Instant) -> bool {
         self.retire_at.is_some_and(|t| now >= t)
+            || (self.client.role_reported()
+                && !wire::target::fits_reported(&self.client, self.target))
     }
 
     /// How long since a query last finished on it.

@@ -56,6 +56,9 @@ pub(super) struct Shared {
     pub(super) unwritten: AtomicUsize,
     pub(super) written: Notify,
     pub(super) parameters: Mutex<HashMap<String, String>>,
+    /// The server reported `in_hot_standby` or `default_transaction_read_only` again after
+    /// startup: its role may have changed (a promotion, a demotion to read-only).
+    pub(super) role_reported: AtomicBool,
     pub(super) sink: Mutex<Option<UnsolicitedSink>>,
     /// The connection is shared by autocommit callers: any status but idle poisons it.
     pub(super) strict: AtomicBool,
@@ -121,6 +124,7 @@ impl Client {
             unwritten: AtomicUsize::new(0),
             written: Notify::new(),
             parameters: Mutex::new(startup.parameters),
+            role_reported: AtomicBool::new(false),
             sink: Mutex::new(None),
             strict: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
@@ -267,6 +271,12 @@ impl Client {
             .collect();
         all.sort_unstable();
         all
+    }
+
+    /// Whether the server reported its role's parameters again since startup (see
+    /// [`super::target::fits_reported`]): a cheap check before the parameters are read.
+    pub fn role_reported(&self) -> bool {
+        self.shared.role_reported.load(Ordering::Relaxed)
     }
 
     /// A run-time parameter the server reported (`server_version`, `TimeZone`...).

@@ -180,6 +180,9 @@ impl Task {
             Message::ParameterStatus(body) => {
                 if let (Ok(name), Ok(value)) = (body.name(), body.value()) {
                     lock(&self.shared.parameters).insert(name.to_string(), value.to_string());
+                    if super::super::target::ROLE_PARAMETERS.contains(&name) {
+                        self.shared.role_reported.store(true, Ordering::Relaxed);
+                    }
                 }
                 return;
             }
