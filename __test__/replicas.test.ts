@@ -105,4 +105,77 @@ describe('a primary and a streaming standby from the test harness', () => {
       await Promise.all([a.stop(), b.stop()]);
     }
   });
+
+  it('failover under a 32-way load: nobody hangs, what resolved is on the new primary, nothing rejected is half there', async () => {
+    const a = await startPostgres();
+    const b = await startStandby(a);
+    try {
+      const setup = new Pool(a.url, { max: 1 });
+      await setup.query('create table ledger (id int primary key, tx int not null, part int not null)').execute();
+      await setup.close();
+      const hosts = [a, b].map((s) => `127.0.0.1:${s.port}`).join(',');
+      const pool = new Pool(`postgres://postgres@${hosts}/postgres?target_session_attrs=read-write&sslmode=disable`, { max: 8, acquireTimeout: 5000, connectTimeout: 2000 });
+      pools.push(pool);
+      const reads = new Pool(`postgres://postgres@${hosts}/postgres?target_session_attrs=any&sslmode=disable`, { max: 4, acquireTimeout: 5000, connectTimeout: 2000 });
+      pools.push(reads);
+      let next = 0;
+      let stop = false;
+      const committed = new Set<number>();
+      const rejected = new Set<number>();
+      let lastFailure = 0;
+      let firstSuccessAfterPromotion = 0;
+      let promotedAt = 0;
+      let longest = 0;
+      const worker = async (w: number) => {
+        while (!stop) {
+          const tx = next++;
+          const started = Date.now();
+          try {
+            if (w % 4 === 3) {
+              await reads.query('select count(*) from ledger').scalar();
+            } else {
+              // Two rows per transaction: both there, or neither.
+              await pool.transaction(async (t) => {
+                await t.query('insert into ledger values ($1, $2, 1)', [tx * 2, tx]).execute();
+                await t.query('insert into ledger values ($1, $2, 2)', [tx * 2 + 1, tx]).execute();
+              });
+              committed.add(tx);
+              if (promotedAt && !firstSuccessAfterPromotion) firstSuccessAfterPromotion = Date.now();
+            }
+          } catch {
+            if (w % 4 !== 3) rejected.add(tx);
+            lastFailure = Date.now();
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          longest = Math.max(longest, Date.now() - started);
+        }
+      };
+      const load = Promise.all(Array.from({ length: 32 }, (_, w) => worker(w)));
+      await new Promise((r) => setTimeout(r, 500));
+      await a.halt();
+      await new Promise((r) => setTimeout(r, 300));
+      await b.promote();
+      promotedAt = Date.now();
+      await until('a write on the promoted server', async () => (firstSuccessAfterPromotion ? true : undefined), 10_000);
+      await new Promise((r) => setTimeout(r, 500));
+      stop = true;
+      await load;
+      // Nobody waited past acquireTimeout plus a connect attempt.
+      expect(longest).toBeLessThan(5000 + 2000 + 1000);
+      const check = new Pool(b.url, { max: 1 });
+      try {
+        const rows = await check.query<{ tx: number; n: number }>('select tx, count(*)::int as n from ledger group by tx').all();
+        const present = new Map(rows.map((r) => [r.tx, r.n]));
+        for (const tx of committed) expect(present.get(tx), `committed transaction ${tx}`).toBe(2);
+        for (const [tx, n] of present) expect(n, `transaction ${tx} is whole`).toBe(2);
+        for (const tx of rejected) expect([undefined, 2]).toContain(present.get(tx));
+      } finally {
+        await check.close();
+      }
+      expect(firstSuccessAfterPromotion - promotedAt).toBeLessThan(10_000);
+      console.log(`failover: last failure ${lastFailure - promotedAt} ms after the promotion, first write ${firstSuccessAfterPromotion - promotedAt} ms after; ${committed.size} committed, ${rejected.size} rejected`);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  }, 60_000);
 });
