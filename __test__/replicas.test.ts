@@ -179,3 +179,65 @@ describe('a primary and a streaming standby from the test harness', () => {
     }
   }, 60_000);
 });
+
+describe('no server at all: the circuit breaker', () => {
+  it('one attempt at a time, callers fail fast after the grace period, and the pool comes back by itself', async () => {
+    // A port that accepts connections and never answers: every attempt waits out connectTimeout.
+    let open = 0;
+    let most = 0;
+    let attempts = 0;
+    const sockets = new Set<import('node:net').Socket>();
+    const { createServer } = await import('node:net');
+    const silent = createServer((socket) => {
+      attempts++;
+      most = Math.max(most, ++open);
+      sockets.add(socket);
+      socket.on('close', () => {
+        open--;
+        sockets.delete(socket);
+      });
+      socket.on('error', () => {});
+      // Read (and drop) what comes, or a paused socket never sees the client close it.
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const pool = new Pool(`postgres://postgres@127.0.0.1:${port}/postgres?sslmode=disable`, { max: 8, connectTimeout: 300 });
+    pools.push(pool);
+    const started = Date.now();
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        pool
+          .query('select 1')
+          .scalar()
+          .then(
+            () => 'ok',
+            (err: Error & { code?: string }) => ({ code: err.code, message: err.message, at: Date.now() - started }),
+          ),
+      ),
+    );
+    // The first caller gets its own timeout; the rest waited for the probes, then failed at once.
+    const errors = outcomes as { code?: string; message: string; at: number }[];
+    expect(errors[0].code).toBe('ETIMEDOUT');
+    for (const e of errors.slice(1)) {
+      expect(e.message).toMatch(/no server reachable since \d+\.\d s ago/);
+      expect(e.at).toBeLessThan(5000 + 300 + 1500);
+    }
+    expect(most).toBe(1);
+    const later = Date.now();
+    await expect(pool.query('select 1').scalar()).rejects.toThrow(/no server reachable/);
+    expect(Date.now() - later).toBeLessThan(200);
+    expect(attempts).toBeLessThan(20);
+    // A server comes up on that port: the background attempt finds it, and callers are served.
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+    const server = await startPostgres({ port });
+    try {
+      await until('the pool back', async () => ((await pool.query('select 1 as one').scalar()) === 1 ? true : undefined), 10_000);
+      expect(await Promise.all(Array.from({ length: 20 }, (_, i) => pool.query('select $1::int as v', [i]).scalar()))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    } finally {
+      await pool.close();
+      await server.stop();
+    }
+  }, 30_000);
+});

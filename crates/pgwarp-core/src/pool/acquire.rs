@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::breaker;
 use super::handoff::Place;
 use super::{Announce, Inner, Pool};
 use crate::connection::{self, lock, Connection};
@@ -90,7 +91,12 @@ impl Pool {
             }
             match self.try_acquire(want) {
                 Ok(Some(lease)) => break self.validated(lease, want).await,
-                Ok(None) => {}
+                Ok(None) => {
+                    // No server has answered for the grace period: at once, not at the timeout.
+                    if let Some(e) = lock(&inner.state).breaker.fail_fast(Instant::now()) {
+                        break Err(e);
+                    }
+                }
                 // Cold: boxed so the hot query future does not carry a connect's state.
                 Err(Opening) => break Box::pin(self.open_for(want)).await,
             }
@@ -195,6 +201,14 @@ impl Pool {
                 if total >= inner.max && depth < inner.options.max_pipeline =>
             {
                 Some(i)
+            }
+            // While no connection is open, one attempt at a time (see `breaker`): the others
+            // wait for its outcome rather than each knocking on a server that may be down.
+            _ if total < inner.max
+                && (st.breaker.is_open()
+                    || (st.opening > 0 && st.shared.is_empty() && st.reserved.is_empty())) =>
+            {
+                None
             }
             _ if total < inner.max => {
                 st.opening += 1;
@@ -334,7 +348,18 @@ impl Pool {
     }
 
     pub(super) async fn open_for(&self, want: Want) -> Result<Lease, Error> {
+        let (result, probe) = self.open_and_place(want).await;
+        if probe {
+            tokio::spawn(self.clone().probe());
+        }
+        result
+    }
+
+    /// Opens a connection for `want` and counts it in; true with a failure that opened the
+    /// breaker (the caller starts the probe, which itself opens through here).
+    pub(super) async fn open_and_place(&self, want: Want) -> (Result<Lease, Error>, bool) {
         let inner = &self.inner;
+        let mut probe = false;
         let opened = self.open_connection().await;
         let mut st = lock(&inner.state);
         st.opening -= 1;
@@ -356,13 +381,19 @@ impl Pool {
             }
             Err(e) => {
                 st.in_flight -= 1;
+                probe = breaker::passing(&e) && !st.closed && st.breaker.trip(&e);
                 Err(e)
             }
         };
+        if result.is_ok() && st.breaker.is_open() {
+            st.breaker.close();
+            // Everyone waited for this: all look again.
+            st.handoffs.wake_all();
+        }
         // A slot freed by a failed open, or a connection to pipeline on.
         st.handoffs.wake_one();
         drop(st);
         inner.changed.notify_waiters();
-        result
+        (result, probe)
     }
 }

@@ -5,6 +5,7 @@
 //! Streams and COPY hold a connection alone too ([`exclusive`], [`copy`]).
 
 mod acquire;
+mod breaker;
 mod copy;
 mod describe;
 mod exclusive;
@@ -89,6 +90,8 @@ struct State {
     waiting_shared: usize,
     /// Callers waiting for a connection of their own.
     handoffs: handoff::Handoffs,
+    /// Whether a server answers at all (see `breaker`).
+    breaker: breaker::Breaker,
     closed: bool,
     counters: Counters,
 }
