@@ -24,6 +24,7 @@ import { makeCertificates, type TestCertificates } from './certs';
 import { freePort, postmaster, serverArgs, testSettings } from './postmaster';
 
 export { startStandby, type StandbyServer } from './standby';
+export { findPgBouncer, startPgBouncer, type PgBouncer, type PgBouncerOptions } from './pgbouncer';
 
 export type { TestCertificates } from './certs';
 

@@ -1,0 +1,101 @@
+// Every API through a real PgBouncer (Debian's binary) in transaction mode, 16 callers on 2
+// server connections, with `prepare: false`. In CI, `.ci/run` installs PgBouncer; without it
+// these tests fail in CI and are skipped elsewhere, saying why.
+import { createRequire } from 'node:module';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Pool } from '../src';
+import { findPgBouncer, startPgBouncer, startPostgres, type PgBouncer, type PostgresServer } from '../src/testing';
+
+const require = createRequire(__filename);
+const available = findPgBouncer() !== undefined;
+if (!available && process.env.CI) throw new Error('PgBouncer is not installed: .ci/run installs it (apt-get install -y pgbouncer)');
+if (!available) console.warn('pgbouncer.test.ts: no pgbouncer binary, skipped (Debian: apt-get install -y pgbouncer)');
+
+let server: PostgresServer;
+let bouncer: PgBouncer;
+
+beforeAll(async () => {
+  if (!available) return;
+  server = await startPostgres();
+  bouncer = await startPgBouncer(server, { poolMode: 'transaction', poolSize: 2 });
+}, 60_000);
+
+afterAll(async () => {
+  await bouncer?.stop();
+  await server?.stop();
+});
+
+/**
+ * PgBouncer's admin console, through node-postgres itself (the console speaks the simple
+ * protocol only; `pg` in this process is aliased to pgwarp/pg, its `lib` is not).
+ */
+async function show(what: string): Promise<Record<string, unknown>[]> {
+  const pg = require('pg/lib/index.js') as typeof import('pg');
+  const admin = new pg.Client({ connectionString: bouncer.adminUrl });
+  await admin.connect();
+  try {
+    return (await admin.query(`show ${what}`)).rows;
+  } finally {
+    await admin.end();
+  }
+}
+
+describe.runIf(available)('through PgBouncer in transaction mode', () => {
+  it('queries, transactions, reservations, streams, COPY and scripts from 16 callers on 2 server connections; nothing leaks', async () => {
+    const pool = new Pool(`${bouncer.url}?sslmode=disable`, { prepare: false, max: 16 });
+    try {
+      await pool.exec('create table bounced (id int primary key, worker int not null, note text)');
+      let next = 0;
+      const worker = async (w: number) => {
+        for (let round = 0; round < 6; round++) {
+          const id = next++;
+          expect(await pool.query('select $1::int * 2 as v, $2::text as t', [id, `w${w}`]).one()).toEqual({ v: id * 2, t: `w${w}` });
+          // A transaction stays on one server connection: its SET LOCAL and its insert are its own.
+          await pool.transaction(async (tx) => {
+            await tx.query("set local statement_timeout = '7s'").execute();
+            await tx.query('insert into bounced values ($1, $2, $3)', [id, w, 'tx']).execute();
+            expect(await tx.query('show statement_timeout').scalar()).toBe('7s');
+          });
+          const conn = await pool.reserve();
+          try {
+            expect(await conn.query('select count(*)::int as n from bounced where id = $1', [id]).scalar()).toBe(1);
+          } finally {
+            await conn.release();
+          }
+          if (round % 3 === 0) {
+            let sum = 0;
+            for await (const row of pool.query<{ i: number }>('select i from generate_series(1, 2000) i').stream({ batchSize: 500 })) sum += row.i;
+            expect(sum).toBe(2001000);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
+      await pool.copyIn('copy bounced (id, worker, note) from stdin', ['10000\t99\tcopied\n', '10001\t99\tcopied\n']);
+      expect(await pool.query('select count(*)::int from bounced').scalar()).toBe(96 + 2);
+      // A failed statement inside a transaction rolls it back, and the server connection is clean after.
+      await expect(
+        pool.transaction(async (tx) => {
+          await tx.query('insert into bounced values (20000, 1, $1)', ['rolled back']).execute();
+          await tx.query('select 1 / 0').execute();
+        }),
+      ).rejects.toMatchObject({ code: '22012' });
+      expect(await pool.query('select count(*)::int from bounced where id = 20000').scalar()).toBe(0);
+      // No SET LOCAL outlived its transaction on any server connection.
+      for (let i = 0; i < 8; i++) expect(await pool.query('show statement_timeout').scalar()).toBe('0');
+    } finally {
+      await pool.close();
+    }
+    // Nothing is left checked out on PgBouncer's side.
+    const pools = (await show('pools')).filter((p) => p.database === server.database);
+    expect(pools.length).toBeGreaterThan(0);
+    for (const p of pools) {
+      expect(p.cl_active).toBe(0);
+      expect(p.cl_waiting).toBe(0);
+      expect(p.sv_active).toBe(0);
+    }
+    const servers = (await show('servers')).filter((s) => s.database === server.database);
+    expect(servers.length).toBeLessThanOrEqual(2);
+  }, 60_000);
+});
