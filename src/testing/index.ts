@@ -16,12 +16,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { findBinaries, serverUser } from './binaries';
 import { makeCertificates, type TestCertificates } from './certs';
-import { freePort, postmaster, serverArgs, testSettings } from './postmaster';
+import { freePort, serverArgs, serverHome, startPostmaster, testSettings, withControls } from './postmaster';
 
 export { startStandby, type StandbyServer } from './standby';
 export { findPgBouncer, startPgBouncer, type PgBouncer, type PgBouncerOptions } from './pgbouncer';
@@ -103,18 +101,7 @@ export interface PostgresServer {
  * interrupted.
  */
 export async function startPostgres(options: StartOptions = {}): Promise<PostgresServer> {
-  const { bin, source } = findBinaries();
-  const owner = serverUser();
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgwarp-server-'));
-  const data = path.join(root, 'data');
-  const socketDir = path.join(root, 'socket');
-  fs.mkdirSync(socketDir);
-  if (owner) {
-    fs.chownSync(root, owner.uid, owner.gid);
-    fs.chownSync(socketDir, owner.uid, owner.gid);
-  }
-  const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
-  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+  const { bin, source, owner, asOwner, env, root, data, socketDir } = serverHome('pgwarp-server-');
 
   const init = spawnSync(
     path.join(bin, 'initdb'),
@@ -140,15 +127,9 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
   });
 
   const logFile = path.join(root, 'server.log');
-  const server = postmaster({ bin, args, asOwner, env, root, logFile, startTimeout: options.startTimeout });
-  try {
-    await server.launch();
-  } catch (err) {
-    server.remove();
-    throw err;
-  }
+  const server = await startPostmaster({ bin, args, asOwner, env, root, logFile, startTimeout: options.startTimeout });
 
-  return {
+  const running = withControls(server, {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     host: '127.0.0.1',
     port,
@@ -159,18 +140,6 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     binaries: source,
     tls,
     dataDir: data,
-    get pid() {
-      return server.pid;
-    },
-    halt: server.halt,
-    start: server.launch,
-    async restart() {
-      await server.halt();
-      await server.launch();
-    },
-    async stop() {
-      await server.halt();
-      server.remove();
-    },
-  };
+  });
+  return running;
 }

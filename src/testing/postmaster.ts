@@ -6,7 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
+
+import { findBinaries, serverUser } from './binaries';
 
 const live = new Set<() => void>();
 let hooked = false;
@@ -168,4 +171,58 @@ export function serverArgs(data: string, port: number, settings: Record<string, 
   const args = ['-D', data, '-p', String(port)];
   for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
   return args;
+}
+
+/** What every running server offers, over its process. */
+export interface Controls {
+  readonly pid: number | undefined;
+  halt(): Promise<void>;
+  start(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `fields` with `server`'s controls: `pid` (live), `halt`, `start`, `restart`, `stop` (which removes its files). */
+export function withControls<T extends object>(server: Postmaster, fields: T): T & Controls {
+  const controls = {
+    halt: server.halt,
+    start: server.launch,
+    async restart() {
+      await server.halt();
+      await server.launch();
+    },
+    async stop() {
+      await server.halt();
+      server.remove();
+    },
+  };
+  return Object.defineProperty({ ...fields, ...controls }, 'pid', { get: () => server.pid, enumerable: true }) as T & Controls;
+}
+
+/** A server process started; on failure its folder is removed and the error thrown. */
+export async function startPostmaster(o: PostmasterOptions): Promise<Postmaster> {
+  const server = postmaster(o);
+  try {
+    await server.launch();
+  } catch (err) {
+    server.remove();
+    throw err;
+  }
+  return server;
+}
+
+/** Where a new server lives: binaries, OS user, and a temp folder with a socket folder, owned by that user. */
+export function serverHome(prefix: string) {
+  const { bin, source } = findBinaries();
+  const owner = serverUser();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const socketDir = path.join(root, 'socket');
+  fs.mkdirSync(socketDir);
+  if (owner) {
+    fs.chownSync(root, owner.uid, owner.gid);
+    fs.chownSync(socketDir, owner.uid, owner.gid);
+  }
+  const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
+  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+  return { bin, source, owner, asOwner, env, root, data: path.join(root, 'data'), socketDir };
 }

@@ -17,12 +17,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { findBinaries, serverUser } from './binaries';
 import type { PostgresServer } from './index';
-import { freePort, postmaster, serverArgs, testSettings } from './postmaster';
+import { freePort, serverArgs, serverHome, startPostmaster, testSettings, withControls } from './postmaster';
 
 /** A running standby. */
 export interface StandbyServer extends PostgresServer {
@@ -42,18 +40,7 @@ export interface StandbyOptions {
 
 /** Starts a standby streaming from `primary` (a server from `startPostgres`), on a free port. */
 export async function startStandby(primary: PostgresServer, options: StandbyOptions = {}): Promise<StandbyServer> {
-  const { bin, source } = findBinaries();
-  const owner = serverUser();
-  const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
-  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgwarp-standby-'));
-  const data = path.join(root, 'data');
-  const socketDir = path.join(root, 'socket');
-  fs.mkdirSync(socketDir);
-  if (owner) {
-    fs.chownSync(root, owner.uid, owner.gid);
-    fs.chownSync(socketDir, owner.uid, owner.gid);
-  }
+  const { bin, source, owner, asOwner, env, root, data, socketDir } = serverHome('pgwarp-standby-');
   const fail = (what: string, r: ReturnType<typeof spawnSync>) => {
     fs.rmSync(root, { recursive: true, force: true });
     return new Error(`${what} failed (${source}): ${r.error?.message ?? ''}${String(r.stderr ?? '')}`);
@@ -91,15 +78,9 @@ export async function startStandby(primary: PostgresServer, options: StandbyOpti
   const port = await freePort();
   const args = serverArgs(data, port, { ...testSettings(socketDir), hot_standby: 'on', ...options.settings });
   const logFile = path.join(root, 'server.log');
-  const server = postmaster({ bin, args, asOwner, env, root, logFile, startTimeout: options.startTimeout });
-  try {
-    await server.launch();
-  } catch (err) {
-    server.remove();
-    throw err;
-  }
+  const server = await startPostmaster({ bin, args, asOwner, env, root, logFile, startTimeout: options.startTimeout });
 
-  return {
+  const standby = withControls(server, {
     url: `postgres://${primary.user}@127.0.0.1:${port}/${primary.database}`,
     host: '127.0.0.1',
     port,
@@ -110,23 +91,11 @@ export async function startStandby(primary: PostgresServer, options: StandbyOpti
     database: primary.database,
     binaries: source,
     madeBy,
-    get pid() {
-      return server.pid;
-    },
-    halt: server.halt,
-    start: server.launch,
-    async restart() {
-      await server.halt();
-      await server.launch();
-    },
-    async stop() {
-      await server.halt();
-      server.remove();
-    },
     async promote() {
       const from = fs.statSync(logFile).size;
       const r = spawnSync(path.join(bin, 'pg_ctl'), ['promote', '-w', '-D', data], { ...asOwner, env, encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`pg_ctl promote failed: ${r.stderr ?? ''}${server.readLog(from)}`);
     },
-  };
+  });
+  return standby;
 }
