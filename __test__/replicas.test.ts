@@ -224,6 +224,7 @@ describe('no server at all: the circuit breaker', () => {
       expect(e.at).toBeLessThan(5000 + 300 + 1500);
     }
     expect(most).toBe(1);
+    expect(pool.stats().unreachableForMs).toBeGreaterThanOrEqual(5000);
     const later = Date.now();
     await expect(pool.query('select 1').scalar()).rejects.toThrow(/no server reachable/);
     expect(Date.now() - later).toBeLessThan(200);
@@ -235,6 +236,7 @@ describe('no server at all: the circuit breaker', () => {
     try {
       await until('the pool back', async () => ((await pool.query('select 1 as one').scalar()) === 1 ? true : undefined), 10_000);
       expect(await Promise.all(Array.from({ length: 20 }, (_, i) => pool.query('select $1::int as v', [i]).scalar()))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      expect(pool.stats().unreachableForMs).toBeNull();
     } finally {
       await pool.close();
       await server.stop();

@@ -22,6 +22,12 @@ export interface PoolShardStats {
   inFlight: number;
   /** Callers waiting for a connection. */
   waiting: number;
+  /**
+   * Milliseconds since no server has answered a connection attempt (the circuit breaker is
+   * open: callers wait for a background attempt, and fail at once after 5 s); null while
+   * connections open.
+   */
+  unreachableForMs: number | null;
   counters: PoolCounters;
 }
 

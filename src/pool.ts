@@ -381,6 +381,7 @@ export class Pool implements QueryRunner {
       connections: { total: s.total, idle: s.idle, busy: s.busy, reserved: s.reserved },
       inFlight: s.inFlight,
       waiting: s.waiting,
+      unreachableForMs: s.unreachableMs ?? null,
       counters: {
         queries: s.queries,
         acquires: s.acquires,
@@ -395,6 +396,7 @@ export class Pool implements QueryRunner {
       connections: { total: 0, idle: 0, busy: 0, reserved: 0 },
       inFlight: 0,
       waiting: 0,
+      unreachableForMs: null,
       counters: { queries: 0, acquires: 0, acquireTimeouts: 0, created: 0, destroyed: 0, errors: 0, resets: 0 },
       shards,
     };
@@ -402,6 +404,7 @@ export class Pool implements QueryRunner {
       for (const k of ['total', 'idle', 'busy', 'reserved'] as const) total.connections[k] += s.connections[k];
       total.inFlight += s.inFlight;
       total.waiting += s.waiting;
+      if (s.unreachableForMs !== null) total.unreachableForMs = Math.max(total.unreachableForMs ?? 0, s.unreachableForMs);
       for (const k of Object.keys(total.counters) as (keyof PoolCounters)[]) total.counters[k] += s.counters[k];
     }
     return total;

@@ -97,6 +97,7 @@ pub struct NativeShardStats {
     pub destroyed: f64,
     pub errors: f64,
     pub resets: f64,
+    pub unreachable_ms: Option<f64>,
 }
 
 type Waker = ThreadsafeFunction<(), (), (), napi::Status, false, true>;
@@ -313,5 +314,6 @@ fn shard_stats(s: &PoolStats) -> NativeShardStats {
         destroyed: c.destroyed as f64,
         errors: c.errors as f64,
         resets: c.resets as f64,
+        unreachable_ms: s.unreachable_for.map(|d| d.as_millis() as f64),
     }
 }

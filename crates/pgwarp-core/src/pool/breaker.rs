@@ -37,6 +37,11 @@ impl Breaker {
         self.down_since.is_some()
     }
 
+    /// How long it has been open, if it is.
+    pub(super) fn open_for(&self, now: Instant) -> Option<Duration> {
+        self.down_since.map(|d| now.saturating_duration_since(d))
+    }
+
     /// Notes a failed attempt; true when this opened it (the caller starts the probe).
     pub(super) fn trip(&mut self, err: &Error) -> bool {
         self.reason = err.to_string();

@@ -39,6 +39,9 @@ pub struct PoolStats {
     pub in_flight: usize,
     /// Callers waiting for a connection.
     pub waiting: usize,
+    /// How long no server has answered (the circuit breaker is open; see `pool::breaker`);
+    /// `None` while connections open.
+    pub unreachable_for: Option<std::time::Duration>,
     /// Running totals.
     pub counters: Counters,
 }
@@ -52,6 +55,7 @@ impl PoolStats {
         self.reserved += o.reserved;
         self.in_flight += o.in_flight;
         self.waiting += o.waiting;
+        self.unreachable_for = self.unreachable_for.max(o.unreachable_for);
         let (a, b) = (&mut self.counters, &o.counters);
         a.queries += b.queries;
         a.acquires += b.acquires;
@@ -85,6 +89,7 @@ impl Pool {
             reserved: st.reserved.len(),
             in_flight: st.in_flight,
             waiting: st.waiting,
+            unreachable_for: st.breaker.open_for(std::time::Instant::now()),
             counters,
         }
     }
