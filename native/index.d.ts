@@ -122,4 +122,5 @@ export interface NativeShardStats {
   destroyed: number
   errors: number
   resets: number
+  unreachableMs?: number
 }
