@@ -126,6 +126,7 @@ describe('a primary and a streaming standby from the test harness', () => {
       let firstSuccessAfterPromotion = 0;
       let promotedAt = 0;
       let longest = 0;
+      const kinds = new Map<string, string>();
       const worker = async (w: number) => {
         while (!stop) {
           const tx = next++;
@@ -142,7 +143,8 @@ describe('a primary and a streaming standby from the test harness', () => {
               committed.add(tx);
               if (promotedAt && !firstSuccessAfterPromotion) firstSuccessAfterPromotion = Date.now();
             }
-          } catch {
+          } catch (err) {
+            kinds.set(`${(err as Error).constructor.name} ${(err as { code?: string }).code}`, (err as Error).message);
             if (w % 4 !== 3) rejected.add(tx);
             lastFailure = Date.now();
             await new Promise((r) => setTimeout(r, 20));
@@ -173,6 +175,12 @@ describe('a primary and a streaming standby from the test harness', () => {
         await check.close();
       }
       expect(firstSuccessAfterPromotion - promotedAt).toBeLessThan(10_000);
+      // Every failure is the connection's, and says whether the statement may have run.
+      for (const [kind, message] of kinds) {
+        expect(kind, message).toMatch(/^ConnectionError /);
+        if (kind.endsWith('ECONNRESET')) expect(message).toMatch(/may have run|terminating connection/);
+      }
+      console.log(`failover errors: ${[...kinds.keys()].join(', ')}`);
       console.log(`failover: last failure ${lastFailure - promotedAt} ms after the promotion, first write ${firstSuccessAfterPromotion - promotedAt} ms after; ${committed.size} committed, ${rejected.size} rejected`);
     } finally {
       await Promise.all([a.stop(), b.stop()]);

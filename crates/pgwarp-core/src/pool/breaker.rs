@@ -18,7 +18,7 @@ use crate::error::Error;
 /// How long callers wait for a probe before failing at once.
 pub(super) const GRACE: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The breaker's state, in the shard's pool state.
 #[derive(Default)]
@@ -79,7 +79,8 @@ impl Breaker {
         self.down_since.map(|d| d + GRACE)
     }
 
-    /// The wait before the next probe: doubling from 50 ms to 2 s, with up to 25% jitter so
+    /// The wait before the next probe: doubling from 50 ms to 500 ms (one attempt per shard at
+    /// that rate costs a server nothing; a longer wait is a slower failover), with up to 25% jitter so
     /// that the shards and the processes of a fleet do not knock in step.
     fn backoff(&self) -> Duration {
         let exp = FIRST_BACKOFF

@@ -59,8 +59,11 @@ pub fn lost_error(lost: Lost) -> Error {
             code: NOT_SENT,
             server: None,
         },
+        // Said in words, as the caller must decide whether to run it again: pgwarp never does.
         Lost::Broken(reason) => Error::Connection {
-            message: format!("connection lost: {reason}"),
+            message: format!(
+                "connection lost after the statement was sent (it may have run): {reason}"
+            ),
             code: "ECONNRESET",
             server: None,
         },
