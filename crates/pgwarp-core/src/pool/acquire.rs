@@ -385,9 +385,10 @@ impl Pool {
                 Err(e)
             }
         };
-        if result.is_ok() && st.breaker.is_open() {
+        if result.is_ok() && (st.breaker.is_open() || st.shared.len() + st.reserved.len() == 1) {
             st.breaker.close();
-            // Everyone waited for this: all look again.
+            // Everyone waited for this (the pool's first connection, or the first after an
+            // outage): all look again, and open the others side by side.
             st.handoffs.wake_all();
         }
         // A slot freed by a failed open, or a connection to pipeline on.
