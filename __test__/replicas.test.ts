@@ -52,6 +52,36 @@ describe('a primary and a streaming standby from the test harness', () => {
     await expect(reader.query('insert into replicated values (2, $1)', ['x']).execute()).rejects.toMatchObject({ code: '25006' });
   });
 
+  it('one pool routes each call: a target per query, reservation and transaction; pool.primary and pool.standby', async () => {
+    const pool = poolFor('read-write');
+    const recovering = (p: Pool, options?: Parameters<Pool['query']>[2]) => p.query<boolean>('select pg_is_in_recovery() as r', [], options).scalar();
+    expect(await recovering(pool)).toBe(false);
+    expect(await recovering(pool, { target: 'standby' })).toBe(true);
+    expect(await recovering(pool.standby)).toBe(true);
+    expect(await recovering(pool.primary)).toBe(false);
+    // Views are the pool's own, shared: the same object each time, from the pool or a view.
+    expect(pool.standby).toBe(pool.standby);
+    expect(pool.standby.primary).toBe(pool.primary);
+    const conn = await pool.reserve({ target: 'standby' });
+    try {
+      expect(await conn.query('select pg_is_in_recovery()').scalar()).toBe(true);
+    } finally {
+      await conn.release();
+    }
+    expect(await pool.transaction((tx) => tx.query('select pg_is_in_recovery()').scalar(), { target: 'standby', readOnly: true })).toBe(true);
+    expect(() => pool.query('select 1', [], { target: 'nearest' as never })).toThrow(/target must be one of any, read-write/);
+    // A standby stopped mid-load is skipped by pool.standby (prefer-standby): reads go on, on the primary.
+    const reads = Promise.all(Array.from({ length: 200 }, (_, i) => pool.standby.query('select $1::int as v', [i]).scalar()));
+    await standby.halt();
+    try {
+      expect(await until('reads on the primary', async () => ((await recovering(pool.standby)) === false ? true : undefined))).toBe(true);
+      expect((await reads).length).toBe(200);
+    } finally {
+      await standby.start();
+    }
+    await until('the standby back', async () => ((await recovering(poolFor('standby'))) === true ? true : undefined));
+  });
+
   it('a promoted standby takes writes; a pool made afterwards finds it as the primary', async () => {
     await primary.halt();
     try {

@@ -6,6 +6,7 @@ export { Pool, type CloseOptions, type PoolCounters, type PoolShardStats, type P
 export { ReservedConnection } from './reserved';
 export { Transaction, type TransactionOptions } from './transaction';
 export type { PoolOptions } from './config';
+export type { Target } from './targets';
 export type { SslOption, SslOptions } from './ssl';
 export { QueryResult, type ExecuteResult, type ModelLike, type Rows, type StreamOptions } from './query-result';
 export type { Column } from './decode';

@@ -2,6 +2,7 @@
  * What `pool.stats()` and `pool.close()` take and give.
  * @module
  */
+import type { NativeShardStats } from './native';
 
 /** Counters since the pool started. */
 export interface PoolCounters {
@@ -40,4 +41,39 @@ export interface PoolStats extends PoolShardStats {
 export interface CloseOptions {
   /** Milliseconds to let running queries finish before they are cancelled. Default: no limit. */
   timeout?: number;
+}
+
+/** The engine's numbers per shard, as `stats()` gives them: per shard, and in total. */
+export function poolStats(native: NativeShardStats[]): PoolStats {
+  const shards: PoolShardStats[] = native.map((s) => ({
+    connections: { total: s.total, idle: s.idle, busy: s.busy, reserved: s.reserved },
+    inFlight: s.inFlight,
+    waiting: s.waiting,
+    unreachableForMs: s.unreachableMs ?? null,
+    counters: {
+      queries: s.queries,
+      acquires: s.acquires,
+      acquireTimeouts: s.acquireTimeouts,
+      created: s.created,
+      destroyed: s.destroyed,
+      errors: s.errors,
+      resets: s.resets,
+    },
+  }));
+  const total: PoolStats = {
+    connections: { total: 0, idle: 0, busy: 0, reserved: 0 },
+    inFlight: 0,
+    waiting: 0,
+    unreachableForMs: null,
+    counters: { queries: 0, acquires: 0, acquireTimeouts: 0, created: 0, destroyed: 0, errors: 0, resets: 0 },
+    shards,
+  };
+  for (const s of shards) {
+    for (const k of ['total', 'idle', 'busy', 'reserved'] as const) total.connections[k] += s.connections[k];
+    total.inFlight += s.inFlight;
+    total.waiting += s.waiting;
+    if (s.unreachableForMs !== null) total.unreachableForMs = Math.max(total.unreachableForMs ?? 0, s.unreachableForMs);
+    for (const k of Object.keys(total.counters) as (keyof PoolCounters)[]) total.counters[k] += s.counters[k];
+  }
+  return total;
 }

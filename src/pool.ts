@@ -18,7 +18,8 @@ export type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './po
 export type { QueryOptions } from './query-options';
 import { Codecs } from './codecs';
 import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type Subscription } from './notify';
-import type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
+import { poolStats, type CloseOptions, type PoolStats } from './pool-stats';
+import { checkTarget, Views, type Target } from './targets';
 import { backoff, beginStatement, retryable, runTransaction, type Transaction, type TransactionOptions } from './transaction';
 
 /**
@@ -40,9 +41,21 @@ export class Pool implements QueryRunner {
   private readonly defaults: QueryDefaults;
   private closing: Promise<void> | undefined;
   private listener: Listener | undefined;
+  /** The pool whose views this one is one of (itself for a pool made with `new`). */
+  private root: Pool = this;
+  /** Its views by target (see {@link Pool.primary}); only the root's are used. */
+  private readonly views: Views<Pool>;
+  /** The target its options gave, which needs no view. */
+  private readonly target: Target | undefined;
 
   constructor(url?: string | PoolOptions, options?: PoolOptions) {
     const o = (typeof url === 'object' ? url : options) ?? {};
+    this.target = o.targetSessionAttrs === undefined ? undefined : checkTarget(o.targetSessionAttrs);
+    this.views = new Views((target) => {
+      const view = typeof url === 'object' ? new Pool({ ...url, targetSessionAttrs: target }) : new Pool(url, { ...options, targetSessionAttrs: target });
+      view.root = this;
+      return view;
+    });
     const defaults = queryDefaults(o);
     this.defaults = defaults;
     const onConnect = o.onConnect;
@@ -122,7 +135,42 @@ export class Pool implements QueryRunner {
    * called or the result is awaited.
    */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
+    if (options?.target !== undefined) return this.on(options.target).query(sql, params, { ...options, target: undefined });
     return makeQuery<T>(this, this.defaults, sql, params, options);
+  }
+
+  /**
+   * This pool with `primary` as every call's default target (libpq's `target_session_attrs`):
+   * the same options, connections of its own, made on first use and closed with this pool.
+   * With several hosts in the URL, one pool serves writes and reads where each belongs.
+   *
+   * @example
+   * ```ts
+   * const pool = new Pool('postgres://app@db1,db2,db3/app?target_session_attrs=read-write');
+   * await pool.query('insert into events (kind) values ($1)', ['signup']).execute(); // the primary
+   * const recent = await pool.standby.query('select * from events order by id desc limit 20');
+   * const one = await pool.query('select * from users where id = $1', [id], { target: 'standby' }).first();
+   * ```
+   */
+  get primary(): Pool {
+    return this.on('primary');
+  }
+
+  /**
+   * This pool with `prefer-standby` as every call's default target: a standby while one
+   * answers, else the primary (so reads go on when the standbys are down). For a standby or
+   * nothing, pass `{ target: 'standby' }`. See {@link Pool.primary}.
+   */
+  get standby(): Pool {
+    return this.on('prefer-standby');
+  }
+
+  /** The pool (or view) whose default target is `target`. */
+  private on(target: unknown): Pool {
+    const t = checkTarget(target);
+    const root = this.root;
+    // Closed, it refuses everything itself; a view made now would never be closed.
+    return t === root.target || root.closing ? root : root.views.get(t);
   }
 
   /**
@@ -144,7 +192,8 @@ export class Pool implements QueryRunner {
    * await conn.query('set local lock_timeout = 1000').execute();
    * ```
    */
-  async reserve(options?: CancelOptions): Promise<ReservedConnection> {
+  async reserve(options?: CancelOptions & { target?: Target }): Promise<ReservedConnection> {
+    if (options?.target !== undefined) return this.on(options.target).reserve({ ...options, target: undefined });
     const o = cancelOptions(options);
     if (o === undefined) {
       if (this.closing) throw new PoolClosedError('the pool is closed');
@@ -248,6 +297,8 @@ export class Pool implements QueryRunner {
    */
   async transaction<R>(fn: (tx: Transaction) => Promise<R> | R, options: TransactionOptions = {}): Promise<R> {
     if (typeof fn !== 'function') throw new PgwarpError('transaction() needs a callback: pool.transaction(async (tx) => { ... })');
+    // A transaction never moves between hosts: all of it runs on the target's connection.
+    if (options.target !== undefined) return this.on(options.target).transaction(fn, { ...options, target: undefined });
     const begin = beginStatement(options);
     const retries = options.retries ?? 0;
     if (!Number.isInteger(retries) || retries < 0) throw new PgwarpError(`retries must be a non-negative integer, not ${retries}`);
@@ -370,43 +421,13 @@ export class Pool implements QueryRunner {
   close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= (async () => {
       await this.listener?.close();
-      await this.bridge.close(options.timeout);
+      await Promise.all([this.bridge.close(options.timeout), ...(this.root === this ? this.views.all().map((v) => v.close(options)) : [])]);
     })();
     return this.closing;
   }
 
   /** Connections, work and counters, in total and per shard. */
   stats(): PoolStats {
-    const shards: PoolShardStats[] = this.bridge.stats().map((s) => ({
-      connections: { total: s.total, idle: s.idle, busy: s.busy, reserved: s.reserved },
-      inFlight: s.inFlight,
-      waiting: s.waiting,
-      unreachableForMs: s.unreachableMs ?? null,
-      counters: {
-        queries: s.queries,
-        acquires: s.acquires,
-        acquireTimeouts: s.acquireTimeouts,
-        created: s.created,
-        destroyed: s.destroyed,
-        errors: s.errors,
-        resets: s.resets,
-      },
-    }));
-    const total: PoolStats = {
-      connections: { total: 0, idle: 0, busy: 0, reserved: 0 },
-      inFlight: 0,
-      waiting: 0,
-      unreachableForMs: null,
-      counters: { queries: 0, acquires: 0, acquireTimeouts: 0, created: 0, destroyed: 0, errors: 0, resets: 0 },
-      shards,
-    };
-    for (const s of shards) {
-      for (const k of ['total', 'idle', 'busy', 'reserved'] as const) total.connections[k] += s.connections[k];
-      total.inFlight += s.inFlight;
-      total.waiting += s.waiting;
-      if (s.unreachableForMs !== null) total.unreachableForMs = Math.max(total.unreachableForMs ?? 0, s.unreachableForMs);
-      for (const k of Object.keys(total.counters) as (keyof PoolCounters)[]) total.counters[k] += s.counters[k];
-    }
-    return total;
+    return poolStats(this.bridge.stats());
   }
 }

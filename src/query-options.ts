@@ -8,6 +8,7 @@ import { queryDefaults, type QueryDefaults } from './config';
 import type { Int8Mode, RowMode } from './decode';
 import type { JsonNumbers } from './json-exact';
 import { QueryResult, type QueryRunner } from './query-result';
+import type { Target } from './targets';
 
 /** Options of one query. */
 export interface QueryOptions {
@@ -31,6 +32,11 @@ export interface QueryOptions {
   signal?: AbortSignal;
   /** Milliseconds after which the query rejects with `QueryTimeoutError` and is cancelled on the server. */
   timeout?: number;
+  /**
+   * Pool queries only: which of the pool's hosts may run it (libpq's `target_session_attrs`),
+   * over the pool's own; it runs on that target's connections (see `pool.primary`).
+   */
+  target?: Target;
   /**
    * @internal Every column as the server's text, unconverted (for the node-postgres
    * compatibility layer, whose type parsers take the text form).

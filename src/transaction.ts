@@ -12,6 +12,7 @@ import { errorFromResult, PgwarpError, PostgresError, RolledBackError } from './
 import { makeQuery, type QueryOptions } from './query-options';
 import type { QueryResult, QueryRunner } from './query-result';
 import type { ReservedConnection } from './reserved';
+import type { Target } from './targets';
 import type { CancelTarget } from './abort';
 
 /** Options of {@link Pool.transaction}. */
@@ -33,6 +34,8 @@ export interface TransactionOptions {
   signal?: AbortSignal;
   /** Milliseconds after which the transaction rejects with `QueryTimeoutError` and is rolled back. */
   timeout?: number;
+  /** Which of the pool's hosts runs it (see `pool.primary`); all of it runs there. */
+  target?: Target;
 }
 
 const ISOLATION: Record<string, string> = {
