@@ -281,3 +281,47 @@ describe('no server at all: the circuit breaker', () => {
     }
   }, 30_000);
 });
+
+describe('a host that does not answer', () => {
+  it('is tried last for hostRecheck after it failed, so new connections do not each wait it out', async () => {
+    let attempts = 0;
+    const { createServer } = await import('node:net');
+    const silent = createServer((socket) => {
+      attempts++;
+      socket.on('error', () => {});
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silent.address() as import('node:net').AddressInfo).port;
+    const server = await startPostgres();
+    try {
+      const open4 = async (options: { hostRecheck?: number }) => {
+        const pool = new Pool(`postgres://postgres@127.0.0.1:${silentPort},127.0.0.1:${server.port}/postgres?sslmode=disable`, { max: 4, connectTimeout: 300, ...options });
+        pools.push(pool);
+        const held = [];
+        const started = Date.now();
+        // One after another, each on a new connection.
+        for (let i = 0; i < 4; i++) {
+          const conn = await pool.reserve();
+          await conn.query('select 1').execute();
+          held.push(conn);
+        }
+        const ms = Date.now() - started;
+        await Promise.all(held.map((c) => c.release()));
+        await pool.close();
+        return ms;
+      };
+      attempts = 0;
+      const marked = await open4({});
+      expect(attempts).toBe(1);
+      expect(marked).toBeLessThan(300 + 3 * 250);
+      attempts = 0;
+      const unmarked = await open4({ hostRecheck: 0 });
+      expect(attempts).toBe(4);
+      expect(unmarked).toBeGreaterThanOrEqual(4 * 300);
+    } finally {
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+      await server.stop();
+    }
+  }, 30_000);
+});

@@ -68,6 +68,7 @@ export interface NativePoolOptions {
   idleTimeoutMs?: number
   /** Milliseconds; 0 disables. */
   maxLifetimeMs?: number
+  hostRecheckMs?: number
   /** Milliseconds; 0 waits forever. */
   acquireTimeoutMs?: number
   shards?: number

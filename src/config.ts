@@ -101,6 +101,12 @@ export interface PoolOptions {
   idleTimeout?: number;
   /** Milliseconds after which a connection is retired once idle (up to 10% earlier, so they do not all go at once); 0 never. Default 3600000. */
   maxLifetime?: number;
+  /**
+   * With several hosts: ms a host whose connection attempt failed (refused, unreachable, timed
+   * out, starting up) is tried last, so new connections go first to hosts that answer; 0 never.
+   * Default 10000.
+   */
+  hostRecheck?: number;
   /** `false` uses unnamed statements only, for PgBouncer in transaction mode (the server infers parameter types; values go as text). Default true. */
   prepare?: boolean;
   /** Engine threads, each owning its own connections; `'auto'` is one per CPU. Default 1. */
@@ -258,7 +264,7 @@ const KNOWN_OPTIONS = new Set([
   'host', 'port', 'user', 'password', 'database', 'applicationName', 'connectTimeout', 'statementTimeout', 'lockTimeout',
   'idleInTransactionSessionTimeout', 'options', 'sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslnegotiation',
   'channelBinding', 'targetSessionAttrs', 'loadBalanceHosts', 'passfile', 'keepAlive', 'keepAliveIdle', 'keepAliveInterval',
-  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'prepare', 'shards',
+  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'hostRecheck', 'prepare', 'shards',
   'spin', 'batchThreads', 'onConnect', 'onNotice', 'types', 'statementCacheSize', 'resetSession', 'int8', 'jsonNumbers', 'maxRows', 'maxBytes',
 ]);
 
@@ -345,6 +351,7 @@ export function resolveOptions(
     acquireTimeoutMs: nonNegative('acquireTimeout', o.acquireTimeout, true),
     idleTimeoutMs: nonNegative('idleTimeout', o.idleTimeout, true),
     maxLifetimeMs: nonNegative('maxLifetime', o.maxLifetime, true),
+    hostRecheckMs: nonNegative('hostRecheck', o.hostRecheck, true),
     prepare: o.prepare,
     spinUs: nonNegative('spin', o.spin),
     batchThreads: optionalBoolean('batchThreads', o.batchThreads),

@@ -88,6 +88,22 @@ impl Error {
         }
     }
 
+    /// Whether a failed connection attempt may succeed later by itself: the server down,
+    /// refusing, starting or shutting down, unreachable, out of connection slots (no server
+    /// error, or SQLSTATE class 57, 08 or 53). Not a wrong password or an unknown database.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Error::Connection { server: None, .. } => true,
+            Error::Connection {
+                server: Some(s), ..
+            } => {
+                let code = s.code();
+                code.starts_with("57") || code.starts_with("08") || code.starts_with("53")
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this is a connection error with `code` (`ENOTSENT`, `ECONNRESET`...).
     pub fn is_connection(&self, code: &str) -> bool {
         matches!(self, Error::Connection { code: c, .. } if *c == code)

@@ -42,6 +42,7 @@ pub struct NativePoolOptions {
     pub idle_timeout_ms: Option<f64>,
     /// Milliseconds; 0 disables.
     pub max_lifetime_ms: Option<f64>,
+    pub host_recheck_ms: Option<f64>,
     /// Milliseconds; 0 waits forever.
     pub acquire_timeout_ms: Option<f64>,
     pub shards: Option<u32>,
@@ -140,6 +141,11 @@ impl NativePool {
         let options = PoolOptions {
             connect: ConnectOptions {
                 url: o.url,
+                // 0 puts no host last (`ms` reads 0 as none).
+                host_recheck: match o.host_recheck_ms {
+                    Some(v) => Some(ms("hostRecheck", Some(v), None)?.unwrap_or_default()),
+                    None => None,
+                },
                 host: o.host,
                 port,
                 user: o.user,

@@ -19,6 +19,8 @@ use crate::wire::PasswordFn;
 pub struct ConnectOptions {
     /// A `postgres://` or `postgresql://` URL.
     pub url: Option<String>,
+    /// How long a host whose connection attempt failed is tried last (default 10 s).
+    pub host_recheck: Option<Duration>,
     /// Host name, IP address, or a directory holding Unix sockets (starts with `/`).
     pub host: Option<String>,
     /// TCP ports as libpq's `port` key: one for every host, or one per host, comma-separated.

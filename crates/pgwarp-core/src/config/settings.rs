@@ -239,6 +239,7 @@ fn build(keys: &BTreeMap<&'static str, String>, o: &ConnectOptions) -> Result<Se
         }
     };
     s.passfile = get("passfile").map(PathBuf::from);
+    s.host_recheck = o.host_recheck.unwrap_or(Duration::from_secs(10));
     s.tls = tls(keys, o)?;
     if s.channel_binding == ChannelBinding::Require && s.tls.is_none() {
         return Err(Error::Parameter(

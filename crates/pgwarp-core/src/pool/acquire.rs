@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::breaker;
 use super::handoff::Place;
 use super::{Announce, Inner, Pool};
 use crate::connection::{self, lock, Connection};
@@ -381,7 +380,7 @@ impl Pool {
             }
             Err(e) => {
                 st.in_flight -= 1;
-                probe = breaker::passing(&e) && !st.closed && st.breaker.trip(&e);
+                probe = e.is_outage() && !st.closed && st.breaker.trip(&e);
                 Err(e)
             }
         };

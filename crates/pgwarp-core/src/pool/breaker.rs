@@ -94,22 +94,6 @@ impl Breaker {
     }
 }
 
-/// Whether a failed attempt may succeed later by itself: the server down, refusing,
-/// starting or shutting down, unreachable, or not the kind the target wants. Not a wrong
-/// password or an unknown database: those fail every caller at once, as before.
-pub(super) fn passing(err: &Error) -> bool {
-    match err {
-        Error::Connection { server: None, .. } => true,
-        Error::Connection {
-            server: Some(s), ..
-        } => {
-            let code = s.code();
-            code.starts_with("57") || code.starts_with("08") || code.starts_with("53")
-        }
-        _ => false,
-    }
-}
-
 impl Pool {
     /// Retries in the background until a connection opens or the pool closes; wakes every
     /// waiter when the grace period ends, so they fail at once rather than at their timeout.
@@ -169,8 +153,8 @@ mod tests {
             code: "ECONNREFUSED",
             server: None,
         };
-        assert!(passing(&refused));
-        assert!(!passing(&Error::Parameter("x".into())));
+        assert!(refused.is_outage());
+        assert!(!Error::Parameter("x".into()).is_outage());
         assert!(b.trip(&refused));
         assert!(
             !b.trip(&refused),

@@ -12,6 +12,7 @@ pub mod cancel;
 pub mod conn;
 pub mod copy;
 pub mod execute;
+pub mod health;
 pub mod negotiate;
 pub mod passfile;
 pub mod pipe;

@@ -8,7 +8,7 @@ use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
@@ -116,6 +116,10 @@ pub struct Settings {
     pub target: TargetSessionAttrs,
     /// `load_balance_hosts=random`: hosts (and their addresses) in random order.
     pub load_balance: bool,
+    /// Hosts that failed lately, tried last (shared by the clones of these settings).
+    pub health: super::health::HostHealth,
+    /// How long a host that failed is tried last ([`super::health`]).
+    pub host_recheck: Duration,
 }
 
 impl Settings {
@@ -130,6 +134,7 @@ pub async fn connect(settings: &Settings) -> Result<Client, Error> {
     if settings.load_balance {
         shuffle(&mut order);
     }
+    let order = settings.health.order(order, Instant::now());
     let mut last = None;
     let mut unfit = Vec::new();
     let passes = if settings.target == TargetSessionAttrs::PreferStandby {
@@ -140,7 +145,15 @@ pub async fn connect(settings: &Settings) -> Result<Client, Error> {
     for pass in 0..passes {
         for &i in &order {
             let (host, port) = (&settings.hosts[i], settings.port(i));
-            match with_timeout(settings, connect_one(settings, host, port)).await {
+            let attempt = with_timeout(settings, connect_one(settings, host, port)).await;
+            match &attempt {
+                Ok(_) => settings.health.up(i),
+                Err(e) if e.is_outage() && settings.hosts.len() > 1 => settings
+                    .health
+                    .down(i, Instant::now() + settings.host_recheck),
+                Err(_) => {}
+            }
+            match attempt {
                 Ok(client) => {
                     let want = match (settings.target, pass) {
                         (TargetSessionAttrs::PreferStandby, 0) => TargetSessionAttrs::Standby,
