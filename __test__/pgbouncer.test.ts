@@ -98,4 +98,18 @@ describe.runIf(available)('through PgBouncer in transaction mode', () => {
     const servers = (await show('servers')).filter((s) => s.database === server.database);
     expect(servers.length).toBeLessThanOrEqual(2);
   }, 60_000);
+
+  it("pooler: 'transaction' needs no prepare: false, and refuses what cannot work behind it", async () => {
+    const pool = new Pool(`${bouncer.url}?sslmode=disable`, { pooler: 'transaction', max: 8 });
+    try {
+      // Unnamed statements by default: the same text from many callers on 2 server connections.
+      const values = await Promise.all(Array.from({ length: 50 }, (_, i) => pool.query('select $1::int + 1 as v', [i]).scalar()));
+      expect(values).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      await expect(pool.listen('jobs', () => {})).rejects.toThrow(/listen\(\) needs a session of its own/);
+    } finally {
+      await pool.close();
+    }
+    expect(() => new Pool(bouncer.url, { pooler: 'transaction', statementTimeout: 1000 })).toThrow(/statementTimeout cannot be used with pooler: 'transaction'/);
+    expect(() => new Pool(bouncer.url, { pooler: 'session' as never })).toThrow(/pooler must be 'none' or 'transaction'/);
+  });
 });

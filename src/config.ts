@@ -109,6 +109,15 @@ export interface PoolOptions {
   hostRecheck?: number;
   /** `false` uses unnamed statements only, for PgBouncer in transaction mode (the server infers parameter types; values go as text). Default true. */
   prepare?: boolean;
+  /**
+   * `'transaction'`: the server is reached through a pooler in transaction mode (PgBouncer,
+   * Supavisor, RDS Proxy), where nothing session-level lasts past a transaction. `prepare`
+   * then defaults to false, and what cannot work there is refused with a clear error instead
+   * of failing quietly: `listen()` (notifications would never arrive) and session settings
+   * sent at startup (`statementTimeout`, `lockTimeout`, `idleInTransactionSessionTimeout`,
+   * `options`, which PgBouncer refuses). Default `'none'`.
+   */
+  pooler?: 'none' | 'transaction';
   /** Engine threads, each owning its own connections; `'auto'` is one per CPU. Default 1. */
   shards?: number | 'auto';
   /**
@@ -264,7 +273,7 @@ const KNOWN_OPTIONS = new Set([
   'host', 'port', 'user', 'password', 'database', 'applicationName', 'connectTimeout', 'statementTimeout', 'lockTimeout',
   'idleInTransactionSessionTimeout', 'options', 'sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslnegotiation',
   'channelBinding', 'targetSessionAttrs', 'loadBalanceHosts', 'passfile', 'keepAlive', 'keepAliveIdle', 'keepAliveInterval',
-  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'hostRecheck', 'prepare', 'shards',
+  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'hostRecheck', 'prepare', 'pooler', 'shards',
   'spin', 'batchThreads', 'onConnect', 'onNotice', 'types', 'statementCacheSize', 'resetSession', 'int8', 'jsonNumbers', 'maxRows', 'maxBytes',
 ]);
 
@@ -294,6 +303,13 @@ function checkKnown(o: object): void {
   }
 }
 
+/** Whether `o` says the server is behind a transaction-mode pooler (checking the value). */
+export function transactionPooler(o: PoolOptions): boolean {
+  if (o.pooler === undefined || o.pooler === 'none') return false;
+  if (o.pooler === 'transaction') return true;
+  throw new PgwarpError(`pooler must be 'none' or 'transaction', not ${JSON.stringify(o.pooler)}`);
+}
+
 /** Resolves the settings for the engine. `env` is `process.env` except in tests. */
 export function resolveOptions(
   urlOrOptions: string | PoolOptions | undefined,
@@ -312,6 +328,16 @@ export function resolveOptions(
   }
   if (o.password !== undefined && typeof o.password !== 'string' && typeof o.password !== 'function') {
     throw new PgwarpError('password must be a string or a function returning one');
+  }
+  if (transactionPooler(o)) {
+    for (const key of ['statementTimeout', 'lockTimeout', 'idleInTransactionSessionTimeout', 'options'] as const) {
+      if (o[key] !== undefined) {
+        throw new PgwarpError(
+          `${key} cannot be used with pooler: 'transaction': it is a session setting sent at startup, which a transaction-mode pooler refuses or does not keep; ` +
+            "set it on the role (ALTER ROLE ... SET), per call with `timeout`, or with SET LOCAL inside a transaction",
+        );
+      }
+    }
   }
   const hosts = Array.isArray(o.host) ? o.host.join(',') : o.host;
   const ports = Array.isArray(o.port) ? o.port : o.port === undefined ? undefined : [o.port];
@@ -352,7 +378,7 @@ export function resolveOptions(
     idleTimeoutMs: nonNegative('idleTimeout', o.idleTimeout, true),
     maxLifetimeMs: nonNegative('maxLifetime', o.maxLifetime, true),
     hostRecheckMs: nonNegative('hostRecheck', o.hostRecheck, true),
-    prepare: o.prepare,
+    prepare: o.prepare ?? (transactionPooler(o) ? false : undefined),
     spinUs: nonNegative('spin', o.spin),
     batchThreads: optionalBoolean('batchThreads', o.batchThreads),
     shards: o.shards === 'auto' ? os.availableParallelism() : nonNegative('shards', o.shards),

@@ -6,10 +6,10 @@ import type { Readable } from 'node:stream';
 
 import { Bridge, type Limits } from './bridge';
 import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
-import { queryDefaults, resolveOptions, type PoolOptions, type QueryDefaults } from './config';
+import { queryDefaults, resolveOptions, transactionPooler, type PoolOptions, type QueryDefaults } from './config';
 import { makeQuery, type QueryOptions } from './query-options';
 import { AUTOCOMMIT } from './decode';
-import { errorFromResult, PgwarpError, PoolClosedError, RolledBackError } from './errors';
+import { errorFromResult, ParameterError, PgwarpError, PoolClosedError, RolledBackError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';
 import type { StatementResult } from './script';
@@ -47,10 +47,13 @@ export class Pool implements QueryRunner {
   private readonly views: Views<Pool>;
   /** The target its options gave, which needs no view. */
   private readonly target: Target | undefined;
+  /** Behind a transaction-mode pooler (`pooler: 'transaction'`). */
+  private readonly pooled: boolean;
 
   constructor(url?: string | PoolOptions, options?: PoolOptions) {
     const o = (typeof url === 'object' ? url : options) ?? {};
     this.target = o.targetSessionAttrs === undefined ? undefined : checkTarget(o.targetSessionAttrs);
+    this.pooled = transactionPooler(o);
     this.views = new Views((target) => {
       const view = typeof url === 'object' ? new Pool({ ...url, targetSessionAttrs: target }) : new Pool(url, { ...options, targetSessionAttrs: target });
       view.root = this;
@@ -109,6 +112,11 @@ export class Pool implements QueryRunner {
    */
   listen(channel: string, callback: (payload: string, info: NotificationInfo) => unknown, options?: ListenOptions): Promise<Subscription> {
     if (this.closing) return Promise.reject(new PoolClosedError('the pool is closed'));
+    if (this.pooled) {
+      return Promise.reject(
+        new ParameterError("listen() needs a session of its own, which a pool with pooler: 'transaction' does not have (notifications would never arrive): listen on a pool connected straight to the server"),
+      );
+    }
     this.listener ??= new Listener(this.bridge, () => this.reserving(0).then(([conn]) => conn));
     return this.listener.listen(channel, callback, options);
   }
