@@ -328,3 +328,36 @@ describe('a host that does not answer', () => {
     }
   }, 30_000);
 });
+
+describe('the circuit breaker with a connection still alive', () => {
+  it('pool queries go on over the live connection while the server refuses new ones (too many clients)', async () => {
+    const server = await startPostgres({ settings: { max_connections: 4, superuser_reserved_connections: 0, reserved_connections: 0 } }).catch(() =>
+      // reserved_connections is PostgreSQL 16+.
+      startPostgres({ settings: { max_connections: 4, superuser_reserved_connections: 0 } }),
+    );
+    const other = new Pool(server.url, { max: 3 });
+    try {
+      const pool = new Pool(server.url, { max: 4 });
+      pools.push(pool);
+      expect(await pool.query('select 1 as one').scalar()).toBe(1);
+      // Every other slot on the server is taken.
+      const held = await Promise.all([1, 2, 3].map(() => other.reserve({ timeout: 5000 })));
+      await Promise.all(held.map((c) => c.query('select 1').execute()));
+      const round = () => Promise.allSettled(Array.from({ length: 20 }, (_, i) => pool.query('select $1::int as v', [i]).scalar()));
+      // Callers that tried to open a connection get the server's refusal; the rest pipeline.
+      const first = await round();
+      const refused = first.filter((r) => r.status === 'rejected');
+      expect(refused.length).toBeLessThanOrEqual(3);
+      for (const r of refused) expect(String((r as PromiseRejectedResult).reason)).toMatch(/too many clients/);
+      // Past the breaker's grace period the live connection still serves everyone: no one is
+      // told no server is reachable.
+      await new Promise((r) => setTimeout(r, 5500));
+      const later = await round();
+      expect(later.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      await Promise.all(held.map((c) => c.release()));
+    } finally {
+      await other.close();
+      await server.stop();
+    }
+  }, 30_000);
+});

@@ -91,9 +91,13 @@ impl Pool {
             match self.try_acquire(want) {
                 Ok(Some(lease)) => break self.validated(lease, want).await,
                 Ok(None) => {
-                    // No server has answered for the grace period: at once, not at the timeout.
-                    if let Some(e) = lock(&inner.state).breaker.fail_fast(Instant::now()) {
-                        break Err(e);
+                    // No server has answered for the grace period, and no connection lives:
+                    // at once, not at the timeout (with one, callers wait their turn on it).
+                    let st = lock(&inner.state);
+                    if st.shared.is_empty() && st.reserved.is_empty() {
+                        if let Some(e) = st.breaker.fail_fast(Instant::now()) {
+                            break Err(e);
+                        }
                     }
                 }
                 // Cold: boxed so the hot query future does not carry a connect's state.
@@ -203,6 +207,12 @@ impl Pool {
             }
             // While no connection is open, one attempt at a time (see `breaker`): the others
             // wait for its outcome rather than each knocking on a server that may be down.
+            // With the breaker open, a share goes to a live connection that has room.
+            (Want::Shared, Some((i, depth)))
+                if st.breaker.is_open() && depth < inner.options.max_pipeline =>
+            {
+                Some(i)
+            }
             _ if total < inner.max
                 && (st.breaker.is_open()
                     || (st.opening > 0 && st.shared.is_empty() && st.reserved.is_empty())) =>
