@@ -20,7 +20,11 @@ pub fn fits_reported(client: &Client, want: TargetSessionAttrs) -> bool {
     else {
         return true;
     };
-    let read_only = standby || read_only == Some(true);
+    role_fits(want, standby, standby || read_only == Some(true))
+}
+
+/// Whether a server that is (or is not) a standby, and read-only (or not), is what `want` asks.
+fn role_fits(want: TargetSessionAttrs, standby: bool, read_only: bool) -> bool {
     match want {
         TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => true,
         TargetSessionAttrs::ReadWrite => !read_only,
@@ -44,13 +48,7 @@ pub async fn fits(client: &Client, want: TargetSessionAttrs) -> Result<bool, Err
             Some(v) => v == "on",
             None => ask(client, "SHOW transaction_read_only").await? == "on",
         };
-    Ok(match want {
-        TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => true,
-        TargetSessionAttrs::ReadWrite => !read_only,
-        TargetSessionAttrs::ReadOnly => read_only,
-        TargetSessionAttrs::Primary => !standby,
-        TargetSessionAttrs::Standby => standby,
-    })
+    Ok(role_fits(want, standby, read_only))
 }
 
 async fn ask(client: &Client, sql: &str) -> Result<String, Error> {
