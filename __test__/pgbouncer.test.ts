@@ -106,10 +106,72 @@ describe.runIf(available)('through PgBouncer in transaction mode', () => {
       const values = await Promise.all(Array.from({ length: 50 }, (_, i) => pool.query('select $1::int + 1 as v', [i]).scalar()));
       expect(values).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       await expect(pool.listen('jobs', () => {})).rejects.toThrow(/listen\(\) needs a session of its own/);
+      // Session state on a reserved connection would outlive it on a server session another
+      // client gets next: refused before it is sent, in or out of a transaction. SET LOCAL
+      // and a cursor inside a transaction end with it, and pass.
+      const conn = await pool.reserve();
+      try {
+        await expect(conn.query('set search_path = elsewhere').execute()).rejects.toThrow(/SET \(session state\) cannot run on this pool.*SET LOCAL/);
+        await expect(conn.query('create temp table t (a int)').execute()).rejects.toThrow(/session state/);
+        expect(await conn.query('select 1 as one').scalar()).toBe(1);
+      } finally {
+        await conn.release();
+      }
+      expect(
+        await pool.transaction(async (tx) => {
+          await expect(tx.query('set statement_timeout = 1000').execute()).rejects.toThrow(/session state/);
+          await tx.query("set local statement_timeout = '3s'").execute();
+          await tx.query('declare c cursor for select 42 as v').execute();
+          return tx.query('fetch 1 from c').scalar();
+        }),
+      ).toBe(42);
     } finally {
       await pool.close();
     }
     expect(() => new Pool(bouncer.url, { pooler: 'transaction', statementTimeout: 1000 })).toThrow(/statementTimeout cannot be used with pooler: 'transaction'/);
     expect(() => new Pool(bouncer.url, { pooler: 'session' as never })).toThrow(/pooler must be 'none' or 'transaction'/);
   });
+
+  it('a server behind the pooler demoted to read-only is left within a recheck: the refused write has its role checked', async () => {
+    const other = await startPostgres();
+    const admin = new Pool(server.url, { max: 1 });
+    try {
+      for (const url of [server.url, other.url]) {
+        const direct = new Pool(url, { max: 1 });
+        await direct.exec('create table demoted_behind (id serial primary key, port int not null)');
+        await direct.close();
+      }
+      const [bhost, bport] = new URL(bouncer.url).host.split(':');
+      const url = `postgres://postgres@${bhost}:${bport},127.0.0.1:${other.port}/postgres?target_session_attrs=read-write&sslmode=disable`;
+      const pool = new Pool(url, { pooler: 'transaction', max: 4, hostRecheck: 10_000 });
+      try {
+        const write = () => pool.query("insert into demoted_behind (port) values (current_setting('port')::int) returning port").scalar<number>();
+        expect(await write()).toBe(server.port);
+        expect(pool.stats().hosts[0]).toMatchObject({ role: 'primary', state: 'up' });
+        await admin.exec('alter system set default_transaction_read_only = on');
+        await admin.query('select pg_reload_conf()').execute();
+        const started = Date.now();
+        const failures: unknown[] = [];
+        for (;;) {
+          try {
+            if ((await write()) === other.port) break;
+          } catch (err) {
+            failures.push(err);
+          }
+          if (Date.now() - started > 10_000) throw new Error(`still writing behind the pooler after 10 s: ${failures.map(String).join('; ')}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        for (const err of failures) expect(err).toMatchObject({ code: '25006' });
+        expect(pool.stats().hosts[0].role).toBe('read-only');
+        for (let i = 0; i < 5; i++) expect(await write()).toBe(other.port);
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      await admin.exec('alter system reset default_transaction_read_only');
+      await admin.query('select pg_reload_conf()').execute();
+      await admin.close();
+      await other.stop();
+    }
+  }, 30_000);
 });

@@ -85,6 +85,66 @@ describe('a primary and a streaming standby from the test harness', () => {
     await until('the standby back', async () => ((await recovering(poolFor('standby'))) === true ? true : undefined));
   });
 
+  it("stats() shows each host's role, state and last check, shared by the pool's views", async () => {
+    const pool = poolFor('read-write');
+    await pool.query('select 1').execute();
+    await pool.standby.query('select 1').execute();
+    const [p, s] = pool.stats().hosts;
+    expect(p).toMatchObject({ host: `127.0.0.1:${primary.port}`, role: 'primary', state: 'up', downForMs: null, lagMs: null });
+    expect(s).toMatchObject({ host: `127.0.0.1:${standby.port}`, role: 'standby', state: 'up' });
+    for (const h of [p, s]) expect(h.lastCheckMsAgo).toBeGreaterThanOrEqual(0);
+    // A host that refuses is down for hostRecheck, with why.
+    const { createServer } = await import('node:net');
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadPort = (closed.address() as import('node:net').AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const list = `127.0.0.1:${deadPort},127.0.0.1:${primary.port}`;
+    const other = new Pool(`postgres://postgres@${list}/postgres?sslmode=disable`, { max: 1, hostRecheck: 60_000 });
+    pools.push(other);
+    await other.query('select 1').execute();
+    const [dead, live] = other.stats().hosts;
+    expect(dead).toMatchObject({ host: `127.0.0.1:${deadPort}`, role: 'unknown', state: 'down' });
+    expect(dead.downForMs).toBeGreaterThan(50_000);
+    expect(dead.lastError).toMatch(/refused/i);
+    expect(live).toMatchObject({ role: 'primary', state: 'up' });
+  });
+
+  it('maxReplicaLagMs: a standby whose replay lags is skipped, reads fall back to the primary, and come back once it catches up', async () => {
+    const list = `127.0.0.1:${primary.port},127.0.0.1:${standby.port}`;
+    const pool = new Pool(`postgres://postgres@${list}/postgres?target_session_attrs=standby&sslmode=disable`, { max: 2, maxReplicaLagMs: 300, hostRecheck: 1000 });
+    pools.push(pool);
+    const recovering = () => pool.query<boolean>('select pg_is_in_recovery() as r').scalar();
+    const writer = poolFor('read-write');
+    const admin = new Pool(standby.url, { max: 1 });
+    // A transaction replayed since the standby (re)started: the lag is measured from its time.
+    await writer.query('create table if not exists lagging (id serial primary key)').execute();
+    await until('replay', async () => ((await admin.query("select to_regclass('lagging') is not null").scalar()) ? true : undefined));
+    expect(await until('reads on the standby', async () => ((await recovering()) === true ? true : undefined), 10_000)).toBe(true);
+    try {
+      await admin.query('select pg_wal_replay_pause()').execute();
+      await writer.query('insert into lagging default values').execute();
+      // The open standby connection is checked every maintenance tick; once it lags past the
+      // limit, it retires and reads go to the primary.
+      expect(
+        await until(
+          'reads on the primary',
+          async () => {
+            return (await recovering()) === false ? true : undefined;
+          },
+          10_000,
+        ),
+      ).toBe(true);
+      expect(pool.stats().hosts[1].lagMs).toBeGreaterThan(300);
+    } finally {
+      await admin.query('select pg_wal_replay_resume()').execute();
+      await admin.close();
+    }
+    // Caught up: after hostRecheck the primary connection retires and a standby serves again.
+    expect(await until('reads on the standby', async () => ((await recovering()) === true ? true : undefined), 10_000)).toBe(true);
+    expect(pool.stats().hosts[1].lagMs).toBeLessThanOrEqual(300);
+  });
+
   it('a promoted standby takes writes; a pool made afterwards finds it as the primary', async () => {
     await primary.halt();
     try {
@@ -219,6 +279,38 @@ describe('a primary and a streaming standby from the test harness', () => {
       await Promise.all([a.stop(), b.stop()]);
     }
   }, 60_000);
+});
+
+describe('a connection lost to the server going away', () => {
+  it("marks the host down and drains its other idle connections, which would fail their callers' checks", async () => {
+    const server = await startPostgres();
+    try {
+      const pool = new Pool(server.url, { max: 4 });
+      pools.push(pool);
+      const held = await Promise.all([1, 2, 3, 4].map(() => pool.reserve()));
+      const pids = await Promise.all(held.map((c) => c.query<number>('select pg_backend_pid()').scalar()));
+      await Promise.all(held.map((c) => c.release()));
+      await until('all four idle', async () => (pool.stats().connections.idle === 4 ? true : undefined), 5000);
+      expect(pool.stats().hosts[0].state).toBe('up');
+      const admin = new Pool(server.url, { max: 1 });
+      try {
+        // 57P01 on one idle session, as at a shutdown.
+        await admin.query('select pg_terminate_backend($1)', [pids[0]]).execute();
+      } finally {
+        await admin.close();
+      }
+      await until('the host marked down', async () => (pool.stats().hosts[0].state === 'down' ? true : undefined), 5000);
+      expect(pool.stats().hosts[0].lastError).toMatch(/57P01/);
+      const destroyed = pool.stats().counters.destroyed;
+      // The next query finds the other three drained and opens a new connection.
+      expect(await pool.query('select 1 as one').scalar()).toBe(1);
+      await until('the others drained', async () => (pool.stats().counters.destroyed >= destroyed + 3 ? true : undefined), 5000);
+      const now = await pool.query<number>('select pg_backend_pid()').scalar();
+      expect(pids).not.toContain(now);
+    } finally {
+      await server.stop();
+    }
+  });
 });
 
 describe('no server at all: the circuit breaker', () => {

@@ -327,6 +327,20 @@ describe('the statement cache follows the server', () => {
     await c.release();
     expect(await pool.query<number>('select $1::int + 1 as n', [2]).scalar()).toBe(3);
   });
+
+  it('a table altered under a prepared statement: "cached plan must not change result type" (0A000) is prepared again, not failed', async () => {
+    const pool = newPool({ max: 1 });
+    const t = tableName('altered');
+    await pool.query(`create table ${t} (id int)`).execute();
+    await pool.query(`insert into ${t} values (1)`).execute();
+    const q = () => pool.query(`select * from ${t}`).all();
+    expect(await q()).toEqual([{ id: 1 }]);
+    expect(await q()).toEqual([{ id: 1 }]);
+    await pool.query(`alter table ${t} add column note text default 'x'`).execute();
+    expect(await q()).toEqual([{ id: 1, note: 'x' }]);
+    await pool.query(`alter table ${t} add column more int default 2`).execute();
+    expect(await q()).toEqual([{ id: 1, note: 'x', more: 2 }]);
+  });
 });
 
 describe('what the review found', () => {

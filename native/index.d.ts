@@ -32,6 +32,24 @@ export declare class NativePool {
   close(timeoutMs?: number | undefined | null): Promise<void>
   /** Numbers per shard. */
   stats(): Array<NativeShardStats>
+  /** What is known of each host. */
+  hosts(): Array<NativeHostStats>
+}
+
+/** One host as `stats()` shows it. */
+export interface NativeHostStats {
+  /** `host:port`. */
+  name: string
+  /** `primary`, `standby`, `read-only` or `unknown`. */
+  role: string
+  /** While it is tried last after a failure: for how much longer. */
+  downForMs?: number
+  /** How long ago its role was last learnt. */
+  checkedMsAgo?: number
+  /** A standby's replay lag at its last check. */
+  lagMs?: number
+  /** Why it was last marked down. */
+  lastError?: string
 }
 
 /** Settings as resolved by the TypeScript layer (URL, explicit fields, environment). */
@@ -69,6 +87,10 @@ export interface NativePoolOptions {
   /** Milliseconds; 0 disables. */
   maxLifetimeMs?: number
   hostRecheckMs?: number
+  /** Milliseconds of replay lag past which `standby` targets skip a standby. */
+  maxReplicaLagMs?: number
+  /** Behind a transaction-mode pooler (`pooler: 'transaction'`). */
+  pooler?: boolean
   /** Milliseconds; 0 waits forever. */
   acquireTimeoutMs?: number
   shards?: number

@@ -332,6 +332,10 @@ export class Bridge {
     return this.native.stats();
   }
 
+  hosts() {
+    return this.native.hosts();
+  }
+
   private expect(id: number): Promise<Buffer> {
     this.schedule();
     if (this.inFlight++ === 0) {

@@ -107,6 +107,15 @@ export interface PoolOptions {
    * Default 10000.
    */
   hostRecheck?: number;
+  /**
+   * Standbys whose replay lags more than this many ms are skipped by the `standby` and
+   * `prefer-standby` targets; when every standby is skipped for it, `standby` reads from the
+   * primary (and looks for a standby again after `hostRecheck`). The lag is the time since
+   * the last transaction the standby replayed committed on the primary, or 0 while it has
+   * replayed all it received and its WAL receiver runs; checked at connect and, for open
+   * connections, every maintenance tick (1 s). Default: no limit.
+   */
+  maxReplicaLagMs?: number;
   /** `false` uses unnamed statements only, for PgBouncer in transaction mode (the server infers parameter types; values go as text). Default true. */
   prepare?: boolean;
   /**
@@ -273,7 +282,7 @@ const KNOWN_OPTIONS = new Set([
   'host', 'port', 'user', 'password', 'database', 'applicationName', 'connectTimeout', 'statementTimeout', 'lockTimeout',
   'idleInTransactionSessionTimeout', 'options', 'sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslnegotiation',
   'channelBinding', 'targetSessionAttrs', 'loadBalanceHosts', 'passfile', 'keepAlive', 'keepAliveIdle', 'keepAliveInterval',
-  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'hostRecheck', 'prepare', 'pooler', 'shards',
+  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'hostRecheck', 'maxReplicaLagMs', 'prepare', 'pooler', 'shards',
   'spin', 'batchThreads', 'onConnect', 'onNotice', 'types', 'statementCacheSize', 'resetSession', 'int8', 'jsonNumbers', 'maxRows', 'maxBytes',
 ]);
 
@@ -378,6 +387,8 @@ export function resolveOptions(
     idleTimeoutMs: nonNegative('idleTimeout', o.idleTimeout, true),
     maxLifetimeMs: nonNegative('maxLifetime', o.maxLifetime, true),
     hostRecheckMs: nonNegative('hostRecheck', o.hostRecheck, true),
+    maxReplicaLagMs: nonNegative('maxReplicaLagMs', o.maxReplicaLagMs, true),
+    pooler: transactionPooler(o) || undefined,
     prepare: o.prepare ?? (transactionPooler(o) ? false : undefined),
     spinUs: nonNegative('spin', o.spin),
     batchThreads: optionalBoolean('batchThreads', o.batchThreads),

@@ -2,7 +2,7 @@
  * pgwarp: a PostgreSQL driver for Node.js with a Rust engine.
  * @module
  */
-export { Pool, type CloseOptions, type PoolCounters, type PoolShardStats, type PoolStats, type QueryOptions } from './pool';
+export { Pool, type CloseOptions, type HostStats, type PoolCounters, type PoolShardStats, type PoolStats, type QueryOptions } from './pool';
 export { ReservedConnection } from './reserved';
 export { Transaction, type TransactionOptions } from './transaction';
 export type { PoolOptions } from './config';

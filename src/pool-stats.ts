@@ -2,7 +2,7 @@
  * What `pool.stats()` and `pool.close()` take and give.
  * @module
  */
-import type { NativeShardStats } from './native';
+import type { NativeHostStats, NativeShardStats } from './native';
 
 /** Counters since the pool started. */
 export interface PoolCounters {
@@ -32,9 +32,31 @@ export interface PoolShardStats {
   counters: PoolCounters;
 }
 
-/** {@link PoolShardStats} in total, and per shard. */
+/**
+ * What the pool knows of one of its hosts (shared by every pool of the process with the same
+ * host, port, user and database).
+ */
+export interface HostStats {
+  /** `host:port`. */
+  host: string;
+  /** As the server last reported or answered it; `unknown` before a connection learnt it. */
+  role: 'primary' | 'standby' | 'read-only' | 'unknown';
+  /** `down` while it is tried last after a failure (for `hostRecheck` ms). */
+  state: 'up' | 'down';
+  /** While down: ms until it is tried in its turn again. */
+  downForMs: number | null;
+  /** Ms since its role was last learnt (at a connect, or a check). */
+  lastCheckMsAgo: number | null;
+  /** A standby's replay lag at its last check (with `maxReplicaLagMs`). */
+  lagMs: number | null;
+  /** Why it was last marked down. */
+  lastError: string | null;
+}
+
+/** {@link PoolShardStats} in total, and per shard, with what is known of each host. */
 export interface PoolStats extends PoolShardStats {
   shards: PoolShardStats[];
+  hosts: HostStats[];
 }
 
 /** Options of {@link Pool.close}. */
@@ -44,7 +66,7 @@ export interface CloseOptions {
 }
 
 /** The engine's numbers per shard, as `stats()` gives them: per shard, and in total. */
-export function poolStats(native: NativeShardStats[]): PoolStats {
+export function poolStats(native: NativeShardStats[], hosts: () => NativeHostStats[]): PoolStats {
   const shards: PoolShardStats[] = native.map((s) => ({
     connections: { total: s.total, idle: s.idle, busy: s.busy, reserved: s.reserved },
     inFlight: s.inFlight,
@@ -67,6 +89,10 @@ export function poolStats(native: NativeShardStats[]): PoolStats {
     unreachableForMs: null,
     counters: { queries: 0, acquires: 0, acquireTimeouts: 0, created: 0, destroyed: 0, errors: 0, resets: 0 },
     shards,
+    // Read when asked: pg's totalCount and idleCount read stats() often.
+    get hosts() {
+      return hosts().map(hostStats);
+    },
   };
   for (const s of shards) {
     for (const k of ['total', 'idle', 'busy', 'reserved'] as const) total.connections[k] += s.connections[k];
@@ -76,4 +102,16 @@ export function poolStats(native: NativeShardStats[]): PoolStats {
     for (const k of Object.keys(total.counters) as (keyof PoolCounters)[]) total.counters[k] += s.counters[k];
   }
   return total;
+}
+
+function hostStats(h: NativeHostStats): HostStats {
+  return {
+    host: h.name,
+    role: h.role as HostStats['role'],
+    state: h.downForMs == null ? 'up' : 'down',
+    downForMs: h.downForMs ?? null,
+    lastCheckMsAgo: h.checkedMsAgo ?? null,
+    lagMs: h.lagMs ?? null,
+    lastError: h.lastError ?? null,
+  };
 }

@@ -14,7 +14,7 @@ import { QueryResult, type QueryRunner } from './query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';
 import type { StatementResult } from './script';
 import { abortable, beforeSend, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
-export type { CloseOptions, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
+export type { CloseOptions, HostStats, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
 export type { QueryOptions } from './query-options';
 import { Codecs } from './codecs';
 import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type Subscription } from './notify';
@@ -436,6 +436,6 @@ export class Pool implements QueryRunner {
 
   /** Connections, work and counters, in total and per shard. */
   stats(): PoolStats {
-    return poolStats(this.bridge.stats());
+    return poolStats(this.bridge.stats(), () => this.bridge.hosts());
   }
 }

@@ -39,6 +39,12 @@ pub struct Connection {
     retire_at: Option<Instant>,
     /// The pool's `target_session_attrs`, which the server's reported role must keep fitting.
     target: wire::TargetSessionAttrs,
+    /// Its host's epoch when it opened: once the host is marked down after that, it retires
+    /// when idle (see [`wire::hosts`]).
+    host_epoch: u64,
+    /// `max_replica_lag` for a connection to a standby of a `standby` or `prefer-standby`
+    /// pool: it retires once idle when a check finds its host lagging more.
+    max_lag: Option<Duration>,
     /// Last time a query finished on it, for idle timeouts and validation.
     last_used: Mutex<Instant>,
     /// Must not run anything more (its protocol state is unknown): closed when it comes
@@ -91,16 +97,30 @@ impl Connection {
     ) -> Result<Arc<Self>, Error> {
         let client = wire::connect(settings).await?;
         let target = settings.target;
+        let host_epoch = client.host().map_or(0, |h| h.epoch());
         lives.created.fetch_add(1, Ordering::Relaxed);
         let opened = Instant::now();
         // Up to 10% jitter, so connections opened together do not all retire together.
-        let retire_at = lifetime.map(|l| opened + l.mul_f64(1.0 - 0.1 * jitter(id)));
+        let mut retire_at = lifetime.map(|l| opened + l.mul_f64(1.0 - 0.1 * jitter(id)));
+        // A primary taken because every standby lagged: look for a standby again later.
+        if client.is_fallback() {
+            let back = opened + settings.host_recheck;
+            retire_at = Some(retire_at.map_or(back, |t| t.min(back)));
+        }
+        let max_lag = settings.max_replica_lag.filter(|_| {
+            matches!(
+                target,
+                wire::TargetSessionAttrs::Standby | wire::TargetSessionAttrs::PreferStandby
+            )
+        });
         Ok(Arc::new(Connection {
             id,
             client,
             types: TypeCache::default(),
             retire_at,
             target,
+            host_epoch,
+            max_lag,
             last_used: Mutex::new(opened),
             spoiled: AtomicBool::new(false),
             order: tokio::sync::Mutex::new(()),
@@ -123,10 +143,37 @@ impl Connection {
     /// Whether it has outlived its lifetime, or its server reported a role that no longer
     /// fits the pool's `target_session_attrs` (a primary demoted to read-only, a standby
     /// promoted): the next connection opened finds a host that fits.
+    /// Also when its host was marked down since it opened, or a check found the host's role
+    /// changed (see [`wire::hosts`]).
     pub fn should_retire(&self, now: Instant) -> bool {
-        self.retire_at.is_some_and(|t| now >= t)
-            || (self.client.role_reported()
-                && !wire::target::fits_reported(&self.client, self.target))
+        if self.retire_at.is_some_and(|t| now >= t) {
+            return true;
+        }
+        let Some(host) = self.client.host() else {
+            return false;
+        };
+        if host.epoch() != self.host_epoch {
+            return true;
+        }
+        if let Some(max) = self.max_lag {
+            if host.role() == wire::hosts::Role::Standby && host.lag().is_some_and(|l| l > max) {
+                return true;
+            }
+        }
+        // What this session reported is its own (`default_transaction_read_only` can be set
+        // per session), so it retires this connection only; the host's role is learnt at
+        // connect and by checks on shared connections.
+        if self.client.role_reported() && !self.client.is_fallback() {
+            if let Some(role) = wire::target::reported_role(&self.client) {
+                return !wire::target::role_fits(self.target, role);
+            }
+        }
+        // A primary taken while every standby lagged does not fit by design (it retires on
+        // its own clock).
+        let role = host.role();
+        !self.client.is_fallback()
+            && role != wire::hosts::Role::Unknown
+            && !wire::target::role_fits(self.target, role)
     }
 
     /// How long since a query last finished on it.

@@ -30,6 +30,33 @@ pub fn refuse_shared(sql: &str) -> Option<Error> {
     if transaction {
         return Some(refusal(&first, TRANSACTION_HINT));
     }
+    if let Some(word) = session_word(sql) {
+        return Some(refusal(&word, SESSION_HINT));
+    }
+    refuse_copy(sql)
+}
+
+const POOLER_HINT: &str = "behind a transaction-mode pooler (pooler: 'transaction') session state      does not outlast the statement, and may reach another client's session: use SET LOCAL      inside a transaction, or set it on the role (ALTER ROLE ... SET)";
+
+/// Why `sql` may not run on a reserved connection behind a transaction-mode pooler, where
+/// each transaction may run on another server session and what a session keeps reaches
+/// another client (a cursor inside a transaction ends with it, so `DECLARE` is let through
+/// there).
+pub fn refuse_behind_pooler(sql: &str, in_transaction: bool) -> Option<Error> {
+    session_word(sql)
+        .filter(|w| !(in_transaction && w == "DECLARE"))
+        .map(|word| {
+            Error::Parameter(format!(
+                "{word} (session state) cannot run on this pool: {POOLER_HINT}"
+            ))
+        })
+}
+
+/// The first word of `sql` when it changes session state.
+fn session_word(sql: &str) -> Option<String> {
+    let mut words = Words::new(sql);
+    let first = words.next()?;
+    let second = words.next().unwrap_or_default();
     let session = match first.as_str() {
         "SET" => !matches!(second.as_str(), "LOCAL" | "TRANSACTION"),
         "RESET" | "LISTEN" | "DISCARD" | "DEALLOCATE" | "PREPARE" | "DECLARE" | "LOAD" => true,
@@ -41,10 +68,7 @@ pub fn refuse_shared(sql: &str) -> Option<Error> {
         }
         _ => false,
     };
-    if session {
-        return Some(refusal(&first, SESSION_HINT));
-    }
-    refuse_copy(sql)
+    session.then_some(first)
 }
 
 /// Why `sql` may not run through `query()` on any connection: a COPY to or from the client
@@ -163,6 +187,22 @@ fn skip_block_comment(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn behind_a_pooler_session_state_is_refused_but_local_settings_and_cursors_pass() {
+        let r = |sql: &str, tx: bool| refuse_behind_pooler(sql, tx).is_some();
+        assert!(r("SET search_path = x", false) && r("set search_path = x", true));
+        assert!(r("LISTEN x", false) && r("CREATE TEMP TABLE t (a int)", true));
+        assert!(!r("SET LOCAL search_path = x", true) && !r("SET TRANSACTION READ ONLY", true));
+        assert!(
+            !r("DECLARE c CURSOR FOR SELECT 1", true) && r("DECLARE c CURSOR FOR SELECT 1", false)
+        );
+        assert!(!r("SELECT 1", false));
+        let e = refuse_behind_pooler("SET x = 1", false)
+            .unwrap()
+            .to_string();
+        assert!(e.contains("SET LOCAL") && e.contains("pooler"), "{e}");
+    }
 
     fn refused(sql: &str) -> bool {
         refuse_shared(sql).is_some()

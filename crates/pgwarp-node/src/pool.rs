@@ -43,6 +43,10 @@ pub struct NativePoolOptions {
     /// Milliseconds; 0 disables.
     pub max_lifetime_ms: Option<f64>,
     pub host_recheck_ms: Option<f64>,
+    /// Milliseconds of replay lag past which `standby` targets skip a standby.
+    pub max_replica_lag_ms: Option<f64>,
+    /// Behind a transaction-mode pooler (`pooler: 'transaction'`).
+    pub pooler: Option<bool>,
     /// Milliseconds; 0 waits forever.
     pub acquire_timeout_ms: Option<f64>,
     pub shards: Option<u32>,
@@ -146,6 +150,8 @@ impl NativePool {
                     Some(v) => Some(ms("hostRecheck", Some(v), None)?.unwrap_or_default()),
                     None => None,
                 },
+                max_replica_lag: ms("maxReplicaLag", o.max_replica_lag_ms, None)?,
+                behind_pooler: o.pooler.unwrap_or(false),
                 host: o.host,
                 port,
                 user: o.user,
@@ -302,6 +308,51 @@ impl NativePool {
     pub fn stats(&self) -> Vec<NativeShardStats> {
         self.engine.stats().iter().map(shard_stats).collect()
     }
+
+    /// What is known of each host.
+    #[napi]
+    pub fn hosts(&self) -> Vec<NativeHostStats> {
+        let now = std::time::Instant::now();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        self.engine
+            .hosts()
+            .into_iter()
+            .map(|h| NativeHostStats {
+                name: h.name,
+                role: h.state.role.name().to_string(),
+                down_for_ms: h.state.down_until.filter(|u| *u > now).map(|u| ms(u - now)),
+                checked_ms_ago: h
+                    .state
+                    .checked
+                    .map(|c| ms(now.saturating_duration_since(c))),
+                lag_ms: h.state.lag.map(|l| {
+                    if l == Duration::MAX {
+                        f64::INFINITY
+                    } else {
+                        ms(l)
+                    }
+                }),
+                last_error: h.state.reason,
+            })
+            .collect()
+    }
+}
+
+/// One host as `stats()` shows it.
+#[napi(object)]
+pub struct NativeHostStats {
+    /// `host:port`.
+    pub name: String,
+    /// `primary`, `standby`, `read-only` or `unknown`.
+    pub role: String,
+    /// While it is tried last after a failure: for how much longer.
+    pub down_for_ms: Option<f64>,
+    /// How long ago its role was last learnt.
+    pub checked_ms_ago: Option<f64>,
+    /// A standby's replay lag at its last check.
+    pub lag_ms: Option<f64>,
+    /// Why it was last marked down.
+    pub last_error: Option<String>,
 }
 
 fn shard_stats(s: &PoolStats) -> NativeShardStats {

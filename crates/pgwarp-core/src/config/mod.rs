@@ -21,6 +21,11 @@ pub struct ConnectOptions {
     pub url: Option<String>,
     /// How long a host whose connection attempt failed is tried last (default 10 s).
     pub host_recheck: Option<Duration>,
+    /// Standbys lagging more are skipped by `standby` and `prefer-standby` targets.
+    pub max_replica_lag: Option<Duration>,
+    /// Behind a transaction-mode pooler: a server's role is asked at connect, not read from
+    /// the startup parameters (which a pooler may have cached from another server).
+    pub behind_pooler: bool,
     /// Host name, IP address, or a directory holding Unix sockets (starts with `/`).
     pub host: Option<String>,
     /// TCP ports as libpq's `port` key: one for every host, or one per host, comma-separated.

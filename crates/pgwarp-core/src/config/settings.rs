@@ -240,6 +240,8 @@ fn build(keys: &BTreeMap<&'static str, String>, o: &ConnectOptions) -> Result<Se
     };
     s.passfile = get("passfile").map(PathBuf::from);
     s.host_recheck = o.host_recheck.unwrap_or(Duration::from_secs(10));
+    s.max_replica_lag = o.max_replica_lag;
+    s.behind_pooler = o.behind_pooler;
     s.tls = tls(keys, o)?;
     if s.channel_binding == ChannelBinding::Require && s.tls.is_none() {
         return Err(Error::Parameter(

@@ -313,6 +313,14 @@ impl Engine {
         self.shards.iter().map(|s| s.pool().stats()).collect()
     }
 
+    /// What is known of each host (shared by the shards).
+    pub fn hosts(&self) -> Vec<crate::pool::HostStats> {
+        self.shards
+            .first()
+            .map(|s| s.pool().hosts())
+            .unwrap_or_default()
+    }
+
     /// Closes every shard: new work is refused, running work gets `timeout` to finish.
     pub async fn close(&self, timeout: Option<Duration>) {
         let waits: Vec<_> = self.shards.iter().map(|s| s.close(timeout)).collect();

@@ -36,6 +36,7 @@ impl Pool {
             let total = st.shared.len() + st.reserved.len() + st.opening;
             inner.min.saturating_sub(total)
         };
+        self.check_roles().await;
         for _ in 0..to_open {
             {
                 let mut st = lock(&inner.state);

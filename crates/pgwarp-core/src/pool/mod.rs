@@ -12,12 +12,13 @@ mod exclusive;
 mod handoff;
 mod lifecycle;
 mod reserve;
+mod roles;
 mod script;
 mod stats;
 mod unsolicited;
 
 pub use copy::CopyInput;
-pub use stats::{Counters, PoolStats};
+pub use stats::{Counters, HostStats, PoolStats};
 
 use acquire::{Lease, Want};
 
@@ -188,6 +189,9 @@ impl Pool {
         if !copy {
             let refusal = if (conn == 0 || run.autocommit) && self.inner.options.shared_guard {
                 crate::guard::refuse_shared(sql)
+            } else if self.inner.settings.behind_pooler {
+                crate::guard::refuse_behind_pooler(sql, !self.reserved_idle(conn))
+                    .or_else(|| crate::guard::refuse_copy(sql))
             } else {
                 crate::guard::refuse_copy(sql)
             };
@@ -297,6 +301,14 @@ impl Pool {
         drop(st);
         drop(lease);
         self.inner.changed.notify_waiters();
+    }
+
+    /// Whether reserved connection `conn` is outside a transaction, as its server last said.
+    fn reserved_idle(&self, conn: u32) -> bool {
+        lock(&self.inner.state)
+            .reserved
+            .get(&conn)
+            .is_some_and(|c| c.status() == crate::wire::IDLE)
     }
 
     /// A new id for a paged result or a copy; its low 8 bits name the shard that owns it.

@@ -67,7 +67,30 @@ impl PoolStats {
     }
 }
 
+/// One host of the pool as `stats()` shows it (see [`crate::wire::hosts`]).
+#[derive(Debug, Clone)]
+pub struct HostStats {
+    /// `host:port`.
+    pub name: String,
+    /// What is known of it.
+    pub state: crate::wire::hosts::HostState,
+}
+
 impl Pool {
+    /// What is known of each of the pool's hosts, in the order the settings list them.
+    pub fn hosts(&self) -> Vec<HostStats> {
+        let settings = &self.inner.settings;
+        (0..settings.hosts.len())
+            .map(|i| {
+                let e = settings.host_entry(i);
+                HostStats {
+                    name: e.name.clone(),
+                    state: e.state(),
+                }
+            })
+            .collect()
+    }
+
     /// Current numbers.
     pub fn stats(&self) -> PoolStats {
         let st = lock(&self.inner.state);

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytes::BytesMut;
 use tokio::sync::{mpsc, Notify};
 
+use super::hosts::HostEntry;
 use super::pipe::{Lost, Pipe, Responses};
 use super::server_error::ServerError;
 use super::socket::{Socket, Target};
@@ -68,6 +69,9 @@ pub(super) struct Shared {
     pub(super) ended_notify: Notify,
     /// Cancels in progress, and what they target (see [`super::cancel`]).
     pub(super) fence: super::cancel::Fence,
+    /// The host it is connected to, and how long that host is tried last if the connection
+    /// is lost to an outage (see [`super::hosts`]).
+    pub(super) host: std::sync::OnceLock<(Arc<HostEntry>, std::time::Duration)>,
 }
 
 /// Bytes for the socket, and where their answer goes.
@@ -105,6 +109,8 @@ pub struct Client {
     pub(super) target: Target,
     /// The TLS the session runs on (and its host), which its CancelRequests use too.
     pub(super) tls: Option<(super::tls::Tls, String)>,
+    /// A primary taken by a `standby` pool because every standby lagged too much.
+    fallback: bool,
 }
 
 impl Client {
@@ -131,6 +137,7 @@ impl Client {
             ended: AtomicBool::new(false),
             ended_notify: Notify::new(),
             fence: Default::default(),
+            host: Default::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(Task::new(socket, rx, read, shared.clone()));
@@ -141,6 +148,7 @@ impl Client {
             key: (startup.process_id, startup.secret_key),
             target,
             tls,
+            fallback: false,
         }
     }
 
@@ -249,6 +257,26 @@ impl Client {
     /// Whether the connection has ended (or was killed).
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Relaxed)
+    }
+
+    /// Ties the connection to what is known of its host (see [`super::hosts`]).
+    pub(super) fn set_host(&mut self, host: Arc<HostEntry>, recheck: std::time::Duration) {
+        let _ = self.shared.host.set((host, recheck));
+    }
+
+    pub(super) fn set_fallback(&mut self) {
+        self.fallback = true;
+    }
+
+    /// Whether it is a primary a `standby` pool took because every standby lagged (it retires
+    /// after `host_recheck`, to look again).
+    pub fn is_fallback(&self) -> bool {
+        self.fallback
+    }
+
+    /// What is known of the host it is connected to.
+    pub fn host(&self) -> Option<&Arc<HostEntry>> {
+        self.shared.host.get().map(|(h, _)| h)
     }
 
     /// Why the connection ended.

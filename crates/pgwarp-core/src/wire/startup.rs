@@ -14,6 +14,7 @@ use bytes::BytesMut;
 
 use super::auth::Handshake;
 use super::conn::Client;
+use super::hosts::Role;
 use super::negotiate::{negotiate, Negotiated};
 use super::socket::{self, Host};
 use super::tls::{SslMode, Tls};
@@ -116,25 +117,60 @@ pub struct Settings {
     pub target: TargetSessionAttrs,
     /// `load_balance_hosts=random`: hosts (and their addresses) in random order.
     pub load_balance: bool,
-    /// Hosts that failed lately, tried last (shared by the clones of these settings).
-    pub health: super::health::HostHealth,
-    /// How long a host that failed is tried last ([`super::health`]).
+    /// How long a host that failed is tried last, and how often a role that servers do not
+    /// report is checked again ([`super::hosts`]).
     pub host_recheck: Duration,
+    /// Standbys whose replay lags more are skipped by `standby` and `prefer-standby`; with
+    /// every standby skipped for it, `standby` takes the primary ([`super::role_check`]).
+    pub max_replica_lag: Option<Duration>,
+    /// Behind a transaction-mode pooler: roles are asked, not read from startup parameters.
+    pub behind_pooler: bool,
+    /// The entries of `hosts`, looked up once ([`Settings::host_entry`]).
+    pub known: Arc<std::sync::OnceLock<Vec<Arc<super::hosts::HostEntry>>>>,
 }
 
 impl Settings {
+    /// What is known of host `i` (see [`super::hosts`]); the settings (and their clones) hold
+    /// the entries of their hosts, so what was learnt lasts while the pool does.
+    pub fn host_entry(&self, i: usize) -> Arc<super::hosts::HostEntry> {
+        let all = self
+            .known
+            .get_or_init(|| (0..self.hosts.len()).map(|i| self.lookup_host(i)).collect());
+        all.get(i).cloned().unwrap_or_else(|| self.lookup_host(i))
+    }
+
+    fn lookup_host(&self, i: usize) -> Arc<super::hosts::HostEntry> {
+        let login = format!(
+            "{}/{}",
+            self.user,
+            self.database.as_deref().unwrap_or(&self.user)
+        );
+        super::hosts::HostEntry::get(
+            &format!("{}:{}", host_name(&self.hosts[i]), self.port(i)),
+            &login,
+        )
+    }
+
     fn port(&self, i: usize) -> u16 {
         *self.ports.get(i).or(self.ports.first()).unwrap_or(&5432)
     }
 }
 
-/// Opens a session with the first host that accepts one and fits `target_session_attrs`.
+/// Opens a session with the first host that accepts one and fits `target_session_attrs`,
+/// trying the hosts known to be down last ([`super::hosts`]), and tells each host's entry what
+/// it learnt (up or down, its role).
 pub async fn connect(settings: &Settings) -> Result<Client, Error> {
+    let entries: Vec<_> = (0..settings.hosts.len())
+        .map(|i| settings.host_entry(i))
+        .collect();
     let mut order: Vec<usize> = (0..settings.hosts.len()).collect();
     if settings.load_balance {
         shuffle(&mut order);
     }
-    let order = settings.health.order(order, Instant::now());
+    // `host_recheck` 0: no host is ever put last.
+    if !settings.host_recheck.is_zero() {
+        order = super::hosts::order(&entries, order, Instant::now());
+    }
     let mut last = None;
     let mut unfit = Vec::new();
     let passes = if settings.target == TargetSessionAttrs::PreferStandby {
@@ -142,32 +178,71 @@ pub async fn connect(settings: &Settings) -> Result<Client, Error> {
     } else {
         1
     };
-    for pass in 0..passes {
+    // With `max_replica_lag`, a standby that lags is skipped; when every standby was skipped
+    // for that, `standby` takes a primary in a last pass (better than no reads at all).
+    let mut lagging = false;
+    for pass in 0..passes + 1 {
+        let want = match (settings.target, pass) {
+            (TargetSessionAttrs::PreferStandby, 0) => TargetSessionAttrs::Standby,
+            (TargetSessionAttrs::PreferStandby, 1) => TargetSessionAttrs::Any,
+            (TargetSessionAttrs::Standby, 1) if lagging => TargetSessionAttrs::Any,
+            (t, p) if p < passes => t,
+            _ => break,
+        };
         for &i in &order {
-            let (host, port) = (&settings.hosts[i], settings.port(i));
+            let (host, port, entry) = (&settings.hosts[i], settings.port(i), &entries[i]);
             let attempt = with_timeout(settings, connect_one(settings, host, port)).await;
             match &attempt {
-                Ok(_) => settings.health.up(i),
-                Err(e) if e.is_outage() && settings.hosts.len() > 1 => settings
-                    .health
-                    .down(i, Instant::now() + settings.host_recheck),
+                Ok(_) => entry.up(),
+                Err(e) if e.is_outage() => entry.down(settings.host_recheck, &e.to_string()),
                 Err(_) => {}
             }
-            match attempt {
-                Ok(client) => {
-                    let want = match (settings.target, pass) {
-                        (TargetSessionAttrs::PreferStandby, 0) => TargetSessionAttrs::Standby,
-                        (TargetSessionAttrs::PreferStandby, _) => TargetSessionAttrs::Any,
-                        (t, _) => t,
-                    };
-                    match super::target::fits(&client, want).await {
-                        Ok(true) => return Ok(client),
-                        Ok(false) => unfit.push(format!("{}:{port}", host_name(host))),
-                        Err(e) => last = Some(e),
+            let mut client = match attempt {
+                Ok(client) => client,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let role = match super::target::role(&client, want, settings.behind_pooler).await {
+                Ok(role) => role,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            if let Some(role) = role {
+                entry.learn_role(role);
+            }
+            if !role.is_none_or(|r| super::target::role_fits(want, r)) {
+                unfit.push(format!("{}:{port}", host_name(host)));
+                continue;
+            }
+            if let (Some(max), Some(Role::Standby)) = (settings.max_replica_lag, role) {
+                match super::role_check::check(&client).await {
+                    Ok(c) => {
+                        entry.learn_check(c.role, c.lag);
+                        if c.lag.is_some_and(|l| l > max) {
+                            lagging = true;
+                            unfit.push(format!(
+                                "{}:{port} (replay lag {} ms)",
+                                host_name(host),
+                                c.lag.unwrap_or_default().as_millis()
+                            ));
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
                     }
                 }
-                Err(e) => last = Some(e),
             }
+            client.set_host(entry.clone(), settings.host_recheck);
+            if want != settings.target && settings.target == TargetSessionAttrs::Standby {
+                client.set_fallback();
+            }
+            return Ok(client);
         }
     }
     if !unfit.is_empty() && settings.target != TargetSessionAttrs::Any {

@@ -4,6 +4,7 @@
 //! ones are asked at startup.
 
 use super::conn::Client;
+use super::hosts::Role;
 use super::startup::TargetSessionAttrs;
 use crate::error::Error;
 
@@ -15,40 +16,47 @@ pub(crate) const ROLE_PARAMETERS: &[&str] = &["in_hot_standby", "default_transac
 /// server): a connection that no longer fits is retired, and the next one opened finds a host
 /// that does.
 pub fn fits_reported(client: &Client, want: TargetSessionAttrs) -> bool {
-    let on = |name: &str| client.parameter(name).map(|v| v == "on");
-    let (Some(standby), read_only) = (on("in_hot_standby"), on("default_transaction_read_only"))
-    else {
-        return true;
-    };
-    role_fits(want, standby, standby || read_only == Some(true))
+    reported_role(client).is_none_or(|role| role_fits(want, role))
 }
 
-/// Whether a server that is (or is not) a standby, and read-only (or not), is what `want` asks.
-fn role_fits(want: TargetSessionAttrs, standby: bool, read_only: bool) -> bool {
+/// The role the server on `client` reported (servers from 14 on), if it did.
+pub fn reported_role(client: &Client) -> Option<Role> {
+    let on = |name: &str| client.parameter(name).map(|v| v == "on");
+    let standby = on("in_hot_standby")?;
+    Some(Role::of(
+        standby,
+        standby || on("default_transaction_read_only") == Some(true),
+    ))
+}
+
+/// Whether a server of `role` is what `want` asks (an unknown role fits nothing but `any`).
+pub fn role_fits(want: TargetSessionAttrs, role: Role) -> bool {
     match want {
         TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => true,
-        TargetSessionAttrs::ReadWrite => !read_only,
-        TargetSessionAttrs::ReadOnly => read_only,
-        TargetSessionAttrs::Primary => !standby,
-        TargetSessionAttrs::Standby => standby,
+        TargetSessionAttrs::ReadWrite => role == Role::Primary,
+        TargetSessionAttrs::ReadOnly => matches!(role, Role::ReadOnly | Role::Standby),
+        TargetSessionAttrs::Primary => matches!(role, Role::Primary | Role::ReadOnly),
+        TargetSessionAttrs::Standby => role == Role::Standby,
     }
 }
 
-/// Whether the session on `client` fits `want`.
-pub async fn fits(client: &Client, want: TargetSessionAttrs) -> Result<bool, Error> {
-    if want == TargetSessionAttrs::Any {
-        return Ok(true);
+/// The role of the server on `client`: as it reported it, else asked (two round trips on
+/// servers before 14, and behind a pooler, whose startup parameters may be another server's),
+/// or `None` without asking when `want` is `any` (any server fits).
+pub async fn role(
+    client: &Client,
+    want: TargetSessionAttrs,
+    ask_always: bool,
+) -> Result<Option<Role>, Error> {
+    if let Some(role) = reported_role(client).filter(|_| !ask_always) {
+        return Ok(Some(role));
     }
-    let standby = match client.parameter("in_hot_standby") {
-        Some(v) => v == "on",
-        None => ask(client, "SELECT pg_catalog.pg_is_in_recovery()").await? == "t",
-    };
-    let read_only = standby
-        || match client.parameter("default_transaction_read_only") {
-            Some(v) => v == "on",
-            None => ask(client, "SHOW transaction_read_only").await? == "on",
-        };
-    Ok(role_fits(want, standby, read_only))
+    if want == TargetSessionAttrs::Any {
+        return Ok(None);
+    }
+    let standby = ask(client, "SELECT pg_catalog.pg_is_in_recovery()").await? == "t";
+    let read_only = standby || ask(client, "SHOW transaction_read_only").await? == "on";
+    Ok(Some(Role::of(standby, read_only)))
 }
 
 async fn ask(client: &Client, sql: &str) -> Result<String, Error> {

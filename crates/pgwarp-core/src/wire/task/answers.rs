@@ -101,6 +101,7 @@ impl Task {
                     if let Ok(Some(Message::ErrorResponse(body))) = Message::parse(&mut message) {
                         if let Ok(e) = ServerError::parse(body.fields()) {
                             self.fatal = Some(format!("{}: {}", e.code(), e.message()));
+                            self.fatal_code = Some(e.code().to_string());
                         }
                     }
                 }
@@ -121,6 +122,14 @@ impl Task {
                         if let Ok(e) = ServerError::parse(body.fields()) {
                             if matches!(e.field(b'V'), Some("FATAL" | "PANIC")) {
                                 self.fatal = Some(format!("{}: {}", e.code(), e.message()));
+                                self.fatal_code = Some(e.code().to_string());
+                            }
+                            // A write refused as read-only: the server may have been demoted
+                            // (or the transaction was READ ONLY): its role is checked again.
+                            if e.code() == "25006" {
+                                if let Some((host, _)) = self.shared.host.get() {
+                                    host.suspect();
+                                }
                             }
                             if self.pending.front().map(|w| w.kind) == Some(Kind::Reset) {
                                 self.reset_failed = Some(format!("{}: {}", e.code(), e.message()));

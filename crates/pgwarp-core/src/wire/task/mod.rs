@@ -52,6 +52,10 @@ pub(super) struct Task {
     terminating: bool,
     /// A FATAL error the server sent before closing (shutdown, `pg_terminate_backend`).
     fatal: Option<String>,
+    /// Its SQLSTATE.
+    fatal_code: Option<String>,
+    /// The socket failed or the server closed it (not a protocol error of ours).
+    socket_lost: bool,
     /// The session reset at the head of the queue failed, with this message.
     reset_failed: Option<String>,
 }
@@ -81,6 +85,15 @@ impl Future for Task {
                     Some(fatal) => format!("{reason} ({fatal})"),
                     None => reason,
                 };
+                // A lost server, not a fault of this session: the host is tried last for a
+                // while and its other connections drained (see `hosts`).
+                let outage =
+                    self.socket_lost || self.fatal_code.as_deref().is_some_and(is_outage_code);
+                if outage {
+                    if let Some((host, recheck)) = self.shared.host.get() {
+                        host.lost(*recheck, &reason);
+                    }
+                }
                 if self.pending.is_empty() && self.deferred.is_empty() {
                     self.tell(Unsolicited::Closed {
                         reason: reason.clone(),
@@ -91,6 +104,12 @@ impl Future for Task {
             }
         }
     }
+}
+
+/// SQLSTATEs that say the server (not the session) is going away or unreachable: shutdown
+/// (57P01, 57P02), starting up (57P03), and connection exceptions (class 08).
+fn is_outage_code(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03") || code.starts_with("08")
 }
 
 impl Drop for Task {
@@ -125,6 +144,8 @@ impl Task {
             shared,
             terminating: false,
             fatal: None,
+            fatal_code: None,
+            socket_lost: false,
             reset_failed: None,
         }
     }
@@ -265,7 +286,10 @@ impl Task {
         let mut progress = false;
         while !self.write.is_empty() {
             match Pin::new(&mut self.socket).poll_write(cx, &self.write) {
-                Poll::Ready(Ok(0)) => return Err("the server closed the connection".into()),
+                Poll::Ready(Ok(0)) => {
+                    self.socket_lost = true;
+                    return Err("the server closed the connection".into());
+                }
                 Poll::Ready(Ok(n)) => {
                     self.write.advance(n);
                     self.written += n as u64;
@@ -275,7 +299,10 @@ impl Task {
                     }
                     progress = true;
                 }
-                Poll::Ready(Err(e)) => return Err(format!("writing to the server failed: {e}")),
+                Poll::Ready(Err(e)) => {
+                    self.socket_lost = true;
+                    return Err(format!("writing to the server failed: {e}"));
+                }
                 Poll::Pending => break,
             }
         }
@@ -290,9 +317,15 @@ impl Task {
             self.read.reserve(READ_CHUNK);
         }
         match tokio_util::io::poll_read_buf(Pin::new(&mut self.socket), cx, &mut self.read) {
-            Poll::Ready(Ok(0)) => Err("the server closed the connection".into()),
+            Poll::Ready(Ok(0)) => {
+                self.socket_lost = true;
+                Err("the server closed the connection".into())
+            }
             Poll::Ready(Ok(_)) => Ok(true),
-            Poll::Ready(Err(e)) => Err(format!("reading from the server failed: {e}")),
+            Poll::Ready(Err(e)) => {
+                self.socket_lost = true;
+                Err(format!("reading from the server failed: {e}"))
+            }
             Poll::Pending => Ok(false),
         }
     }
