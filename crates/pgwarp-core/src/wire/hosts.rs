@@ -80,6 +80,11 @@ pub struct HostEntry {
     /// Bumped each time the host is marked down: a connection opened under an older value
     /// retires once idle.
     epoch: AtomicU64,
+    /// Failed connection attempts, counted.
+    failures: AtomicU64,
+    /// Held by the one connection attempt in flight to the host while it is down, across
+    /// every pool, shard and view: the others wait for its outcome rather than knock too.
+    attempt: tokio::sync::Mutex<()>,
 }
 
 fn registry() -> &'static Mutex<HashMap<String, Weak<HostEntry>>> {
@@ -102,6 +107,8 @@ impl HostEntry {
             state: Mutex::new(HostState::default()),
             role: Default::default(),
             epoch: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            attempt: tokio::sync::Mutex::new(()),
         });
         all.insert(key, Arc::downgrade(&e));
         e
@@ -157,6 +164,22 @@ impl HostEntry {
         let mut st = lock(&self.state);
         st.down_until = Some(Instant::now() + recheck);
         st.reason = Some(reason.to_string());
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Before an attempt to connect: while the host is down, waits for the attempt another
+    /// caller has in flight to it, and says (`Err` with the reason) when that one failed, so
+    /// this caller moves on without knocking too. The guard is held until this attempt ends.
+    pub async fn take_turn(&self) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, String> {
+        if !self.is_down(Instant::now()) {
+            return Ok(None);
+        }
+        let before = self.failures.load(Ordering::Relaxed);
+        let turn = self.attempt.lock().await;
+        if self.failures.load(Ordering::Relaxed) != before && self.is_down(Instant::now()) {
+            return Err(lock(&self.state).reason.clone().unwrap_or_default());
+        }
+        Ok(Some(turn))
     }
 
     /// An open connection was lost to an outage (its socket failed, or the server is shutting
@@ -214,6 +237,28 @@ pub(super) fn order(hosts: &[Arc<HostEntry>], order: Vec<usize>, now: Instant) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn while_down_one_attempt_at_a_time_and_waiters_hear_its_failure() {
+        let e = HostEntry::get("t-turn:1", "u/db");
+        assert!(e.take_turn().await.unwrap().is_none(), "up: no turn needed");
+        e.down(Duration::from_secs(10), "refused");
+        let turn = e.take_turn().await.unwrap().expect("down: a turn");
+        let waiter = {
+            let e = e.clone();
+            tokio::spawn(async move { e.take_turn().await.map(|t| t.is_some()) })
+        };
+        tokio::task::yield_now().await;
+        // The attempt in flight fails again: the waiter is told, without a turn of its own.
+        e.down(Duration::from_secs(10), "refused again");
+        drop(turn);
+        assert_eq!(waiter.await.unwrap(), Err("refused again".to_string()));
+        // An attempt that succeeded lets the next one through.
+        let turn = e.take_turn().await.unwrap();
+        e.up();
+        drop(turn);
+        assert!(e.take_turn().await.unwrap().is_none());
+    }
 
     #[test]
     fn down_hosts_go_last_until_their_recheck_and_entries_are_shared() {

@@ -191,12 +191,28 @@ pub async fn connect(settings: &Settings) -> Result<Client, Error> {
         };
         for &i in &order {
             let (host, port, entry) = (&settings.hosts[i], settings.port(i), &entries[i]);
+            let turn = match entry.take_turn().await {
+                Ok(turn) => turn,
+                Err(reason) => {
+                    last = Some(Error::Connection {
+                        message: format!(
+                            "{} is down (another attempt just failed): {reason}",
+                            entry.name
+                        ),
+                        code: "EHOSTDOWN",
+                        server: None,
+                    });
+                    continue;
+                }
+            };
             let attempt = with_timeout(settings, connect_one(settings, host, port)).await;
             match &attempt {
                 Ok(_) => entry.up(),
                 Err(e) if e.is_outage() => entry.down(settings.host_recheck, &e.to_string()),
                 Err(_) => {}
             }
+            // Those waiting for this attempt see its outcome.
+            drop(turn);
             let mut client = match attempt {
                 Ok(client) => client,
                 Err(e) => {
