@@ -31,3 +31,4 @@ export {
   RolledBackError,
 } from './errors';
 export * from './sqlstate-errors';
+export { ReadYourWrites } from './read-your-writes';

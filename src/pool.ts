@@ -20,6 +20,7 @@ import { Codecs } from './codecs';
 import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type Subscription } from './notify';
 import { poolStats, type CloseOptions, type PoolStats } from './pool-stats';
 import { checkTarget, Views, type Target } from './targets';
+import { ReadYourWrites } from './read-your-writes';
 import { backoff, beginStatement, retryable, runTransaction, type Transaction, type TransactionOptions } from './transaction';
 
 /**
@@ -171,6 +172,23 @@ export class Pool implements QueryRunner {
    */
   get standby(): Pool {
     return this.on('prefer-standby');
+  }
+
+  /**
+   * A caller's session of writes and reads in which each read sees the caller's own writes:
+   * writes go to the primary, reads to a standby that has replayed them, else to the primary.
+   * `position` carries on an earlier session's (another request of the same user). See
+   * {@link ReadYourWrites}.
+   *
+   * @example
+   * ```ts
+   * const session = pool.readYourWrites();
+   * await session.execute('insert into posts (body) values ($1)', [body]);
+   * const mine = await session.read((conn) => conn.query('select * from posts where author = $1', [me]).all());
+   * ```
+   */
+  readYourWrites(position?: string): ReadYourWrites {
+    return new ReadYourWrites(this, position);
   }
 
   /** The pool (or view) whose default target is `target`. */
