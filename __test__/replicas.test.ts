@@ -2,7 +2,8 @@
 // have it, else a cold copy), host choice by target_session_attrs, and a promotion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ConnectionError, Pool } from '../src';
+import { ConnectionError, Pool, type ReservedConnection } from '../src';
+import { compareLsn } from '../src/read-your-writes';
 import { startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../src/testing';
 
 let primary: PostgresServer;
@@ -143,6 +144,39 @@ describe('a primary and a streaming standby from the test harness', () => {
     // Caught up: after hostRecheck the primary connection retires and a standby serves again.
     expect(await until('reads on the standby', async () => ((await recovering()) === true ? true : undefined), 10_000)).toBe(true);
     expect(pool.stats().hosts[1].lagMs).toBeLessThanOrEqual(300);
+  });
+
+  it('readYourWrites(): reads see the caller\'s writes, on a standby once it replayed them, else on the primary', async () => {
+    const pool = poolFor('read-write');
+    await pool.query('create table if not exists mine (id int primary key)').execute();
+    const where = (conn: ReservedConnection) => conn.query<{ standby: boolean; n: number }>('select pg_is_in_recovery() as standby, count(*)::int as n from mine where id = 7').one();
+    const session = pool.readYourWrites();
+    // No write yet: a standby, unchecked.
+    await until('the table on the standby', async () => ((await session.read(where)).standby ? true : undefined));
+    expect(session.position).toBeUndefined();
+    const admin = new Pool(standby.url, { max: 1 });
+    try {
+      await admin.query('select pg_wal_replay_pause()').execute();
+      await session.execute('insert into mine values (7)');
+      expect(session.position).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+      // The standby has not replayed it: the read goes to the primary, and sees it.
+      expect(await session.read(where)).toEqual({ standby: false, n: 1 });
+      // Another caller without the position reads the standby, which does not have it yet.
+      expect(await pool.readYourWrites().read(where)).toEqual({ standby: true, n: 0 });
+    } finally {
+      await admin.query('select pg_wal_replay_resume()').execute();
+      await admin.close();
+    }
+    // Replayed: the same session reads the standby again; a session given the position too.
+    await until('reads on the standby', async () => ((await session.read(where)).standby ? true : undefined));
+    expect(await pool.readYourWrites(session.position).read(where)).toEqual({ standby: true, n: 1 });
+    await session.transaction((tx) => tx.query('delete from mine where id = 7').execute());
+    const after = await session.read(where);
+    expect(after.n).toBe(0);
+    // Positions order by their halves as numbers, not as text.
+    expect(compareLsn('0/10', '0/F')).toBeGreaterThan(0);
+    expect(compareLsn('1/0', '0/FFFFFFFF')).toBeGreaterThan(0);
+    expect(compareLsn('A/5', 'A/5')).toBe(0);
   });
 
   it('a promoted standby takes writes; a pool made afterwards finds it as the primary', async () => {
@@ -373,6 +407,44 @@ describe('no server at all: the circuit breaker', () => {
     } finally {
       await pool.close();
       await server.stop();
+    }
+  }, 30_000);
+});
+
+describe('no server at all, several pools and views on one host', () => {
+  it('while the host is down, one connection attempt to it is in flight across all of them', async () => {
+    let open = 0;
+    let most = 0;
+    let attempts = 0;
+    const { createServer } = await import('node:net');
+    const silent = createServer((socket) => {
+      attempts++;
+      most = Math.max(most, ++open);
+      socket.on('close', () => open--);
+      socket.on('error', () => {});
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const url = `postgres://postgres@127.0.0.1:${port}/postgres?sslmode=disable`;
+    const roots = [0, 1, 2].map(() => new Pool(url, { max: 4, connectTimeout: 200 }));
+    pools.push(...roots);
+    const all = roots.flatMap((p) => [p, p.primary, p.standby]);
+    const load = () => Promise.allSettled(all.flatMap((p) => [1, 2, 3].map(() => p.query('select 1').execute())));
+    try {
+      // The first attempt of each pool and view races the others (nothing is known yet) ...
+      await load();
+      expect(roots[0].stats().hosts[0].state).toBe('down');
+      // ... from then on, while the host is down, every probe waits for the one in flight.
+      most = 0;
+      attempts = 0;
+      const outcomes = await load();
+      expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+      expect(most).toBe(1);
+      expect(attempts).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(roots.map((p) => p.close()));
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
   }, 30_000);
 });
