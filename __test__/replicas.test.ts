@@ -308,7 +308,7 @@ describe('a primary and a streaming standby from the test harness', () => {
         if (kind.endsWith('ECONNRESET')) expect(message).toMatch(/may have run|terminating connection/);
       }
       console.log(`failover errors: ${[...kinds.keys()].join(', ')}`);
-      console.log(`failover: last failure ${lastFailure - promotedAt} ms after the promotion, first write ${firstSuccessAfterPromotion - promotedAt} ms after; ${committed.size} committed, ${rejected.size} rejected`);
+      console.log(`failover: last failure ${lastFailure - promotedAt} ms after the promotion, first write ${firstSuccessAfterPromotion - promotedAt} ms after (${firstSuccessAfterPromotion - lastFailure} ms from the last failed to the first successful write); ${committed.size} committed, ${rejected.size} rejected`);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }

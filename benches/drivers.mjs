@@ -112,6 +112,7 @@ function hash(s) {
 async function openPgwarp({ Pool }, url, { connections, shards }) {
   const pool = new Pool(url, { max: connections, shards: shards ?? 1, ssl });
   return {
+    pool,
     async connect() {
       const one = new Pool(url, { max: 1, ssl });
       const n = await one.query('select 1 as n').scalar();
@@ -172,6 +173,18 @@ export const drivers = {
   pgwarp: {
     label: 'pgwarp',
     open: (url, options) => openPgwarp(require('../dist/index.js'), url, options),
+  },
+
+  // What per-query routing costs: the same pool, each point query asking for a target (the
+  // pool's views, one per target); the pool's own target is the other one, so every call is
+  // forwarded to a view.
+  'pgwarp-routed': {
+    label: "pgwarp, each query with { target: 'primary' }",
+    async open(url, options) {
+      const driver = await openPgwarp(require('../dist/index.js'), url, options);
+      const pool = driver.pool;
+      return { ...driver, point: (i) => pool.query(W1_SQL, [i], { target: 'primary' }).scalar() };
+    },
   },
 
   'pgwarp-baseline': {
