@@ -32,8 +32,24 @@ export declare class NativePool {
   close(timeoutMs?: number | undefined | null): Promise<void>
   /** Numbers per shard. */
   stats(): Array<NativeShardStats>
+  /** Who and where the pool connects: for tracing. */
+  connectionInfo(): NativeConnectionInfo
   /** What is known of each host. */
   hosts(): Array<NativeHostStats>
+}
+
+/** Who and where a pool connects. */
+export interface NativeConnectionInfo {
+  /** The hosts, in the settings' order (results name theirs by index, from 1). */
+  hosts: Array<string>
+  /** Their ports. */
+  ports: Array<number>
+  /** The user. */
+  user: string
+  /** The database. */
+  database: string
+  /** `application_name`. */
+  applicationName?: string
 }
 
 /** One host as `stats()` shows it. */

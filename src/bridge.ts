@@ -5,6 +5,7 @@
  * query (DESIGN-NOTES section 3). Layouts: `crates/pgwarp-core/src/engine/{requests,completions}.rs`.
  * @module
  */
+import type { TraceSettings } from './tracing';
 import { PgwarpError, PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
 import { readNotification } from './notify';
@@ -80,6 +81,9 @@ export class Bridge {
    * `onNewConnection` is called with the id of each new connection when `onConnect` is set;
    * `password`, when given, is asked for the password of each new connection.
    */
+  /** What tracing and the slow-query log need (set by the pool). */
+  trace: TraceSettings = { params: false, slowQueryMs: 1000 };
+
   constructor(
     options: NativePoolOptions,
     private readonly onNewConnection?: (conn: number) => void,
@@ -334,6 +338,10 @@ export class Bridge {
 
   hosts() {
     return this.native.hosts();
+  }
+
+  connectionInfo() {
+    return this.native.connectionInfo();
   }
 
   private expect(id: number): Promise<Buffer> {

@@ -158,6 +158,23 @@ export interface PoolOptions {
    */
   onNotice?: (notice: import('./notify').Notice) => void;
   /**
+   * Puts each statement's parameters in what `pgwarp:query` subscribers (and `pgwarp/otel`)
+   * are given. Off by default: values can be secrets.
+   */
+  traceParams?: boolean;
+  /**
+   * Called with a `slow-query` event for each statement that took `slowQueryMs` or longer,
+   * failed or not. A logger that throws is ignored.
+   *
+   * @example
+   * ```ts
+   * const pool = new Pool(url, { slowQueryMs: 200, log: (e) => logger.warn(e, 'slow query') });
+   * ```
+   */
+  log?: (event: import('./tracing').SlowQueryEvent) => void;
+  /** Milliseconds from which `log` hears of a statement. Default 1000 (with `log` set). */
+  slowQueryMs?: number;
+  /**
    * Codecs for types pgwarp does not know (extension types such as `citext`, `hstore`,
    * `ltree`), by type name or OID: `parse` turns the server's text into your value (also in
    * arrays of the type), `serialize` your value into the type's text for parameters the
@@ -282,7 +299,7 @@ const KNOWN_OPTIONS = new Set([
   'host', 'port', 'user', 'password', 'database', 'applicationName', 'connectTimeout', 'statementTimeout', 'lockTimeout',
   'idleInTransactionSessionTimeout', 'options', 'sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslnegotiation',
   'channelBinding', 'targetSessionAttrs', 'loadBalanceHosts', 'passfile', 'keepAlive', 'keepAliveIdle', 'keepAliveInterval',
-  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'hostRecheck', 'maxReplicaLagMs', 'prepare', 'pooler', 'shards',
+  'keepAliveCount', 'tcpUserTimeout', 'max', 'min', 'maxPipeline', 'acquireTimeout', 'idleTimeout', 'maxLifetime', 'hostRecheck', 'maxReplicaLagMs', 'prepare', 'pooler', 'traceParams', 'log', 'slowQueryMs', 'shards',
   'spin', 'batchThreads', 'onConnect', 'onNotice', 'types', 'statementCacheSize', 'resetSession', 'int8', 'jsonNumbers', 'maxRows', 'maxBytes',
 ]);
 

@@ -56,6 +56,8 @@ export interface Decoded<T> {
   meta: Buffer | undefined;
   /** The columns' names and types, as the decoder knows them. */
   columns: readonly ColumnInfo[];
+  /** Which of the pool's hosts answered, from 1 (0: not known); set on a whole result. */
+  host?: number;
 }
 
 /**

@@ -20,4 +20,4 @@ const binding = load();
 /** The engine's pool of connections (one per shard), driven by `bridge.ts`. */
 export const NativePool = binding.NativePool;
 export type NativePool = Binding.NativePool;
-export type { NativeHostStats, NativePoolOptions, NativeShardStats } from '../native/index.js';
+export type { NativeConnectionInfo, NativeHostStats, NativePoolOptions, NativeShardStats } from '../native/index.js';

@@ -21,6 +21,7 @@ import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type
 import { poolStats, type CloseOptions, type PoolStats } from './pool-stats';
 import { checkTarget, Views, type Target } from './targets';
 import { ReadYourWrites } from './read-your-writes';
+import { traceSettings } from './tracing';
 import { backoff, beginStatement, retryable, runTransaction, type Transaction, type TransactionOptions } from './transaction';
 
 /**
@@ -73,6 +74,7 @@ export class Pool implements QueryRunner {
     } catch (e) {
       throw new PgwarpError((e as Error).message);
     }
+    this.bridge.trace = traceSettings(o);
     if (o.types !== undefined) {
       // The catalog lookup runs without the codecs it resolves.
       const lookup = (runner: QueryRunner, sql: string, params: unknown[]) => makeQuery<{ oid: number; name: string; schema: string; array: number }>(runner, defaults, sql, params).all();

@@ -3,6 +3,7 @@
  * method tells the engine how much to materialise.
  * @module
  */
+import { traced, tracingOn } from './tracing';
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
 import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type Decoded, type DecodeOptions } from './decode';
@@ -94,6 +95,8 @@ export async function fetchPages<R>(
   onPage?: (page: Decoded<R>) => Promise<void>,
 ): Promise<Decoded<R>> {
   let buf = await runner.run(sql, params, mode | resultBits(options), limits);
+  // The answering host, in bits 4-7 of the flags (for tracing).
+  const host = buf[0] === 0 ? buf[1] >> 4 : 0;
   let rows: R[] | undefined;
   let meta: Buffer | undefined;
   for (;;) {
@@ -114,7 +117,7 @@ export async function fetchPages<R>(
       rows = page.rows;
       meta = page.meta;
     } else for (const row of page.rows) rows.push(row);
-    if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag, meta, columns: page.columns };
+    if (next === undefined) return { rows, rowCount: page.rowCount, tag: page.tag, meta, columns: page.columns, host };
     buf = await next;
   }
 }
@@ -165,7 +168,21 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
   }
 
   /** Runs the statement; `withMeta` keeps the columns' descriptors (only `all()` gives them). */
-  private async fetch<R>(mode: number, options: DecodeOptions, withMeta = false): Promise<Decoded<R>> {
+  private fetch<R>(mode: number, options: DecodeOptions, withMeta = false): Promise<Decoded<R>> {
+    const bridge = this.runner.bridge;
+    if (!tracingOn(bridge.trace)) return this.fetchUntraced(mode, options, withMeta);
+    return traced(
+      bridge.trace,
+      () => bridge.connectionInfo(),
+      'query',
+      this.sql,
+      this.params,
+      () => this.fetchUntraced<R>(mode, options, withMeta),
+      (d) => ({ command: commandOf(d.tag), rowCount: d.rowCount, host: d.host }),
+    );
+  }
+
+  private async fetchUntraced<R>(mode: number, options: DecodeOptions, withMeta: boolean): Promise<Decoded<R>> {
     if (typeof this.sql !== 'string') throw new QueryResultError('the query text must be a string');
     const cancel = this.cancel;
     if (cancel === undefined) return this.fetchOn<R>(this.runner, mode, options, withMeta);

@@ -309,6 +309,25 @@ impl NativePool {
         self.engine.stats().iter().map(shard_stats).collect()
     }
 
+    /// Who and where the pool connects: for tracing.
+    #[napi]
+    pub fn connection_info(&self) -> NativeConnectionInfo {
+        let s = self.engine.settings();
+        let (hosts, ports) = (0..s.hosts.len())
+            .map(|i| {
+                let (h, p) = s.address(i);
+                (h, p as u32)
+            })
+            .unzip();
+        NativeConnectionInfo {
+            hosts,
+            ports,
+            user: s.user.clone(),
+            database: s.database.clone().unwrap_or_else(|| s.user.clone()),
+            application_name: s.application_name.clone(),
+        }
+    }
+
     /// What is known of each host.
     #[napi]
     pub fn hosts(&self) -> Vec<NativeHostStats> {
@@ -336,6 +355,21 @@ impl NativePool {
             })
             .collect()
     }
+}
+
+/// Who and where a pool connects.
+#[napi(object)]
+pub struct NativeConnectionInfo {
+    /// The hosts, in the settings' order (results name theirs by index, from 1).
+    pub hosts: Vec<String>,
+    /// Their ports.
+    pub ports: Vec<u32>,
+    /// The user.
+    pub user: String,
+    /// The database.
+    pub database: String,
+    /// `application_name`.
+    pub application_name: Option<String>,
 }
 
 /// One host as `stats()` shows it.

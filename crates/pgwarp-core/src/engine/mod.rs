@@ -100,6 +100,8 @@ pub struct Engine {
     sql: Mutex<HashMap<u32, Arc<str>>>,
     completions: Arc<Completions>,
     rng: AtomicU64,
+    /// The settings every shard's connections open with.
+    settings: crate::wire::Settings,
 }
 
 impl Engine {
@@ -161,6 +163,7 @@ impl Engine {
             sql: Mutex::new(HashMap::new()),
             completions,
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+            settings,
         })
     }
 
@@ -311,6 +314,11 @@ impl Engine {
     /// Numbers per shard.
     pub fn stats(&self) -> Vec<PoolStats> {
         self.shards.iter().map(|s| s.pool().stats()).collect()
+    }
+
+    /// The settings the shards' connections open with.
+    pub fn settings(&self) -> &crate::wire::Settings {
+        &self.settings
     }
 
     /// What is known of each host (shared by the shards).

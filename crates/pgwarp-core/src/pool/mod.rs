@@ -240,8 +240,11 @@ impl Pool {
             started = query::start(&lease.conn, sql, &values, run, caller).await;
         }
         let started = started?;
+        let host = started.conn().client().host_index();
         if mode != Mode::All {
-            return query::collect(started, mode).await;
+            let mut out = query::collect(started, mode).await?;
+            layout::stamp_host(&mut out, host);
+            return Ok(out);
         }
         let cursor = self.new_cursor();
         let limits = Limits {
@@ -249,7 +252,8 @@ impl Pool {
             ..limits
         };
         let mut pager = Pager::new(started, cursor, limits);
-        let (first, last) = pager.next().await;
+        let (mut first, last) = pager.next().await;
+        layout::stamp_host(&mut first, host);
         if last {
             if query::is_too_large(&first) {
                 Box::pin(self.abandon(lease, pager)).await;

@@ -5,7 +5,8 @@
 //! 1   u8   flags: bit 0 = the string region is pure ASCII (JS may decode it as latin1);
 //!          bit 1 = more pages follow (ask for them with the cursor id at 44);
 //!          bits 2-3 = the connection's transaction status after the statement, on a
-//!          reserved connection (see [`stamp_status`])
+//!          reserved connection (see [`stamp_status`]); bits 4-7 = the host that answered
+//!          (see [`stamp_host`])
 //! 2   u16  column count
 //! 4   u32  rows encoded
 //! 8   f64  rows the statement returned or affected
@@ -72,6 +73,16 @@ pub enum JsKind {
     /// f64 cell of Unix milliseconds; the infinities stand for `infinity`/`-infinity`.
     Timestamp = 7,
 }
+
+/// Marks a result with the host (of the pool's settings, counting from 1) that answered it,
+/// in bits 4-7 of its flags, for tracing: beyond 15 hosts, or on an error, none is said.
+pub fn stamp_host(buf: &mut [u8], index: u8) {
+    if buf.len() > 1 && buf[0] == STATUS_OK && index <= 15 {
+        buf[1] = (buf[1] & 0x0f) | index << HOST_SHIFT;
+    }
+}
+
+const HOST_SHIFT: u8 = 4;
 
 /// Where [`stamp_status`] puts the transaction status in an answer's flags.
 const STATUS_SHIFT: u8 = 2;

@@ -111,6 +111,8 @@ pub struct Client {
     pub(super) tls: Option<(super::tls::Tls, String)>,
     /// A primary taken by a `standby` pool because every standby lagged too much.
     fallback: bool,
+    /// See [`Client::host_index`].
+    host_index: u8,
 }
 
 impl Client {
@@ -149,6 +151,7 @@ impl Client {
             target,
             tls,
             fallback: false,
+            host_index: 0,
         }
     }
 
@@ -260,8 +263,19 @@ impl Client {
     }
 
     /// Ties the connection to what is known of its host (see [`super::hosts`]).
-    pub(super) fn set_host(&mut self, host: Arc<HostEntry>, recheck: std::time::Duration) {
+    pub(super) fn set_host(
+        &mut self,
+        host: Arc<HostEntry>,
+        recheck: std::time::Duration,
+        i: usize,
+    ) {
         let _ = self.shared.host.set((host, recheck));
+        self.host_index = u8::try_from(i + 1).unwrap_or(0);
+    }
+
+    /// Which of the settings' hosts it is connected to, counting from 1 (0: not known).
+    pub fn host_index(&self) -> u8 {
+        self.host_index
     }
 
     pub(super) fn set_fallback(&mut self) {

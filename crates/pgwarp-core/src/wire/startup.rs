@@ -151,6 +151,11 @@ impl Settings {
         )
     }
 
+    /// Host `i` as `(name, port)`, as tracing names it.
+    pub fn address(&self, i: usize) -> (String, u16) {
+        (host_name(&self.hosts[i]), self.port(i))
+    }
+
     fn port(&self, i: usize) -> u16 {
         *self.ports.get(i).or(self.ports.first()).unwrap_or(&5432)
     }
@@ -254,7 +259,7 @@ pub async fn connect(settings: &Settings) -> Result<Client, Error> {
                     }
                 }
             }
-            client.set_host(entry.clone(), settings.host_recheck);
+            client.set_host(entry.clone(), settings.host_recheck, i);
             if want != settings.target && settings.target == TargetSessionAttrs::Standby {
                 client.set_fallback();
             }

@@ -1,0 +1,162 @@
+/**
+ * Tracing with `node:diagnostics_channel`: the `pgwarp:query` TracingChannel, published for
+ * every statement a caller runs (queries, streams, COPY, scripts, a transaction's statements),
+ * and the slow-query log. Nothing is built when nobody subscribes and no log is set: one
+ * property read per statement.
+ *
+ * @example
+ * ```ts
+ * import { tracingChannel } from 'node:diagnostics_channel';
+ * tracingChannel('pgwarp:query').subscribe({
+ *   start(ctx) { console.log('->', ctx.sql, ctx.database); },
+ *   asyncEnd(ctx) { console.log('<-', ctx.command, ctx.rowCount, `${ctx.host}:${ctx.port}`); },
+ *   error(ctx) { console.log('x', ctx.error); },
+ * });
+ * ```
+ * @module
+ */
+import { tracingChannel } from 'node:diagnostics_channel';
+
+import { ParameterError } from './errors';
+import type { NativeConnectionInfo } from './native';
+
+/** What a `pgwarp:query` subscriber is given; the same object through start, end and error. */
+export interface QueryTraceContext {
+  /** The statement's text. */
+  sql: string;
+  /** Its parameters, only with the pool option `traceParams: true` (values can be secrets). */
+  params?: readonly unknown[];
+  /** What ran it: `query`, `stream`, `copy`, `script`. */
+  operation: 'query' | 'stream' | 'copy' | 'script';
+  /** The database. */
+  database: string;
+  /** The host that answered: known at the start with one host, else on completion. */
+  host: string | undefined;
+  /** Its port. */
+  port: number | undefined;
+  /** The user. */
+  user: string;
+  /** `application_name`. */
+  applicationName: string | undefined;
+  /** Statements in a script (`db.operation.batch.size`). */
+  batchSize?: number;
+  /** On completion: the command word of the tag (`SELECT`, `INSERT`). */
+  command?: string;
+  /** On completion: rows returned or affected. */
+  rowCount?: number;
+  /** On failure: the error (a `PostgresError` for the server's). */
+  error?: unknown;
+  /** On completion: what the call resolved with. */
+  result?: unknown;
+}
+
+/** The channel (its `hasSubscribers` is what the hot path reads). */
+export const queryChannel = tracingChannel<unknown, QueryTraceContext & object>('pgwarp:query');
+
+/** What the slow-query log is given. */
+export interface SlowQueryEvent {
+  kind: 'slow-query';
+  sql: string;
+  /** Milliseconds from the call to its settling. */
+  durationMs: number;
+  command?: string;
+  rowCount?: number;
+  host?: string;
+  port?: number;
+  /** The error, if it failed. */
+  error?: unknown;
+}
+
+/** A pool's tracing settings, kept by its engine bridge. */
+export interface TraceSettings {
+  params: boolean;
+  log?: (event: SlowQueryEvent) => void;
+  slowQueryMs: number;
+  /** Who and where, read from the engine on first use. */
+  info?: NativeConnectionInfo;
+}
+
+/** The tracing settings of pool options (checked). */
+export function traceSettings(o: { traceParams?: boolean; log?: unknown; slowQueryMs?: number }): TraceSettings {
+  if (o.traceParams !== undefined && typeof o.traceParams !== 'boolean') throw new ParameterError(`traceParams must be a boolean, not ${typeof o.traceParams}`);
+  if (o.log !== undefined && typeof o.log !== 'function') throw new ParameterError(`log must be a function, not ${typeof o.log}`);
+  const slow = o.slowQueryMs ?? 1000;
+  if (typeof slow !== 'number' || !(slow >= 0)) throw new ParameterError(`slowQueryMs must be a number of milliseconds >= 0, not ${String(slow)}`);
+  return { params: o.traceParams === true, log: o.log as TraceSettings['log'], slowQueryMs: slow };
+}
+
+/** What a traced statement reports when it completes. */
+export interface Completion {
+  command?: string;
+  rowCount?: number;
+  /** The answering host, counting from 1 (0: not known). */
+  host?: number;
+}
+
+/** Whether `run` must go through {@link traced}: somebody subscribes, or a slow-query log is set. */
+export function tracingOn(trace: TraceSettings): boolean {
+  return queryChannel.hasSubscribers || trace.log !== undefined;
+}
+
+/**
+ * Runs `run` inside the `pgwarp:query` channel (when subscribed) and the slow-query log
+ * (when set). `done` reads what its result says of the statement.
+ */
+export function traced<R>(
+  trace: TraceSettings,
+  info: () => NativeConnectionInfo,
+  operation: QueryTraceContext['operation'],
+  sql: string,
+  params: readonly unknown[] | undefined,
+  run: () => Promise<R>,
+  done: (result: R) => Completion,
+  batchSize?: number,
+): Promise<R> {
+  const i = (trace.info ??= info());
+  const one = i.hosts.length === 1;
+  const ctx: QueryTraceContext = {
+    sql,
+    operation,
+    database: i.database,
+    host: one ? i.hosts[0] : undefined,
+    port: one ? i.ports[0] : undefined,
+    user: i.user,
+    applicationName: i.applicationName ?? undefined,
+  };
+  if (trace.params && params !== undefined) ctx.params = params;
+  if (batchSize !== undefined) ctx.batchSize = batchSize;
+  const started = performance.now();
+  const finish = (error: unknown, result?: R) => {
+    if (result !== undefined) {
+      const c = done(result);
+      ctx.command = c.command;
+      ctx.rowCount = c.rowCount;
+      if (c.host !== undefined && c.host > 0 && c.host <= i.hosts.length) {
+        ctx.host = i.hosts[c.host - 1];
+        ctx.port = i.ports[c.host - 1];
+      }
+    }
+    const ms = performance.now() - started;
+    if (trace.log !== undefined && ms >= trace.slowQueryMs) {
+      const event: SlowQueryEvent = { kind: 'slow-query', sql, durationMs: ms, command: ctx.command, rowCount: ctx.rowCount, host: ctx.host, port: ctx.port };
+      if (error !== undefined) event.error = error;
+      try {
+        trace.log(event);
+      } catch {
+        // A logger that throws must not fail the query it logs.
+      }
+    }
+  };
+  const wrapped = () =>
+    run().then(
+      (result) => {
+        finish(undefined, result);
+        return result;
+      },
+      (err: unknown) => {
+        finish(err);
+        throw err;
+      },
+    );
+  return queryChannel.hasSubscribers ? queryChannel.tracePromise(wrapped, ctx) : wrapped();
+}
