@@ -50,6 +50,8 @@ export interface NativeConnectionInfo {
   database: string
   /** `application_name`. */
   applicationName?: string
+  /** The most connections the pool opens. */
+  max: number
 }
 
 /** One host as `stats()` shows it. */

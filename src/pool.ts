@@ -21,7 +21,8 @@ import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type
 import { poolStats, type CloseOptions, type PoolStats } from './pool-stats';
 import { checkTarget, Views, type Target } from './targets';
 import { ReadYourWrites } from './read-your-writes';
-import { traceSettings } from './tracing';
+import { livePools, traceSettings } from './tracing';
+import type { NativeConnectionInfo } from './native';
 import { backoff, beginStatement, retryable, runTransaction, type Transaction, type TransactionOptions } from './transaction';
 
 /**
@@ -75,6 +76,7 @@ export class Pool implements QueryRunner {
       throw new PgwarpError((e as Error).message);
     }
     this.bridge.trace = traceSettings(o);
+    livePools.add(this);
     if (o.types !== undefined) {
       // The catalog lookup runs without the codecs it resolves.
       const lookup = (runner: QueryRunner, sql: string, params: unknown[]) => makeQuery<{ oid: number; name: string; schema: string; array: number }>(runner, defaults, sql, params).all();
@@ -447,11 +449,17 @@ export class Pool implements QueryRunner {
    * given), and closes every connection. Afterwards the process can exit on its own.
    */
   close(options: CloseOptions = {}): Promise<void> {
+    livePools.delete(this);
     this.closing ??= (async () => {
       await this.listener?.close();
       await Promise.all([this.bridge.close(options.timeout), ...(this.root === this ? this.views.all().map((v) => v.close(options)) : [])]);
     })();
     return this.closing;
+  }
+
+  /** @internal Who and where it connects, and its `max` (for `pgwarp/otel`'s pool metrics). */
+  connectionInfo(): NativeConnectionInfo {
+    return this.bridge.connectionInfo();
   }
 
   /** Connections, work and counters, in total and per shard. */

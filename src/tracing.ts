@@ -50,6 +50,44 @@ export interface QueryTraceContext {
   result?: unknown;
 }
 
+/** Pools, weakly, and which of them closed. */
+class LivePools {
+  private readonly refs = new Set<WeakRef<ObservedPool>>();
+  private readonly closed = new WeakSet<ObservedPool>();
+
+  /** Weakly: a pool dropped without `close()` is not kept alive by being observed. */
+  add(pool: ObservedPool): void {
+    this.refs.add(new WeakRef(pool));
+  }
+
+  delete(pool: ObservedPool): void {
+    this.closed.add(pool);
+  }
+
+  /** The pools open now (forgetting the others). */
+  open(): ObservedPool[] {
+    const out: ObservedPool[] = [];
+    for (const ref of this.refs) {
+      const pool = ref.deref();
+      if (pool === undefined || this.closed.has(pool)) this.refs.delete(ref);
+      else out.push(pool);
+    }
+    return out;
+  }
+}
+
+/**
+ * The pools open in this process, views included (they are pools too), for metrics that read
+ * their numbers (`pgwarp/otel`). A pool leaves it when it closes.
+ */
+export const livePools = new LivePools();
+
+/** What metrics read of a pool. */
+export interface ObservedPool {
+  stats(): import('./pool-stats').PoolStats;
+  connectionInfo(): NativeConnectionInfo;
+}
+
 /** The channel (its `hasSubscribers` is what the hot path reads). */
 export const queryChannel = tracingChannel<unknown, QueryTraceContext & object>('pgwarp:query');
 

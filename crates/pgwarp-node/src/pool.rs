@@ -325,6 +325,7 @@ impl NativePool {
             user: s.user.clone(),
             database: s.database.clone().unwrap_or_else(|| s.user.clone()),
             application_name: s.application_name.clone(),
+            max: self.engine.max() as u32,
         }
     }
 
@@ -370,6 +371,8 @@ pub struct NativeConnectionInfo {
     pub database: String,
     /// `application_name`.
     pub application_name: Option<String>,
+    /// The most connections the pool opens.
+    pub max: u32,
 }
 
 /// One host as `stats()` shows it.

@@ -102,6 +102,8 @@ pub struct Engine {
     rng: AtomicU64,
     /// The settings every shard's connections open with.
     settings: crate::wire::Settings,
+    /// The most connections, over all shards.
+    max: usize,
 }
 
 impl Engine {
@@ -164,6 +166,7 @@ impl Engine {
             completions,
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
             settings,
+            max: options.max,
         })
     }
 
@@ -319,6 +322,11 @@ impl Engine {
     /// The settings the shards' connections open with.
     pub fn settings(&self) -> &crate::wire::Settings {
         &self.settings
+    }
+
+    /// The most connections the pool opens, over all shards.
+    pub fn max(&self) -> usize {
+        self.max
     }
 
     /// What is known of each host (shared by the shards).
