@@ -4,6 +4,7 @@
  * one of the pool's connections, reserved.
  * @module
  */
+import { pgConnection, tracePgQuery, type PgClientInfo } from './tracing';
 import { EventEmitter } from 'node:events';
 
 import type { Bridge } from '../bridge';
@@ -207,6 +208,11 @@ export class Client extends EventEmitter {
     this._ending = true;
   }
 
+  /** @internal Who it is, as pg's tracing contexts say it. */
+  traceInfo(): PgClientInfo {
+    return { database: this.database, host: this.host, port: this.port, user: this.user, processID: this.processID, ssl: Boolean(this.connectionParameters.ssl) };
+  }
+
   /** @internal The engine connection this Client holds. */
   get connectionId(): number | undefined {
     return this.conn?.id;
@@ -222,7 +228,7 @@ export class Client extends EventEmitter {
       }
       return Promise.reject(err);
     }
-    this.connecting = this.open();
+    this.connecting = pgConnection.hasSubscribers ? pgConnection.tracePromise(() => this.open().then(() => this) as Promise<unknown>, { connection: { database: this.database, host: this.host, port: this.port, user: this.user, ssl: Boolean(this.connectionParameters.ssl) } }).then(() => {}) : this.open();
     for (const wake of this.connectCalled?.splice(0) ?? []) wake();
     return settle(
       this.connecting.then(() => this),
@@ -321,7 +327,7 @@ export class Client extends EventEmitter {
     // `run` counts itself off (another reaction on its promise would cut the caller's frames
     // from the async stack trace of its error).
     this.runs++;
-    return settle(this.run(query), cb, null, this.config.Promise);
+    return settle(tracePgQuery(query, () => this.traceInfo(), () => this.run(query)), cb, null, this.config.Promise);
   }
 
   /**

@@ -3,6 +3,7 @@
  * connections; `pool.connect()` reserves one for a Client of its own.
  * @module
  */
+import { pgPoolConnect, pgPoolRelease, pgPoolRemove, tracePgQuery, type PgClientInfo } from './tracing';
 import { EventEmitter } from 'node:events';
 
 import { ConnectionError } from '../errors';
@@ -190,7 +191,12 @@ export class Pool extends EventEmitter {
       throw err;
     }
     if (this.ending) return settle(Promise.reject(new Error(MESSAGES.poolEnded)), q.cb, undefined);
-    return settle(this.run(q.query), q.cb, undefined, this.options.Promise);
+    return settle(
+      tracePgQuery(q.query, () => this.traceInfo(), () => this.run(q.query)),
+      q.cb,
+      undefined,
+      this.options.Promise,
+    );
   }
 
   private run(query: ReturnType<typeof normalizeQuery>['query']): Promise<Result | Result[]> {
@@ -215,7 +221,7 @@ export class Pool extends EventEmitter {
   connect(): Promise<PoolClient>;
   connect(callback: (err: Error | null, client?: PoolClient, release?: (err?: Error | boolean) => void) => void): void;
   connect(callback?: (err: Error | null, client?: PoolClient, release?: (err?: Error | boolean) => void) => void): Promise<PoolClient> | undefined {
-    const work = this.acquire();
+    const work = pgPoolConnect.hasSubscribers ? this.tracedAcquire() : this.acquire();
     if (callback === undefined) return promiseOf(this.options.Promise, work);
     work.then(
       (client) => callback(null, client, client.release),
@@ -223,6 +229,24 @@ export class Pool extends EventEmitter {
       (err: Error) => callback(err, undefined, () => {}),
     );
     return undefined;
+  }
+
+  /** `acquire()` inside `pg:pool:connect`, with pg-pool's context. */
+  private tracedAcquire(): Promise<PoolClient> {
+    const ctx: { pool: object; client?: { processID: number | null; reused: boolean } } = {
+      pool: { totalCount: this.totalCount, idleCount: this.idleCount, waitingCount: this.waitingCount, maxSize: this.options.max ?? 10 },
+    };
+    return pgPoolConnect.tracePromise(async () => {
+      const client = await this.acquire();
+      ctx.client = { processID: client.processID, reused: (this.uses.get(client.connectionId ?? -1) ?? 0) > 1 };
+      return client;
+    }, ctx);
+  }
+
+  /** Who its clients are, as pg's tracing contexts say it (a pool query's backend is not known). */
+  private traceInfo(): PgClientInfo {
+    const p = connectionParameters(this.options, defaults);
+    return { database: p.database, host: p.host, port: p.port, user: p.user, processID: null, ssl: Boolean(this.options.ssl) };
   }
 
   private async acquire(): Promise<PoolClient> {
@@ -291,6 +315,7 @@ export class Pool extends EventEmitter {
       released = true;
       this.holders.delete(conn.id);
       this.emit('release', err, client);
+      if (pgPoolRelease.hasSubscribers) pgPoolRelease.publish({ client: { processID: client.processID }, error: err || undefined });
       const retire = err || uses >= (this.options.maxUses ?? Infinity);
       // pg ends a client released with an error: later queries on it are refused as such.
       if (err) client._destroy();
@@ -332,6 +357,7 @@ export class Pool extends EventEmitter {
       await conn.release().catch(() => {});
       this.destroying--;
       this.emit('remove', client);
+      if (pgPoolRemove.hasSubscribers) pgPoolRemove.publish({ client: { processID: client.processID } });
     }
   }
 
