@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { PostgresError } from '../src';
 import type { QueryTraceContext } from '../src/tracing';
-import { databaseUrl, newPool } from './helpers';
+import { closedPort, databaseUrl, newPool } from './helpers';
 
 type Seen = { event: string; ctx: QueryTraceContext };
 
@@ -85,5 +85,59 @@ describe('the slow-query log', () => {
     expect(() => newPool({ slowQueryMs: -1 })).toThrow(/slowQueryMs must be/);
     expect(() => newPool({ log: 'console' as never })).toThrow(/log must be a function/);
     await Promise.all([pool.close(), throwing.close()]);
+  });
+});
+
+describe('pgwarp:connect and pgwarp:acquire, and what stats() adds', () => {
+  it('a new connection: its host, TLS and duration; a failed one: the error', async () => {
+    const seen: { event: string; ctx: Record<string, unknown> }[] = [];
+    const copy = (event: string) => (ctx: unknown) => seen.push({ event, ctx: { ...(ctx as Record<string, unknown>) } });
+    const handlers = { start: copy('start'), end: copy('end'), asyncStart: copy('asyncStart'), asyncEnd: copy('asyncEnd'), error: copy('error') };
+    tracingChannel('pgwarp:connect').subscribe(handlers);
+    stops.push(() => tracingChannel('pgwarp:connect').unsubscribe(handlers));
+    const pool = newPool({ max: 1 });
+    await pool.query('select 1').execute();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen.map((s) => s.event)).toEqual(['start', 'end', 'asyncStart', 'asyncEnd']);
+    expect(seen[0].ctx).toMatchObject({ tls: false, host: expect.any(String), port: expect.any(Number) });
+    expect(seen[0].ctx.durationMs).toBeGreaterThan(0);
+    expect(pool.stats().opened).toEqual({ tls: 0, plain: 1 });
+    await pool.close();
+    seen.length = 0;
+    const port = await closedPort();
+    const down = newPool({ host: '127.0.0.1', port, max: 1, connectTimeout: 1000 });
+    await expect(down.query('select 1').execute()).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 20));
+    const error = seen.find((s) => s.event === 'error');
+    expect(String(error?.ctx.error)).toMatch(/refused/i);
+    await down.close();
+  });
+
+  it('a caller that waited for a connection: pgwarp:acquire with the wait; stats() counts waits, query times, TLS and plaintext', async () => {
+    const waits: number[] = [];
+    const handlers = { start: () => {}, end: () => {}, asyncStart: () => {}, error: () => {}, asyncEnd: (ctx: unknown) => waits.push((ctx as { durationMs: number }).durationMs) };
+    tracingChannel('pgwarp:acquire').subscribe(handlers);
+    stops.push(() => tracingChannel('pgwarp:acquire').unsubscribe(handlers));
+    const pool = newPool({ max: 1 });
+    const held = await pool.reserve();
+    await held.query('select 1').execute();
+    const second = pool.query('select 2 as v').scalar();
+    await new Promise((r) => setTimeout(r, 150));
+    await held.release();
+    expect(await second).toBe(2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(100);
+    for (let i = 0; i < 20; i++) await pool.query('select 1').execute();
+    const s = pool.stats();
+    expect(s.acquireWait.count).toBe(1);
+    expect(s.acquireWait.maxMs).toBeGreaterThanOrEqual(100);
+    expect(s.acquireWait.totalMs).toBe(s.acquireWait.maxMs);
+    expect(s.queryTimeMs.count).toBe(s.counters.queries);
+    expect(s.queryTimeMs.p50).toBeGreaterThan(0);
+    expect(s.queryTimeMs.p99).toBeGreaterThanOrEqual(s.queryTimeMs.p50);
+    // The query that waited 150 ms is the slowest: the top bucket bounds it.
+    expect(s.queryTimeMs.p99).toBeLessThan(1000);
+    await pool.close();
   });
 });

@@ -32,6 +32,8 @@ export declare class NativePool {
   close(timeoutMs?: number | undefined | null): Promise<void>
   /** Numbers per shard. */
   stats(): Array<NativeShardStats>
+  /** Whether waits for a connection come back as events (someone traces them). */
+  observeWaits(on: boolean): void
   /** Who and where the pool connects: for tracing. */
   connectionInfo(): NativeConnectionInfo
   /** What is known of each host. */
@@ -164,4 +166,11 @@ export interface NativeShardStats {
   errors: number
   resets: number
   unreachableMs?: number
+  acquireWaits: number
+  acquireWaitMs: number
+  acquireWaitMaxMs: number
+  tls: number
+  plain: number
+  /** Query times, in powers of two of microseconds (bucket `i`: `[2^i, 2^(i+1))`). */
+  queryTimes: Array<number>
 }

@@ -32,3 +32,5 @@ export const EVENT_NOTIFICATION = 5;
 export const EVENT_LOST = 6;
 export const EVENT_CLOSED = 7;
 export const EVENT_PASSWORD = 3;
+export const EVENT_CONNECTED = 8;
+export const EVENT_WAITED = 9;

@@ -5,7 +5,7 @@
  * query (DESIGN-NOTES section 3). Layouts: `crates/pgwarp-core/src/engine/{requests,completions}.rs`.
  * @module
  */
-import type { TraceSettings } from './tracing';
+import { acquireChannel, type TraceSettings } from './tracing';
 import { PgwarpError, PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
 import { readNotification } from './notify';
@@ -75,7 +75,13 @@ export class Bridge {
     lost?: (conn: number) => void;
     /** A connection's session ended on its own while nothing ran on it (`EVENT_CLOSED`). */
     closed?: (conn: number, reason: string) => void;
+    /** A connection opened, or failed to (`EVENT_CONNECTED`): for tracing. */
+    connected?: (conn: number, host: number, tls: boolean, ms: number, error: string) => void;
+    /** A caller waited for a connection (`EVENT_WAITED`), while waits are observed. */
+    waited?: (ms: number) => void;
   } = {};
+  /** Whether the engine sends waits (someone subscribes to `pgwarp:acquire`). */
+  private observingWaits = false;
 
   /**
    * `onNewConnection` is called with the id of each new connection when `onConnect` is set;
@@ -362,6 +368,11 @@ export class Bridge {
 
   private flush(): void {
     this.flushQueued = false;
+    // Once per batch, not per query; the engine hears only of a change.
+    if (acquireChannel.hasSubscribers !== this.observingWaits) {
+      this.observingWaits = !this.observingWaits;
+      this.native.observeWaits(this.observingWaits);
+    }
     const w = this.batch;
     if (w.at === 0) return;
     const batch = w.buf.subarray(0, w.at);
@@ -412,6 +423,8 @@ export class Bridge {
       this.events.notification?.(conn, processId, channel, payload);
     } else if (ev[0] === kind.EVENT_LOST) this.events.lost?.(conn);
     else if (ev[0] === kind.EVENT_CLOSED) this.events.closed?.(conn, ev.toString('utf8', 12, 12 + ev.readUInt32LE(8)));
+    else if (ev[0] === kind.EVENT_CONNECTED) this.events.connected?.(conn, ev[8], ev[9] === 1, ev.readUInt32LE(12) / 1000, ev.toString('utf8', 20, 20 + ev.readUInt32LE(16)));
+    else if (ev[0] === kind.EVENT_WAITED) this.events.waited?.(conn / 1000);
   }
 
   private settled(n: number): void {

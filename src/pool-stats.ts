@@ -30,6 +30,16 @@ export interface PoolShardStats {
    */
   unreachableForMs: number | null;
   counters: PoolCounters;
+  /** Callers that waited for a connection, and how long (in total, and the longest). */
+  acquireWait: { count: number; totalMs: number; maxMs: number };
+  /** Connections opened since the start, over TLS and in plaintext. */
+  opened: { tls: number; plain: number };
+  /**
+   * Query times since the start, in the engine (from the request to the first page of the
+   * answer), in ms: the upper bound of the power-of-two bucket holding each percentile
+   * (0 before any query).
+   */
+  queryTimeMs: { p50: number; p90: number; p99: number; count: number };
 }
 
 /**
@@ -68,6 +78,9 @@ export interface CloseOptions {
 /** The engine's numbers per shard, as `stats()` gives them: per shard, and in total. */
 export function poolStats(native: NativeShardStats[], hosts: () => NativeHostStats[]): PoolStats {
   const shards: PoolShardStats[] = native.map((s) => ({
+    acquireWait: { count: s.acquireWaits, totalMs: s.acquireWaitMs, maxMs: s.acquireWaitMaxMs },
+    opened: { tls: s.tls, plain: s.plain },
+    queryTimeMs: percentiles(s.queryTimes),
     connections: { total: s.total, idle: s.idle, busy: s.busy, reserved: s.reserved },
     inFlight: s.inFlight,
     waiting: s.waiting,
@@ -88,6 +101,9 @@ export function poolStats(native: NativeShardStats[], hosts: () => NativeHostSta
     waiting: 0,
     unreachableForMs: null,
     counters: { queries: 0, acquires: 0, acquireTimeouts: 0, created: 0, destroyed: 0, errors: 0, resets: 0 },
+    acquireWait: { count: 0, totalMs: 0, maxMs: 0 },
+    opened: { tls: 0, plain: 0 },
+    queryTimeMs: percentiles(sumBuckets(native.map((s) => s.queryTimes))),
     shards,
     // Read when asked: pg's totalCount and idleCount read stats() often.
     get hosts() {
@@ -100,6 +116,11 @@ export function poolStats(native: NativeShardStats[], hosts: () => NativeHostSta
     total.waiting += s.waiting;
     if (s.unreachableForMs !== null) total.unreachableForMs = Math.max(total.unreachableForMs ?? 0, s.unreachableForMs);
     for (const k of Object.keys(total.counters) as (keyof PoolCounters)[]) total.counters[k] += s.counters[k];
+    total.acquireWait.count += s.acquireWait.count;
+    total.acquireWait.totalMs += s.acquireWait.totalMs;
+    total.acquireWait.maxMs = Math.max(total.acquireWait.maxMs, s.acquireWait.maxMs);
+    total.opened.tls += s.opened.tls;
+    total.opened.plain += s.opened.plain;
   }
   return total;
 }
@@ -114,4 +135,27 @@ function hostStats(h: NativeHostStats): HostStats {
     lagMs: h.lagMs ?? null,
     lastError: h.lastError ?? null,
   };
+}
+
+/** Bucket-wise sums of the shards' query-time histograms. */
+function sumBuckets(all: number[][]): number[] {
+  const out: number[] = [];
+  for (const b of all) b.forEach((n, i) => (out[i] = (out[i] ?? 0) + n));
+  return out;
+}
+
+/** Percentiles of a histogram whose bucket `i` holds `[2^i, 2^(i+1))` microseconds. */
+function percentiles(buckets: number[]): { p50: number; p90: number; p99: number; count: number } {
+  const count = buckets.reduce((a, b) => a + b, 0);
+  const at = (p: number) => {
+    if (count === 0) return 0;
+    const rank = Math.max(1, Math.ceil((p / 100) * count));
+    let seen = 0;
+    for (let i = 0; i < buckets.length; i++) {
+      seen += buckets[i];
+      if (seen >= rank) return 2 ** (i + 1) / 1000;
+    }
+    return 2 ** buckets.length / 1000;
+  };
+  return { p50: at(50), p90: at(90), p99: at(99), count };
 }

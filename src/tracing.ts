@@ -91,6 +91,47 @@ export interface ObservedPool {
 /** The channel (its `hasSubscribers` is what the hot path reads). */
 export const queryChannel = tracingChannel<unknown, QueryTraceContext & object>('pgwarp:query');
 
+/** What a `pgwarp:connect` subscriber is given. */
+export interface ConnectTraceContext {
+  /** The host reached (the pool's first host when the attempt failed before reaching one). */
+  host: string | undefined;
+  port: number | undefined;
+  /** Whether the session runs over TLS. */
+  tls: boolean;
+  /** Milliseconds the connection took to open (TLS, authentication, `onConnect`). */
+  durationMs: number;
+  database: string;
+  user: string;
+  /** On failure: why. */
+  error?: Error;
+}
+
+/** What a `pgwarp:acquire` subscriber is given. */
+export interface AcquireTraceContext {
+  /** Milliseconds a caller waited for a connection of the pool. */
+  durationMs: number;
+  database: string;
+}
+
+/**
+ * New physical connections. The engine opens them off the JavaScript thread, so the events
+ * of one (start, end, then asyncStart and asyncEnd, or error) are published together once it
+ * is open (or failed), with its duration.
+ */
+export const connectChannel = tracingChannel<unknown, ConnectTraceContext & object>('pgwarp:connect');
+
+/** Callers that waited for a connection, published (as `pgwarp:connect`) once the wait ended. */
+export const acquireChannel = tracingChannel<unknown, AcquireTraceContext & object>('pgwarp:acquire');
+
+/** Publishes what happened off the thread on `channel`, its events in order. */
+export function publishDone<C extends object>(channel: { start: { publish(m: unknown): void }; end: { publish(m: unknown): void }; asyncStart: { publish(m: unknown): void }; asyncEnd: { publish(m: unknown): void }; error: { publish(m: unknown): void } }, ctx: C & { error?: unknown }): void {
+  channel.start.publish(ctx);
+  channel.end.publish(ctx);
+  if (ctx.error !== undefined) channel.error.publish(ctx);
+  channel.asyncStart.publish(ctx);
+  channel.asyncEnd.publish(ctx);
+}
+
 /** What the slow-query log is given. */
 export interface SlowQueryEvent {
   kind: 'slow-query';

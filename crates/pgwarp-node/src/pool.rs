@@ -103,6 +103,13 @@ pub struct NativeShardStats {
     pub errors: f64,
     pub resets: f64,
     pub unreachable_ms: Option<f64>,
+    pub acquire_waits: f64,
+    pub acquire_wait_ms: f64,
+    pub acquire_wait_max_ms: f64,
+    pub tls: f64,
+    pub plain: f64,
+    /// Query times, in powers of two of microseconds (bucket `i`: `[2^i, 2^(i+1))`).
+    pub query_times: Vec<f64>,
 }
 
 type Waker = ThreadsafeFunction<(), (), (), napi::Status, false, true>;
@@ -309,6 +316,12 @@ impl NativePool {
         self.engine.stats().iter().map(shard_stats).collect()
     }
 
+    /// Whether waits for a connection come back as events (someone traces them).
+    #[napi]
+    pub fn observe_waits(&self, on: bool) {
+        self.engine.observe_waits(on);
+    }
+
     /// Who and where the pool connects: for tracing.
     #[napi]
     pub fn connection_info(&self) -> NativeConnectionInfo {
@@ -409,5 +422,11 @@ fn shard_stats(s: &PoolStats) -> NativeShardStats {
         errors: c.errors as f64,
         resets: c.resets as f64,
         unreachable_ms: s.unreachable_for.map(|d| d.as_millis() as f64),
+        acquire_waits: c.acquire_waits as f64,
+        acquire_wait_ms: c.acquire_wait_us as f64 / 1000.0,
+        acquire_wait_max_ms: c.acquire_wait_max_us as f64 / 1000.0,
+        tls: c.tls as f64,
+        plain: c.plain as f64,
+        query_times: c.query_time.0.iter().map(|n| *n as f64).collect(),
     }
 }

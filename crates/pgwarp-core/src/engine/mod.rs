@@ -43,6 +43,36 @@ pub const EVENT_LOST: u8 = 6;
 /// reason: `u32 length`, text).
 pub const EVENT_CLOSED: u8 = 7;
 
+/// Event: a connection opened, or failed to (`u32 conn` (0 when it failed), then `u8 host`
+/// (from 1; 0 not known), `u8 tls`, 2 bytes of padding, `u32` microseconds it took, `u32`
+/// length and the error's text (empty when it opened)).
+pub const EVENT_CONNECTED: u8 = 8;
+/// Event: a caller waited for a connection (`u32` microseconds), while waits are observed.
+pub const EVENT_WAITED: u8 = 9;
+
+/// The event for what the pool observed.
+fn observation_event(o: crate::pool::Observation) -> Vec<u8> {
+    let micros = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+    match o {
+        crate::pool::Observation::Connected {
+            conn,
+            host,
+            tls,
+            took,
+            error,
+        } => {
+            let mut out = event(EVENT_CONNECTED, conn);
+            out.extend_from_slice(&[host, u8::from(tls), 0, 0]);
+            out.extend_from_slice(&micros(took).to_le_bytes());
+            let error = error.unwrap_or_default();
+            out.extend_from_slice(&(error.len() as u32).to_le_bytes());
+            out.extend_from_slice(error.as_bytes());
+            out
+        }
+        crate::pool::Observation::Waited { took } => event(EVENT_WAITED, micros(took)),
+    }
+}
+
 /// Where the password function's answer (or its failure's message) goes.
 type PasswordReply = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
 
@@ -146,6 +176,10 @@ impl Engine {
                 if let Some(e) = unsolicited_event(conn, u, notices) {
                     events.push(EVENT_ID, &e);
                 }
+            }));
+            let events = completions.clone();
+            pool.set_observer(Arc::new(move |o| {
+                events.push(EVENT_ID, &observation_event(o));
             }));
             let events = completions.clone();
             pool.set_announce(Arc::new(move |conn| {
@@ -322,6 +356,13 @@ impl Engine {
     /// The settings the shards' connections open with.
     pub fn settings(&self) -> &crate::wire::Settings {
         &self.settings
+    }
+
+    /// Whether waits for a connection are sent as `EVENT_WAITED` (someone traces them).
+    pub fn observe_waits(&self, on: bool) {
+        for s in &self.shards {
+            s.pool().observe_waits(on);
+        }
     }
 
     /// The most connections the pool opens, over all shards.

@@ -79,7 +79,7 @@ impl Pool {
             }
         };
         tokio::pin!(expired);
-        let mut waiting = false;
+        let mut waiting: Option<Instant> = None;
         let mut place: Option<Place> = None;
         let result = loop {
             let notified = inner.changed.notified();
@@ -105,8 +105,8 @@ impl Pool {
             }
             let closed = {
                 let mut st = lock(&inner.state);
-                if !st.closed && !waiting {
-                    waiting = true;
+                if !st.closed && waiting.is_none() {
+                    waiting = Some(Instant::now());
                     st.waiting += 1;
                     if want == Want::Shared {
                         st.waiting_shared += 1;
@@ -149,11 +149,25 @@ impl Pool {
                 break Err(self.timeout_error());
             }
         };
-        if waiting {
-            let mut st = lock(&inner.state);
-            st.waiting -= 1;
-            if want == Want::Shared {
-                st.waiting_shared -= 1;
+        if let Some(since) = waiting {
+            let took = since.elapsed();
+            let us = took.as_micros() as u64;
+            {
+                let mut st = lock(&inner.state);
+                st.waiting -= 1;
+                if want == Want::Shared {
+                    st.waiting_shared -= 1;
+                }
+                let c = &mut st.counters;
+                c.acquire_waits += 1;
+                c.acquire_wait_us += us;
+                c.acquire_wait_max_us = c.acquire_wait_max_us.max(us);
+            }
+            if inner
+                .observe_waits
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                self.observe(super::Observation::Waited { took });
             }
         }
         result
@@ -288,6 +302,32 @@ impl Pool {
     /// reserved for that alone. What `onConnect` set becomes the session's baseline, set again
     /// after every reset.
     async fn open_connection(&self) -> Result<Arc<Connection>, Error> {
+        let began = Instant::now();
+        let opened = self.open_connection_untimed().await;
+        let took = began.elapsed();
+        let (conn, host, tls, error) = match &opened {
+            Ok(c) => (c.id(), c.client().host_index(), c.client().is_tls(), None),
+            Err(e) => (0, 0, false, Some(e.to_string())),
+        };
+        if opened.is_ok() {
+            let mut st = lock(&self.inner.state);
+            if tls {
+                st.counters.tls += 1;
+            } else {
+                st.counters.plain += 1;
+            }
+        }
+        self.observe(super::Observation::Connected {
+            conn,
+            host,
+            tls,
+            took,
+            error,
+        });
+        opened
+    }
+
+    async fn open_connection_untimed(&self) -> Result<Arc<Connection>, Error> {
         let inner = &self.inner;
         let conn = Connection::open(
             &inner.settings,

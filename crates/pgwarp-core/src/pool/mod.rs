@@ -18,7 +18,7 @@ mod stats;
 mod unsolicited;
 
 pub use copy::CopyInput;
-pub use stats::{Counters, HostStats, PoolStats};
+pub use stats::{Counters, HostStats, PoolStats, QueryTimes};
 
 use acquire::{Lease, Want};
 
@@ -43,6 +43,24 @@ use crate::wire::Settings;
 pub type Announce = Arc<dyn Fn(u32) + Send + Sync>;
 /// Receives what a connection's server sent on its own, with the connection's id.
 pub type ConnSink = Arc<dyn Fn(u32, crate::wire::Unsolicited) + Send + Sync>;
+
+/// What the pool tells whoever traces it (see [`Pool::set_observer`]).
+pub enum Observation {
+    /// A connection opened (or failed to): the host it reached (from 1; 0 not known), over
+    /// TLS or not, how long it took, and the error when it failed.
+    Connected {
+        conn: u32,
+        host: u8,
+        tls: bool,
+        took: std::time::Duration,
+        error: Option<String>,
+    },
+    /// A caller waited this long for a connection (only while `observe_waits` is on).
+    Waited { took: std::time::Duration },
+}
+
+/// Receives [`Observation`]s.
+pub type Observer = Arc<dyn Fn(Observation) + Send + Sync>;
 
 /// A cheaply clonable handle to one shard's pool.
 #[derive(Clone)]
@@ -76,6 +94,10 @@ struct Inner {
     announce: Mutex<Option<Announce>>,
     /// Where every connection's notices and notifications go, with the connection's id.
     unsolicited: Mutex<Option<ConnSink>>,
+    /// Who hears of new connections and waits (see [`Observation`]).
+    observer: Mutex<Option<Observer>>,
+    /// Whether waits are told to the observer (someone subscribes to them).
+    observe_waits: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -124,6 +146,8 @@ impl Pool {
                 initialising: Mutex::new(HashMap::new()),
                 announce: Mutex::new(None),
                 unsolicited: Mutex::new(None),
+                observer: Mutex::new(None),
+                observe_waits: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -139,6 +163,7 @@ impl Pool {
         limits: Limits,
         key: u32,
     ) -> Vec<u8> {
+        let began = std::time::Instant::now();
         let run =
             AssertUnwindSafe(self.try_query(sql, params, mode, conn, limits, key)).catch_unwind();
         let mut out = match run.await {
@@ -153,6 +178,7 @@ impl Pool {
             }
         }
         st.counters.queries += 1;
+        st.counters.query_time.record(began.elapsed());
         if out.first() == Some(&layout::STATUS_ERROR) {
             st.counters.errors += 1;
         }
@@ -313,6 +339,23 @@ impl Pool {
             .reserved
             .get(&conn)
             .is_some_and(|c| c.status() == crate::wire::IDLE)
+    }
+
+    /// Sets who hears of new connections and waits.
+    pub fn set_observer(&self, observer: Observer) {
+        *lock(&self.inner.observer) = Some(observer);
+    }
+
+    /// Whether waits for a connection are told to the observer.
+    pub fn observe_waits(&self, on: bool) {
+        self.inner.observe_waits.store(on, Ordering::Relaxed);
+    }
+
+    fn observe(&self, o: Observation) {
+        let observer = lock(&self.inner.observer).clone();
+        if let Some(observer) = observer {
+            observer(o);
+        }
     }
 
     /// A new id for a paged result or a copy; its low 8 bits name the shard that owns it.

@@ -22,6 +22,37 @@ pub struct Counters {
     pub errors: u64,
     /// Released connections whose session was reset (or rolled back) before reuse.
     pub resets: u64,
+    /// Callers that waited for a connection (rather than finding one at once).
+    pub acquire_waits: u64,
+    /// Their waits, summed, in microseconds.
+    pub acquire_wait_us: u64,
+    /// The longest of them, in microseconds.
+    pub acquire_wait_max_us: u64,
+    /// Connections opened over TLS.
+    pub tls: u64,
+    /// Connections opened in plaintext.
+    pub plain: u64,
+    /// Queries by how long they took in the engine (from the request to the answer's first
+    /// page), in powers of two of microseconds: bucket `i` holds `[2^i, 2^(i+1))`.
+    pub query_time: QueryTimes,
+}
+
+/// A histogram of query times (see [`Counters::query_time`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryTimes(pub [u64; 32]);
+
+impl Default for QueryTimes {
+    fn default() -> Self {
+        QueryTimes([0; 32])
+    }
+}
+
+impl QueryTimes {
+    /// Counts one query of `d`.
+    pub fn record(&mut self, d: std::time::Duration) {
+        let us = d.as_micros().max(1) as u64;
+        self.0[(63 - us.leading_zeros() as usize).min(31)] += 1;
+    }
 }
 
 /// A snapshot of a pool's state.
@@ -64,6 +95,14 @@ impl PoolStats {
         a.destroyed += b.destroyed;
         a.errors += b.errors;
         a.resets += b.resets;
+        a.acquire_waits += b.acquire_waits;
+        a.acquire_wait_us += b.acquire_wait_us;
+        a.acquire_wait_max_us = a.acquire_wait_max_us.max(b.acquire_wait_max_us);
+        a.tls += b.tls;
+        a.plain += b.plain;
+        for (x, y) in a.query_time.0.iter_mut().zip(b.query_time.0) {
+            *x += y;
+        }
     }
 }
 
@@ -115,5 +154,24 @@ impl Pool {
             unreachable_for: st.breaker.open_for(std::time::Instant::now()),
             counters,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn query_times_go_in_power_of_two_buckets() {
+        let mut t = QueryTimes::default();
+        t.record(Duration::from_micros(100));
+        assert_eq!(t.0[6], 1, "[64, 128)");
+        t.record(Duration::from_millis(5));
+        assert_eq!(t.0[12], 1, "[4096, 8192)");
+        t.record(Duration::from_secs(100_000));
+        assert_eq!(t.0[31], 1);
+        t.record(Duration::ZERO);
+        assert_eq!(t.0[0], 1);
     }
 }

@@ -273,6 +273,11 @@ impl Client {
         self.host_index = u8::try_from(i + 1).unwrap_or(0);
     }
 
+    /// Whether the session runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// Which of the settings' hosts it is connected to, counting from 1 (0: not known).
     pub fn host_index(&self) -> u8 {
         self.host_index
