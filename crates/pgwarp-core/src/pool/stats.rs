@@ -38,14 +38,8 @@ pub struct Counters {
 }
 
 /// A histogram of query times (see [`Counters::query_time`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryTimes(pub [u64; 32]);
-
-impl Default for QueryTimes {
-    fn default() -> Self {
-        QueryTimes([0; 32])
-    }
-}
 
 impl QueryTimes {
     /// Counts one query of `d`.
