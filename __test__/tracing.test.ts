@@ -141,3 +141,26 @@ describe('pgwarp:connect and pgwarp:acquire, and what stats() adds', () => {
     await pool.close();
   });
 });
+
+describe('scripts and COPY', () => {
+  it('are traced with their operation, and a script with its statement count', async () => {
+    const pool = newPool({ max: 1 });
+    const { seen, stop } = subscribe();
+    stops.push(stop);
+    await pool.exec('create temp table traced_copy (a int, b int, c int); select 1; select 2');
+    const script = seen.find((s) => s.event === 'asyncEnd' && s.ctx.operation === 'script');
+    expect(script?.ctx).toMatchObject({ batchSize: 3, command: 'SELECT' });
+    const t = `traced_${process.pid}`;
+    await pool.query(`create table ${t} (a int, b int, c int)`).execute();
+    seen.length = 0;
+    expect(await pool.copyRows(t, ['a', 'b', 'c'], [[1, 2, 3], [4, 5, 6]])).toBe(2);
+    expect(await pool.copyIn(`copy ${t} from stdin`, ['7\t8\t9\n'])).toBe(1);
+    const copies = seen.filter((s) => s.event === 'asyncEnd' && s.ctx.operation === 'copy').map((s) => [s.ctx.command, s.ctx.rowCount]);
+    expect(copies).toEqual([
+      ['COPY', 2],
+      ['COPY', 1],
+    ]);
+    await pool.query(`drop table ${t}`).execute();
+    await pool.close();
+  });
+});

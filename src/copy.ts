@@ -7,6 +7,7 @@
  * as it is consumed.
  * @module
  */
+import { traced, tracingOn } from './tracing';
 import { Readable } from 'node:stream';
 
 import { errorFromResult, ParameterError } from './errors';
@@ -91,7 +92,13 @@ async function start(runner: QueryRunner, sql: string, mode: number, label: stri
 }
 
 /** @internal `copyIn` of a pool, reserved connection or transaction. */
-export async function copyIn(runner: QueryRunner, sql: string, source: CopySource): Promise<number> {
+export function copyIn(runner: QueryRunner, sql: string, source: CopySource): Promise<number> {
+  const bridge = runner.bridge;
+  if (!tracingOn(bridge.trace)) return copyInUntraced(runner, sql, source);
+  return traced(bridge.trace, () => bridge.connectionInfo(), 'copy', String(sql), undefined, () => copyInUntraced(runner, sql, source), (n) => ({ command: 'COPY', rowCount: n }));
+}
+
+async function copyInUntraced(runner: QueryRunner, sql: string, source: CopySource): Promise<number> {
   if (typeof sql !== 'string') throw new ParameterError('copyIn() needs the COPY ... FROM STDIN statement as a string');
   if (!isIterable(source)) {
     throw new ParameterError(`copyIn() reads a Readable or an (async) iterable of Buffers or strings, not ${describe(source)}`);
@@ -137,7 +144,14 @@ function quoteTable(table: TableName): string {
 }
 
 /** @internal `copyRows` of a pool, reserved connection or transaction. */
-export async function copyRows(runner: QueryRunner, table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
+export function copyRows(runner: QueryRunner, table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
+  const bridge = runner.bridge;
+  if (!tracingOn(bridge.trace)) return copyRowsUntraced(runner, table, columns, rows);
+  const text = `copy ${Array.isArray(table) ? table.join('.') : String(table)} (${Array.isArray(columns) ? columns.join(', ') : ''}) from stdin`;
+  return traced(bridge.trace, () => bridge.connectionInfo(), 'copy', text, undefined, () => copyRowsUntraced(runner, table, columns, rows), (n) => ({ command: 'COPY', rowCount: n }));
+}
+
+async function copyRowsUntraced(runner: QueryRunner, table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
   const target = quoteTable(table);
   if (!Array.isArray(columns) || columns.length === 0) throw new ParameterError('copyRows() needs a non-empty array of column names');
   const list = columns.map((c) => quoteIdent(c, 'a column name')).join(', ');

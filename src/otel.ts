@@ -64,7 +64,6 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
     };
     if (ctx.host !== undefined) attributes['server.address'] = ctx.host;
     if (ctx.port !== undefined) attributes['server.port'] = ctx.port;
-    if (ctx.batchSize !== undefined && ctx.batchSize > 1) attributes['db.operation.batch.size'] = ctx.batchSize;
     if (ctx.params !== undefined) ctx.params.forEach((v, i) => (attributes[`db.query.parameter.${i}`] = v === null || v === undefined ? 'NULL' : String(v)));
     const span = tracer.startSpan(ctx.database, { kind: SpanKind.CLIENT, attributes }, context.active());
     inFlight.set(ctx, { span, started: performance.now() });
@@ -92,6 +91,7 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (ctx.error as Error)?.message });
     }
     span.setAttributes(common);
+    if (ctx.batchSize !== undefined && ctx.batchSize > 1) span.setAttribute('db.operation.batch.size', ctx.batchSize);
     if (ctx.rowCount !== undefined) span.setAttribute('db.response.returned_rows', ctx.rowCount);
     span.end();
     duration.record((performance.now() - f.started) / 1000, common);

@@ -2,6 +2,7 @@
  * A connection lent to one caller: what transactions and session state run on.
  * @module
  */
+import { traced, tracingOn } from './tracing';
 import type { Readable } from 'node:stream';
 
 import type { Bridge, Limits } from './bridge';
@@ -116,7 +117,14 @@ export class ReservedConnection implements QueryRunner {
   /** Runs a script of many statements on this connection; see `Pool.exec`. */
   exec(text: string): Promise<StatementResult[]> {
     if (this.released) return Promise.reject(new PgwarpError('this connection was released; reserve another one'));
-    return runScript(this.bridge, this.id, text, (buf) => this.noteScript(buf));
+    const run = () => runScript(this.bridge, this.id, text, (buf) => this.noteScript(buf));
+    const bridge = this.bridge;
+    if (!tracingOn(bridge.trace)) return run();
+    return traced(bridge.trace, () => bridge.connectionInfo(), 'script', text, undefined, run, (done) => ({
+      command: done.at(-1)?.command,
+      rowCount: done.reduce((n, s) => n + s.rowCount, 0),
+      batchSize: done.length,
+    }));
   }
 
   /** @internal A script whose answer keeps its rows (`EXEC_ROWS`, node-postgres' simple queries). */

@@ -170,6 +170,8 @@ export interface Completion {
   rowCount?: number;
   /** The answering host, counting from 1 (0: not known). */
   host?: number;
+  /** Statements in a script. */
+  batchSize?: number;
 }
 
 /** Whether `run` must go through {@link traced}: somebody subscribes, or a slow-query log is set. */
@@ -210,6 +212,7 @@ export function traced<R>(
       const c = done(result);
       ctx.command = c.command;
       ctx.rowCount = c.rowCount;
+      if (c.batchSize !== undefined) ctx.batchSize = c.batchSize;
       if (c.host !== undefined && c.host > 0 && c.host <= i.hosts.length) {
         ctx.host = i.hosts[c.host - 1];
         ctx.port = i.ports[c.host - 1];
