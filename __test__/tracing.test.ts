@@ -164,3 +164,32 @@ describe('scripts and COPY', () => {
     await pool.close();
   });
 });
+
+describe('streams', () => {
+  it('one traced call from the first row to the end, with the rows received; a loop left early ends it too', async () => {
+    const pool = newPool({ max: 1 });
+    const { seen, stop } = subscribe();
+    stops.push(stop);
+    let n = 0;
+    for await (const _ of pool.query('select generate_series(1, 2500) as i').stream({ batchSize: 1000 })) n++;
+    expect(n).toBe(2500);
+    const tick = () => new Promise((r) => setImmediate(r));
+    await tick();
+    const done = seen.filter((s) => s.ctx.operation === 'stream').map((s) => s.event);
+    expect(done).toEqual(['start', 'end', 'asyncStart', 'asyncEnd']);
+    expect(seen.find((s) => s.event === 'asyncEnd')?.ctx).toMatchObject({ command: 'SELECT', rowCount: 2500 });
+    seen.length = 0;
+    for await (const _ of pool.query('select generate_series(1, 5000) as i').stream({ batchSize: 100 })) break;
+    await tick();
+    expect(seen.filter((s) => s.ctx.operation === 'stream').map((s) => s.event)).toEqual(['start', 'end', 'asyncStart', 'asyncEnd']);
+    seen.length = 0;
+    await expect(
+      (async () => {
+        for await (const _ of pool.query('select 1 / (i - 3) from generate_series(1, 5) as i').stream()) void _;
+      })(),
+    ).rejects.toThrow(/division by zero/);
+    await tick();
+    expect(seen.some((s) => s.event === 'error' && s.ctx.operation === 'stream')).toBe(true);
+    await pool.close();
+  });
+});

@@ -187,6 +187,34 @@ export const drivers = {
     },
   },
 
+  // What tracing costs: a pgwarp:query subscriber that does almost nothing, and pgwarp/otel
+  // with the SDK's tracer (batched to an exporter that drops them) and meter.
+  'pgwarp-subscribed': {
+    label: 'pgwarp, with a pgwarp:query subscriber',
+    async open(url, options) {
+      const { tracingChannel } = require('node:diagnostics_channel');
+      let n = 0;
+      const count = () => n++;
+      tracingChannel('pgwarp:query').subscribe({ start: count, end: count, asyncStart: count, asyncEnd: count, error: count });
+      return openPgwarp(require('../dist/index.js'), url, options);
+    },
+  },
+
+  'pgwarp-otel': {
+    label: 'pgwarp, with pgwarp/otel instrument()',
+    async open(url, options) {
+      const { context } = require('@opentelemetry/api');
+      const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+      const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+      const { MeterProvider } = require('@opentelemetry/sdk-metrics');
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      const drop = { export: (spans, done) => done({ code: 0 }), shutdown: async () => {} };
+      const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(drop)] });
+      require('../dist/otel.js').instrument({ tracerProvider, meterProvider: new MeterProvider() });
+      return openPgwarp(require('../dist/index.js'), url, options);
+    },
+  },
+
   'pgwarp-baseline': {
     label: 'pgwarp baseline (PGWARP_BASELINE build)',
     available() {

@@ -2,7 +2,8 @@
  * `stream()`: rows one at a time, page by page from the engine, with backpressure.
  * @module
  */
-import { decodeResult, morePages, readColumnMeta, resultBits, type Column, type DecodeOptions } from './decode';
+import { traced, tracingOn } from './tracing';
+import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type DecodeOptions } from './decode';
 import type { QueryRunner } from './query-result';
 import { abortError, arm, interrupt, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 import type { Codecs } from './codecs';
@@ -36,6 +37,10 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
 
   /** @internal The server's command tag, once the last page has come (empty before). */
   tag = '';
+  /** Ends the stream's `pgwarp:query` trace (set while traced). */
+  private traceEnd: ((err?: unknown) => void) | undefined;
+  /** Rows received, for the trace. */
+  private received = 0;
   /** @internal The descriptors of the result's columns, once the first page has come. */
   get columnMeta(): Buffer | undefined {
     return this.meta;
@@ -144,6 +149,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
       let buf: Buffer | undefined;
       if (!this.started) {
         this.started = true;
+        this.startTrace();
         if (this.cancel !== undefined) {
           // A connection of its own (or the holder's), so a cancel can reach the statement
           // before its first page.
@@ -182,6 +188,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         this.follow(morePages(buf));
         const page = decodeResult<T>(buf, this.sql, this.decode, !this.described);
         if (page.tag !== '') this.tag = page.tag;
+        this.received += page.rows.length;
         if (this.codecs !== undefined) await this.codecs.rows(this.runner, page.rows, page.columns, this.decode.rowMode === 'array');
         if (!this.described) {
           this.described = true;
@@ -193,12 +200,30 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
         buf = this.ahead === undefined ? undefined : await this.race(this.ahead);
       }
     } catch (err) {
+      this.endTrace(err);
       await this.close();
       throw err;
     }
     this.done = true;
+    this.endTrace();
     this.ended();
     return { value: undefined, done: true };
+  }
+
+  /** From the first row asked for to the end (or the loop left early), as one traced call. */
+  private startTrace(): void {
+    const bridge = this.runner.bridge;
+    if (!tracingOn(bridge.trace)) return;
+    let settle!: (err?: unknown) => void;
+    const over = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
+    this.traceEnd = settle;
+    traced(bridge.trace, () => bridge.connectionInfo(), 'stream', this.sql, this.params, () => over, () => ({ command: commandOf(this.tag), rowCount: this.received })).catch(() => {});
+  }
+
+  private endTrace(err?: unknown): void {
+    const end = this.traceEnd;
+    this.traceEnd = undefined;
+    end?.(err);
   }
 
   /** Notes the cursor of the pages to come, and asks for the next one before decoding this. */
@@ -238,6 +263,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
   }
 
   private async close(): Promise<void> {
+    this.endTrace();
     this.done = true;
     this.rows = [];
     const cursor = this.cursor;

@@ -207,9 +207,9 @@ export function traced<R>(
   if (trace.params && params !== undefined) ctx.params = params;
   if (batchSize !== undefined) ctx.batchSize = batchSize;
   const started = performance.now();
-  const finish = (error: unknown, result?: R) => {
-    if (result !== undefined) {
-      const c = done(result);
+  const finish = (failed: boolean, error: unknown, result?: R) => {
+    if (!failed) {
+      const c = done(result as R);
       ctx.command = c.command;
       ctx.rowCount = c.rowCount;
       if (c.batchSize !== undefined) ctx.batchSize = c.batchSize;
@@ -221,7 +221,7 @@ export function traced<R>(
     const ms = performance.now() - started;
     if (trace.log !== undefined && ms >= trace.slowQueryMs) {
       const event: SlowQueryEvent = { kind: 'slow-query', sql, durationMs: ms, command: ctx.command, rowCount: ctx.rowCount, host: ctx.host, port: ctx.port };
-      if (error !== undefined) event.error = error;
+      if (failed) event.error = error;
       try {
         trace.log(event);
       } catch {
@@ -232,11 +232,11 @@ export function traced<R>(
   const wrapped = () =>
     run().then(
       (result) => {
-        finish(undefined, result);
+        finish(false, undefined, result);
         return result;
       },
       (err: unknown) => {
-        finish(err);
+        finish(true, err);
         throw err;
       },
     );
