@@ -73,6 +73,12 @@ describe('pgwarp/otel', () => {
       expect(mine.map((p) => p.attributes['db.client.connection.state']).sort()).toEqual(['idle', 'used']);
       const max = (await metric('db.client.connection.max')).find((p) => p.attributes['db.client.connection.pool.name'] === 'otel-test');
       expect(max?.value).toBe(2);
+      // A transaction: the wait for its connection and how long it was held.
+      await pool.transaction((tx) => tx.query('select 1').execute());
+      const waited = await metric('db.client.connection.wait_time');
+      const used = await metric('db.client.connection.use_time');
+      expect((waited[0]?.value as { count: number }).count).toBeGreaterThan(0);
+      expect((used[0]?.value as { count: number }).count).toBeGreaterThan(0);
       // disable(): nothing more.
       otel.disable();
       const before = exporter.getFinishedSpans().length;

@@ -15,7 +15,7 @@
  */
 import { context, metrics, SpanKind, SpanStatusCode, trace, type Attributes, type BatchObservableCallback, type MeterProvider, type Span, type TracerProvider } from '@opentelemetry/api';
 
-import { livePools, queryChannel, type QueryTraceContext } from './tracing';
+import { acquireChannel, livePools, queryChannel, releaseChannel, type AcquireTraceContext, type QueryTraceContext } from './tracing';
 
 const NAME = 'pgwarp';
 const VERSION: string = (require('../package.json') as { version: string }).version;
@@ -113,6 +113,18 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
   const count = meter.createObservableUpDownCounter('db.client.connection.count', { description: 'Connections open, by state.', unit: '{connection}' });
   const max = meter.createObservableUpDownCounter('db.client.connection.max', { description: 'The most connections the pool opens.', unit: '{connection}' });
   const pending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', { description: 'Callers waiting for a connection.', unit: '{request}' });
+  const waitTime = meter.createHistogram('db.client.connection.wait_time', { description: 'Time to obtain a connection of its own from the pool.', unit: 's' });
+  const useTime = meter.createHistogram('db.client.connection.use_time', { description: 'Time between borrowing a connection and returning it.', unit: 's' });
+  const waited = {
+    start: none,
+    end: none,
+    asyncStart: none,
+    error: none,
+    asyncEnd: (message: unknown) => waitTime.record((message as AcquireTraceContext).durationMs / 1000),
+  };
+  const released = (message: unknown) => useTime.record((message as { durationMs: number }).durationMs / 1000);
+  acquireChannel.subscribe(waited);
+  releaseChannel.subscribe(released);
   const timeouts = meter.createObservableCounter('db.client.connection.timeouts', { description: 'Callers that gave up waiting for a connection (acquireTimeout).', unit: '{timeout}' });
   const instruments = [count, max, pending, timeouts];
   const observe: BatchObservableCallback = (result) => {
@@ -135,6 +147,8 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
       if (!on) return;
       on = false;
       queryChannel.unsubscribe(handlers);
+      acquireChannel.unsubscribe(waited);
+      releaseChannel.unsubscribe(released);
       meter.removeBatchObservableCallback(observe, instruments);
     },
   };
@@ -144,3 +158,4 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
 function poolName(info: { hosts: string[]; ports: number[]; database: string; applicationName?: string | null }): string {
   return info.applicationName ?? `${info.hosts[0] ?? ''}:${info.ports[0] ?? ''}/${info.database}`;
 }
+

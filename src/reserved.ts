@@ -2,7 +2,7 @@
  * A connection lent to one caller: what transactions and session state run on.
  * @module
  */
-import { traced, tracingOn } from './tracing';
+import { releaseChannel, traced, tracingOn } from './tracing';
 import type { Readable } from 'node:stream';
 
 import type { Bridge, Limits } from './bridge';
@@ -97,7 +97,16 @@ export class ReservedConnection implements QueryRunner {
     private readonly defaults: QueryDefaults,
     /** False for the connection `onConnect` prepares: the pool takes it back itself. */
     private readonly releasable = true,
-  ) {}
+  ) {
+    if (releaseChannel.hasSubscribers) this.reservedAt = performance.now();
+  }
+
+  /** When it was reserved, while `pgwarp:release` has a subscriber. */
+  private readonly reservedAt: number | undefined;
+
+  private tellReleased(): void {
+    if (this.reservedAt !== undefined && releaseChannel.hasSubscribers) releaseChannel.publish({ durationMs: performance.now() - this.reservedAt });
+  }
 
   /**
    * @internal A reservation asked for without waiting for it: named by a ticket, which the
@@ -198,6 +207,7 @@ export class ReservedConnection implements QueryRunner {
   async end(commit: boolean): Promise<string> {
     if (this.released) throw new PgwarpError('this connection was released; reserve another one');
     const ended = this.bridge.end(this.id, commit);
+    this.tellReleased();
     this.released = ended.then(() => {});
     this.released.catch(() => {});
     const buf = await ended;
@@ -220,6 +230,7 @@ export class ReservedConnection implements QueryRunner {
     // behind the reset.
     this.bridge.release(this.id);
     this.released = Promise.resolve();
+    this.tellReleased();
     return this.released;
   }
 

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { tracingChannel } from 'node:diagnostics_channel';
+ * import { channel, tracingChannel } from 'node:diagnostics_channel';
  * tracingChannel('pgwarp:query').subscribe({
  *   start(ctx) { console.log('->', ctx.sql, ctx.database); },
  *   asyncEnd(ctx) { console.log('<-', ctx.command, ctx.rowCount, `${ctx.host}:${ctx.port}`); },
@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { tracingChannel } from 'node:diagnostics_channel';
+import { channel, tracingChannel } from 'node:diagnostics_channel';
 
 import { ParameterError } from './errors';
 import type { NativeConnectionInfo } from './native';
@@ -120,8 +120,18 @@ export interface AcquireTraceContext {
  */
 export const connectChannel = tracingChannel<unknown, ConnectTraceContext & object>('pgwarp:connect');
 
-/** Callers that waited for a connection, published (as `pgwarp:connect`) once the wait ended. */
+/**
+ * Connections taken by callers of their own (reservations, transactions), with the time they
+ * waited (0 when one was free), and pool queries that had to wait; published (as
+ * `pgwarp:connect`) once the wait ended.
+ */
 export const acquireChannel = tracingChannel<unknown, AcquireTraceContext & object>('pgwarp:acquire');
+
+/**
+ * A reserved connection (a transaction's, `reserve()`'s) given back: `{ durationMs }` it was
+ * held (a plain channel; for `db.client.connection.use_time`).
+ */
+export const releaseChannel = channel('pgwarp:release');
 
 /** Publishes what happened off the thread on `channel`, its events in order. */
 export function publishDone<C extends object>(channel: { start: { publish(m: unknown): void }; end: { publish(m: unknown): void }; asyncStart: { publish(m: unknown): void }; asyncEnd: { publish(m: unknown): void }; error: { publish(m: unknown): void } }, ctx: C & { error?: unknown }): void {

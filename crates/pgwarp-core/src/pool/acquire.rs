@@ -80,6 +80,11 @@ impl Pool {
         };
         tokio::pin!(expired);
         let mut waiting: Option<Instant> = None;
+        // Observed: every reservation's wait is told, a zero one too (for wait-time metrics).
+        let observed = want == Want::Exclusive
+            && inner
+                .observe_waits
+                .load(std::sync::atomic::Ordering::Relaxed);
         let mut place: Option<Place> = None;
         let result = loop {
             let notified = inner.changed.notified();
@@ -149,6 +154,11 @@ impl Pool {
                 break Err(self.timeout_error());
             }
         };
+        if observed && waiting.is_none() {
+            self.observe(super::Observation::Waited {
+                took: Duration::ZERO,
+            });
+        }
         if let Some(since) = waiting {
             let took = since.elapsed();
             let us = took.as_micros() as u64;
