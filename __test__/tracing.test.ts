@@ -163,6 +163,12 @@ describe('scripts and COPY', () => {
       ['COPY', 2],
       ['COPY', 1],
     ]);
+    seen.length = 0;
+    const chunks: Buffer[] = [];
+    for await (const chunk of pool.copyOut(`copy ${t} to stdout`)) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).toString().split('\n').filter(Boolean)).toHaveLength(3);
+    await new Promise((r) => setImmediate(r));
+    expect(seen.filter((s) => s.event === 'asyncEnd' && s.ctx.operation === 'copy').map((s) => [s.ctx.command, s.ctx.rowCount])).toEqual([['COPY', 3]]);
     await pool.query(`drop table ${t}`).execute();
     await pool.close();
   });

@@ -234,6 +234,7 @@ export function copyOut(runner: QueryRunner, sql: string): Readable {
           return;
         }
         page = runner.run(sql, undefined, MODE_COPY_OUT);
+        traceCopyOut(runner, sql, stream);
       } else if (cursor !== 0) {
         page = runner.next(cursor);
       }
@@ -250,4 +251,16 @@ export function copyOut(runner: QueryRunner, sql: string): Readable {
     },
   });
   return stream;
+}
+
+/** A `copyOut()` stream as one traced call, from its first read to its end (or its error). */
+function traceCopyOut(runner: QueryRunner, sql: string, stream: Readable & { rowCount?: number }): void {
+  const bridge = runner.bridge;
+  if (!tracingOn(bridge.trace)) return;
+  const over = new Promise<void>((resolve, reject) => {
+    stream.once('end', () => resolve());
+    stream.once('close', () => resolve());
+    stream.once('error', reject);
+  });
+  traced(bridge.trace, () => bridge.connectionInfo(), 'copy', sql, undefined, () => over, () => ({ command: 'COPY', rowCount: stream.rowCount })).catch(() => {});
 }
