@@ -187,6 +187,16 @@ export const drivers = {
     },
   },
 
+  // What the tagged template costs over query(): the same statement, rendered per call.
+  'pgwarp-sql': {
+    label: 'pgwarp, through pool.sql`...`',
+    async open(url, options) {
+      const driver = await openPgwarp(require('../dist/index.js'), url, options);
+      const sql = driver.pool.sql;
+      return { ...driver, point: (i) => sql`select ${i}::int as n`.scalar() };
+    },
+  },
+
   // What tracing costs: a pgwarp:query subscriber that does almost nothing, and pgwarp/otel
   // with the SDK's tracer (batched to an exporter that drops them) and meter.
   'pgwarp-subscribed': {

@@ -198,13 +198,18 @@ export interface DecodeOptions {
    * gets it called on the text; the others keep the engine's value in pg's shape.
    */
   pg?: { bits: number; parser(oid: number): Parser | undefined };
+  /** Run unnamed, not through the statement cache (mode bit `UNNAMED`). */
+  unnamed?: boolean;
 }
 
 /** The mode bits a request with these options adds to its mode. */
 export function resultBits(opts: DecodeOptions): number {
   if (opts.pg !== undefined) return opts.pg.bits;
-  return opts.text ? TEXT_RESULTS : opts.jsonNumbers === 'exact' ? EXACT_JSON : 0;
+  return (opts.text ? TEXT_RESULTS : opts.jsonNumbers === 'exact' ? EXACT_JSON : 0) | (opts.unnamed ? UNNAMED : 0);
 }
+
+/** The bit of a request's mode that runs it unnamed, past the statement cache (`query::UNNAMED`). */
+export const UNNAMED = 0x200;
 
 /** The bit of a request's mode that asks for text results (`query::TEXT_RESULTS`). */
 export const TEXT_RESULTS = 0x40;

@@ -32,3 +32,4 @@ export {
 } from './errors';
 export * from './sqlstate-errors';
 export { ReadYourWrites } from './read-your-writes';
+export { EmptyListError, SqlHelper, SqlQuery, type Fragment, type Sql } from './sql-template';

@@ -2,6 +2,7 @@
  * The pool users hold: the entry point of every query.
  * @module
  */
+import { makeSql, type Sql } from './sql-template';
 import type { Readable } from 'node:stream';
 
 import { Bridge, type Limits } from './bridge';
@@ -156,6 +157,20 @@ export class Pool implements QueryRunner {
     }
     this.bridge.ready(id, error);
   }
+
+  /**
+   * The tagged-template form of {@link Pool.query}, bound here: every `${value}` is a
+   * parameter; `sql(...)` builds identifiers, lists, inserts and assignments (see `Sql`).
+   *
+   * @example
+   * ```ts
+   * const rows = await pool.sql`select * from users where id = ${id}`;
+   * ```
+   */
+  get sql(): Sql {
+    return (this.tag ??= makeSql(this, this.defaults));
+  }
+  private tag: Sql | undefined;
 
   /**
    * A query with `$1, $2, ...` placeholders. Nothing runs until a method of the result is

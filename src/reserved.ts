@@ -2,6 +2,7 @@
  * A connection lent to one caller: what transactions and session state run on.
  * @module
  */
+import { makeSql, type Sql } from './sql-template';
 import { releaseChannel, traced, tracingOn } from './tracing';
 import type { Readable } from 'node:stream';
 
@@ -117,6 +118,20 @@ export class ReservedConnection implements QueryRunner {
     bridge.claim(ticket);
     return new ReservedConnection(bridge, ticket, defaults);
   }
+
+  /**
+   * The tagged-template form of {@link ReservedConnection.query}, bound here: every `${value}` is a
+   * parameter; `sql(...)` builds identifiers, lists, inserts and assignments (see `Sql`).
+   *
+   * @example
+   * ```ts
+   * const rows = await conn.sql`select * from users where id = ${id}`;
+   * ```
+   */
+  get sql(): Sql {
+    return (this.tag ??= makeSql(this, this.defaults));
+  }
+  private tag: Sql | undefined;
 
   /** A query on this connection; same API as `pool.query()`. */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {

@@ -3,6 +3,7 @@
  * and opt-in retry of serialization failures and deadlocks.
  * @module
  */
+import { makeSql, type Sql } from './sql-template';
 import type { Readable } from 'node:stream';
 
 import type { Bridge, Limits } from './bridge';
@@ -106,6 +107,20 @@ export class Transaction implements QueryRunner {
       throw err;
     }
   }
+
+  /**
+   * The tagged-template form of {@link Transaction.query}, bound here: every `${value}` is a
+   * parameter; `sql(...)` builds identifiers, lists, inserts and assignments (see `Sql`).
+   *
+   * @example
+   * ```ts
+   * const rows = await tx.sql`select * from users where id = ${id}`;
+   * ```
+   */
+  get sql(): Sql {
+    return (this.tag ??= makeSql(this, this.defaults));
+  }
+  private tag: Sql | undefined;
 
   /** A query in the transaction; same API as `pool.query()`. */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {

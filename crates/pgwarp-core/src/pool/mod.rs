@@ -196,7 +196,8 @@ impl Pool {
     ) -> Result<Vec<u8>, Error> {
         let run = query::Run {
             cancel_key: key,
-            prepare: self.inner.options.prepare,
+            prepare: self.inner.options.prepare
+                && (mode & crate::result::plan::PG_VALUES != 0 || mode & query::UNNAMED == 0),
             format: ResultFormat::of_mode(mode),
             autocommit: conn != 0 && mode & query::AUTOCOMMIT != 0,
             verbatim: mode & crate::result::plan::PG_VALUES != 0,

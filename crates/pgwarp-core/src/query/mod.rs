@@ -89,6 +89,12 @@ pub const MODE_BITS: u32 = 0x1f;
 /// path's rules ([`Run::autocommit`]).
 pub const AUTOCOMMIT: u32 = 0x20;
 
+/// Mode bit: run this statement unnamed (Parse/Bind/Execute of the unnamed statement), not
+/// through the statement cache: for texts whose shape varies with their values (a tagged
+/// template's multi-row insert), which would fill the cache with one statement each. Read
+/// only without `PG_VALUES`, whose mask uses the bits above 8.
+pub const UNNAMED: u32 = 0x200;
+
 /// Who runs the statement, which decides what its end must look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Caller {
