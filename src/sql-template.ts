@@ -91,8 +91,12 @@ export interface Sql {
 /** The tag bound to `runner`. */
 export function makeSql(runner: QueryRunner, defaults: QueryDefaults): Sql {
   const sql = (first: unknown, ...rest: unknown[]): SqlQuery | SqlHelper => {
-    if (isTemplate(first)) return new SqlQuery(runner, defaults, first, rest, render(first, rest));
-    return helper(first, rest);
+    if (!isTemplate(first)) return helper(first, rest);
+    // Values only (the common case): the text is the same at every call of this template
+    // (JavaScript passes the same strings array each time), so it is built once.
+    const text = rest.every(isPlain) ? plainText(first) : undefined;
+    if (text !== undefined && rest.length <= MAX_PARAMETERS) return new SqlQuery(runner, defaults, first, rest, { text, params: rest, varies: false });
+    return new SqlQuery(runner, defaults, first, rest, render(first, rest));
   };
   return Object.assign(sql, {
     unsafe<T>(text: string, params?: readonly unknown[]): SqlQuery<T> {
@@ -111,6 +115,23 @@ export function makeSql(runner: QueryRunner, defaults: QueryDefaults): Sql {
       return new SqlHelper('array', value, [], type);
     },
   }) as Sql;
+}
+
+const plainTexts = new WeakMap<TemplateStringsArray, string>();
+
+/** The text of a template whose values are all parameters: `$1`, `$2`, ... between its strings. */
+function plainText(strings: TemplateStringsArray): string {
+  let text = plainTexts.get(strings);
+  if (text === undefined) {
+    text = strings[0];
+    for (let i = 1; i < strings.length; i++) text += `$${i}${strings[i]}`;
+    plainTexts.set(strings, text);
+  }
+  return text;
+}
+
+function isPlain(v: unknown): boolean {
+  return !(v instanceof QueryResult || v instanceof SqlHelper);
 }
 
 /** A tag call, recognised strictly: the frozen strings array with `raw` that JavaScript makes. */
