@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::session::Marks;
-use crate::statement_cache::StatementCache;
+use crate::statement_cache::{Prepared, StatementCache};
+use crate::sync::lock;
 use crate::wire::{self, Cancelled, Client, Description, Settings, TypeCache};
 
 /// Connections of one pool that were opened, and that are gone (their socket closed or
@@ -19,14 +20,6 @@ pub struct Lives {
     pub created: AtomicU64,
     /// Connections dropped.
     pub destroyed: AtomicU64,
-}
-
-/// A statement prepared on one connection, under a name of that connection's.
-pub struct Prepared {
-    /// The server-side name.
-    pub name: String,
-    /// Its parameter and column types.
-    pub description: Description,
 }
 
 /// An open connection shared by the queries pipelined on it.
@@ -450,10 +443,4 @@ pub fn next_id(shard: u8) -> u32 {
             return (n << 8) | shard as u32;
         }
     }
-}
-
-/// A poisoned lock only means another query panicked mid-update of a cache or counter; the data
-/// is still consistent enough to use, and refusing would turn one bug into a dead pool.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

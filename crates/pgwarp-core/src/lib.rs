@@ -22,8 +22,10 @@ pub mod params;
 pub mod pool;
 pub mod query;
 pub mod result;
+pub mod server_error;
 pub mod session;
 pub mod statement_cache;
+mod sync;
 pub mod types;
 pub mod wire;
 

@@ -8,7 +8,15 @@ use std::sync::Arc;
 
 use lru::LruCache;
 
-use crate::connection::Prepared;
+use crate::wire::Description;
+
+/// A statement prepared on one connection, under a name of that connection's.
+pub struct Prepared {
+    /// The server-side name.
+    pub name: String,
+    /// Its parameter and column types.
+    pub description: Description,
+}
 
 /// Longest text kept in the cache; longer ones are prepared for one use and closed.
 pub const MAX_CACHED_TEXT: usize = 64 * 1024;
@@ -90,7 +98,6 @@ impl StatementCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Description;
 
     fn prepared(name: &str) -> Arc<Prepared> {
         Arc::new(Prepared {

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crate::connection::lock;
+use crate::sync::lock;
 
 /// The batch and the wake-up that announces it.
 pub struct Completions {

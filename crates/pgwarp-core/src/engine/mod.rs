@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::PoolOptions;
-use crate::connection::lock;
 use crate::error::Error;
 use crate::pool::{CopyInput, Pool, PoolStats};
 use crate::result::layout::error_buffer;
+use crate::sync::lock;
 
 pub use completions::Completions;
 use requests::{Request, SqlText};

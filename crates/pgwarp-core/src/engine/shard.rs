@@ -216,12 +216,12 @@ struct Activity {
 
 impl Activity {
     fn touch(&self) {
-        *crate::connection::lock(&self.at) = Some(std::time::Instant::now());
+        *crate::sync::lock(&self.at) = Some(std::time::Instant::now());
         self.resume.notify_one();
     }
 
     fn recent(&self, window: Duration) -> bool {
-        crate::connection::lock(&self.at).is_some_and(|t| t.elapsed() < window)
+        crate::sync::lock(&self.at).is_some_and(|t| t.elapsed() < window)
     }
 }
 

@@ -20,9 +20,9 @@ use futures_util::FutureExt;
 
 use super::completions::Completions;
 use super::shard::{run, Command};
-use crate::connection::lock;
 use crate::pool::{panic_error, Pool};
 use crate::result::layout::{error_buffer, value_buffer};
+use crate::sync::lock;
 
 /// The bit that marks a connection number as a ticket.
 pub const TICKET_BIT: u32 = 0x8000_0000;

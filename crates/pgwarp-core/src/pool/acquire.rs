@@ -9,9 +9,10 @@ use tokio::sync::oneshot;
 
 use super::handoff::Place;
 use super::{Announce, Inner, Pool};
-use crate::connection::{self, lock, Connection};
+use crate::connection::{self, Connection};
 use crate::error::Error;
 use crate::session;
+use crate::sync::lock;
 
 /// A connection lent to one query; gives it back on drop, whatever happened.
 pub(super) struct Lease {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use super::acquire::Want;
 use super::Pool;
-use crate::connection::lock;
 use crate::error::Error;
+use crate::sync::lock;
 
 /// How long callers wait for a probe before failing at once.
 pub(super) const GRACE: Duration = Duration::from_secs(5);

@@ -5,10 +5,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::exclusive::{Hold, Outcome};
 use super::Pool;
-use crate::connection::lock;
 use crate::copy_in::CopyIn;
 use crate::error::Error;
 use crate::result::layout::{count_buffer, error_buffer, value_buffer};
+use crate::sync::lock;
 
 /// A request for a copy in progress.
 pub enum CopyInput {

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Lease, Pool, PAGES_AHEAD};
-use crate::connection::{lock, Connection, HoldFlag};
+use crate::connection::{Connection, HoldFlag};
 use crate::copy_out::{self, CopyPager};
 use crate::error::Error;
 use crate::params::Value;
 use crate::query::{self, Caller, Limits, Mode, Pager};
 use crate::result::layout::{self, value_buffer};
+use crate::sync::lock;
 
 /// Answered once the stopped work has left its connection clean.
 pub(super) type StopReply = oneshot::Sender<()>;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Pool, Want};
-use crate::connection::lock;
+use crate::sync::lock;
 
 impl Pool {
     /// How often [`Pool::maintain`] runs.

@@ -31,12 +31,13 @@ use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::PoolOptions;
-use crate::connection::{lock, Connection, Lives};
+use crate::connection::{Connection, Lives};
 use crate::error::Error;
 use crate::params;
 use crate::query::{self, Caller, Limits, Mode, Pager};
 use crate::result::layout::{self, error_buffer};
 use crate::result::ResultFormat;
+use crate::sync::lock;
 use crate::wire::Settings;
 
 /// Tells JavaScript that new connection `id` waits for `onConnect`.

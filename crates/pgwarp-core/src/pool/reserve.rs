@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Lease, Pool, Want};
-use crate::connection::{lock, Connection};
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::result::ResultEncoder;
 use crate::session;
+use crate::sync::lock;
 use crate::wire;
 
 /// How long `release()` waits for the holder's statements still running (a stream it left

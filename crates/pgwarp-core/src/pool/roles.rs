@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::acquire::Lease;
 use super::Pool;
-use crate::connection::{lock, Connection};
+use crate::connection::Connection;
+use crate::sync::lock;
 use crate::wire::{self, hosts::Role};
 
 /// A check that takes longer is given up (the next tick tries again).

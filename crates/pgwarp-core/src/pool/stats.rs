@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use super::Pool;
-use crate::connection::lock;
+use crate::sync::lock;
 
 /// Running totals since the pool started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use super::{ConnSink, Pool};
-use crate::connection::{lock, Connection};
+use crate::connection::Connection;
 use crate::error::Error;
+use crate::sync::lock;
 use crate::wire::conn::Ending;
 use crate::wire::Cancelled;
 

@@ -11,10 +11,11 @@ use postgres_protocol::message::backend::{AuthenticationSaslBody, Header, Messag
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::server_error::ServerError;
+use super::settings::{ChannelBinding, Settings};
 use super::socket::Socket;
-use super::startup::{io_error, ChannelBinding, Settings};
+use super::startup::io_error;
 use crate::error::Error;
+use crate::server_error::ServerError;
 
 /// The longest message expected during startup (authentication, parameters, errors).
 const STARTUP_MESSAGE_LIMIT: usize = 1 << 20;

@@ -33,7 +33,7 @@ use super::conn::Client;
 use super::negotiate::{negotiate, Negotiated};
 use super::socket::{self, Socket, Target};
 use super::tls::Tls;
-use crate::connection::lock;
+use crate::sync::lock;
 
 /// How long the server may take to close a cancel's connection before the session is given
 /// up: a cancel that may still arrive must not be left behind.

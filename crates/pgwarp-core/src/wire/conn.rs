@@ -12,10 +12,10 @@ use tokio::sync::{mpsc, Notify};
 
 use super::hosts::HostEntry;
 use super::pipe::{Lost, Pipe, Responses};
-use super::server_error::ServerError;
 use super::socket::{Socket, Target};
 use super::task::Task;
-use crate::connection::lock;
+use crate::server_error::ServerError;
+use crate::sync::lock;
 
 /// `I`: idle, outside a transaction.
 pub const IDLE: u8 = b'I';

@@ -9,8 +9,8 @@ use postgres_protocol::message::frontend;
 
 use super::conn::Client;
 use super::pipe::Responses;
-use super::server_error::ServerError;
 use crate::error::Error;
+use crate::server_error::ServerError;
 
 /// Bytes of COPY data waiting to be written before a writer waits (backpressure).
 const UNWRITTEN_LIMIT: usize = 512 * 1024;

@@ -15,8 +15,8 @@ use postgres_protocol::IsNull;
 use super::conn::Client;
 use super::pipe::{Poison, Responses};
 use super::prepare::{encode_error, RawColumns};
-use super::server_error::ServerError;
 use crate::error::Error;
+use crate::server_error::ServerError;
 
 /// A parameter value ready for Bind: its bytes (`None`: NULL) and whether they are binary.
 pub type Param<'a> = (Option<&'a [u8]>, bool);

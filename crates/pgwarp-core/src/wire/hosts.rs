@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crate::connection::lock;
+use crate::sync::lock;
 
 /// A server's role, as it last reported or answered it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

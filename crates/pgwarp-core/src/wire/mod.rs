@@ -18,7 +18,7 @@ pub mod passfile;
 pub mod pipe;
 pub mod prepare;
 pub mod role_check;
-pub mod server_error;
+pub mod settings;
 pub mod simple;
 pub mod socket;
 pub mod startup;
@@ -28,18 +28,17 @@ pub mod tls;
 pub mod tls_files;
 pub mod typeinfo;
 
+pub use crate::server_error::ServerError;
 pub use cancel::{CancelToken, Cancelled};
 pub use conn::{Client, Unsolicited, UnsolicitedSink, FAILED, IDLE, IN_TRANSACTION};
 pub use copy::{CopyIn, CopyOut};
 pub use execute::{Param, Rows};
 pub use pipe::{Lost, Poison};
 pub use prepare::{Column, Description, RawColumns};
-pub use server_error::ServerError;
+pub use settings::{ChannelBinding, PasswordFn, PasswordFuture, Settings, TargetSessionAttrs};
 pub use simple::{Script, ScriptAnswer, ScriptSink};
 pub use socket::{Host, TcpOptions};
-pub use startup::{
-    connect, ChannelBinding, PasswordFn, PasswordFuture, Settings, TargetSessionAttrs,
-};
+pub use startup::connect;
 pub use tls::{SslMode, Tls};
 pub use tls_files::TlsFiles;
 pub use typeinfo::TypeCache;

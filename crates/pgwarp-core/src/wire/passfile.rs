@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use super::settings::Settings;
 use super::socket::Host;
-use super::startup::Settings;
 use crate::error::Error;
 
 /// The password for this connection attempt, if the password file has one.

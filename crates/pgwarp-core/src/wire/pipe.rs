@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::BytesMut;
 use postgres_protocol::message::backend::Message;
 
-use crate::connection::lock;
+use crate::sync::lock;
 
 /// Bytes a pipe holds before the connection task waits for its consumer.
 const CAPACITY: usize = 256 * 1024;

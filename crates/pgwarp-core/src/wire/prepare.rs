@@ -7,9 +7,9 @@ use postgres_protocol::message::frontend;
 use postgres_types::{Kind, Type};
 
 use super::conn::Client;
-use super::server_error::ServerError;
 use super::typeinfo::TypeCache;
 use crate::error::Error;
+use crate::server_error::ServerError;
 
 /// A result column, as the server describes it.
 #[derive(Clone, Debug)]

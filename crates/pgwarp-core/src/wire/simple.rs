@@ -9,8 +9,8 @@ use postgres_protocol::message::frontend;
 use super::conn::Client;
 use super::pipe::Responses;
 use super::prepare::RawColumns;
-use super::server_error::ServerError;
 use crate::error::Error;
+use crate::server_error::ServerError;
 
 /// What a script did: each statement's command tag, the text rows of all its statements, and
 /// the transaction status after it.

@@ -5,7 +5,7 @@
 
 use super::conn::Client;
 use super::hosts::Role;
-use super::startup::TargetSessionAttrs;
+use super::settings::TargetSessionAttrs;
 use crate::error::Error;
 
 /// The parameters by which a server tells its role.

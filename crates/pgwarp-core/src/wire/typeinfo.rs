@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use postgres_types::{Field, Kind, Type};
 
 use super::conn::Client;
-use crate::connection::lock;
 use crate::error::Error;
+use crate::sync::lock;
 
 /// Types this connection has looked up.
 #[derive(Default)]

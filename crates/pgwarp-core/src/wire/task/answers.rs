@@ -9,10 +9,10 @@ use postgres_protocol::message::backend::{self, Header, Message};
 use postgres_protocol::message::frontend;
 
 use super::Task;
-use crate::connection::lock;
+use crate::server_error::ServerError;
+use crate::sync::lock;
 use crate::wire::conn::{Kind, Unsolicited, IDLE};
 use crate::wire::pipe::Poison;
-use crate::wire::server_error::ServerError;
 
 /// CopyBothResponse (replication), which postgres-protocol does not name.
 const COPY_BOTH_RESPONSE_TAG: u8 = b'W';

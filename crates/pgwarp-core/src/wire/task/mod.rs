@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::conn::{mark_closed, Kind, Request, Shared, Unsolicited};
 use super::pipe::{Lost, Pipe};
 use super::socket::Socket;
-use crate::connection::lock;
+use crate::sync::lock;
 
 mod answers;
 
