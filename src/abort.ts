@@ -171,7 +171,7 @@ export function abortable<R>(target: CancelTarget, o: CancelOptions, key: number
  * them can arrive any more.
  */
 export function interrupt(target: CancelTarget, key: number): Promise<void> {
-  return target.bridge.interrupt(target.conn, key).then(
+  return target.bridge.cancelStatements(target.conn, key).then(
     () => {},
     () => {},
   );

@@ -7,7 +7,7 @@
 
 export const QUERY = 1;
 export const NEXT = 2;
-export const CANCEL = 3;
+export const DROP_RESULT = 3;
 export const RESERVE = 4;
 export const RELEASE = 5;
 export const READY = 6;
@@ -17,7 +17,7 @@ export const COPY_END = 9;
 export const END = 10;
 export const EXEC = 13;
 export const WATCH = 14;
-export const INTERRUPT = 15;
+export const CANCEL_STATEMENTS = 15;
 export const DESCRIBE = 16;
 export const EXEC_ROWS = 17;
 export const CLAIM = 18;

@@ -162,8 +162,8 @@ export class Bridge {
   }
 
   /** Abandons a paged result. */
-  cancel(cursor: number): void {
-    this.post(kind.CANCEL, cursor);
+  dropResult(cursor: number): void {
+    this.post(kind.DROP_RESULT, cursor);
   }
 
   /** Stops a stream or copy-out early; resolves once its connection is clean. */
@@ -247,8 +247,8 @@ export class Bridge {
    * Cancels the statements of cancel key `key` on reserved connection `conn`; resolves once
    * no cancel for them can arrive any more.
    */
-  interrupt(conn: number, key: number): Promise<Buffer> {
-    return this.simple(kind.INTERRUPT, conn, key);
+  cancelStatements(conn: number, key: number): Promise<Buffer> {
+    return this.simple(kind.CANCEL_STATEMENTS, conn, key);
   }
 
   /** Asks for event `kind.EVENT_LOST` once reserved connection `conn` is gone (no completion). */

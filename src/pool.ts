@@ -288,7 +288,7 @@ export class Pool implements QueryRunner {
       connection: conn.id,
       run: (sql, params, mode, limits) => conn.run(sql, params, mode | AUTOCOMMIT, limits),
       next: (cursor) => conn.next(cursor),
-      cancel: (cursor) => conn.cancel(cursor),
+      dropResult: (cursor) => conn.dropResult(cursor),
       stop: (cursor) => conn.stop(cursor),
       cancelTarget: () => Promise.reject(new PgwarpError('already on a connection of its own')),
     };
@@ -469,8 +469,8 @@ export class Pool implements QueryRunner {
   }
 
   /** @internal */
-  cancel(cursor: number): void {
-    this.bridge.cancel(cursor);
+  dropResult(cursor: number): void {
+    this.bridge.dropResult(cursor);
   }
 
   /**

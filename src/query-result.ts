@@ -68,7 +68,7 @@ export interface QueryRunner {
   /** The next page of a paged result. */
   next(cursor: number): Promise<Buffer>;
   /** Abandons a paged result. */
-  cancel(cursor: number): void;
+  dropResult(cursor: number): void;
   /** Stops a stream or copy-out early; resolves once its connection is clean. */
   stop(cursor: number): Promise<Buffer>;
   /** The engine, for COPY data. */
@@ -107,7 +107,7 @@ export async function fetchPages<R>(
       page = decodeResult<R>(buf, sql, options, withMeta && rows === undefined);
     } catch (err) {
       next?.then(
-        () => runner.cancel(cursor),
+        () => runner.dropResult(cursor),
         () => {},
       );
       throw err;

@@ -195,8 +195,8 @@ export class ReservedConnection implements QueryRunner {
   }
 
   /** @internal */
-  cancel(cursor: number): void {
-    this.bridge.cancel(cursor);
+  dropResult(cursor: number): void {
+    this.bridge.dropResult(cursor);
   }
 
   /** @internal Calls with a signal or a timeout run here, among this holder's own statements. */

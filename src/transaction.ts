@@ -286,8 +286,8 @@ export class Transaction implements QueryRunner {
   }
 
   /** @internal */
-  cancel(cursor: number): void {
-    this.conn.cancel(cursor);
+  dropResult(cursor: number): void {
+    this.conn.dropResult(cursor);
   }
 }
 

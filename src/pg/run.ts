@@ -159,7 +159,7 @@ export async function runTimed(target: Target, q: PgQueryConfig, ms: number, pla
     },
     run: (sql, params, mode, limits) => runner.run(sql, params, mode, { ...limits, key }),
     next: (cursor) => runner.next(cursor),
-    cancel: (cursor) => runner.cancel(cursor),
+    dropResult: (cursor) => runner.dropResult(cursor),
     stop: (cursor) => runner.stop(cursor),
     cancelTarget: (o) => runner.cancelTarget(o),
   };

@@ -255,9 +255,9 @@ impl Engine {
                 Request::Next { id, cursor } => self
                     .owner(cursor)
                     .send(Command::Next { id, cursor }, &self.completions),
-                Request::Cancel { cursor } => self
+                Request::DropResult { cursor } => self
                     .owner(cursor)
-                    .send(Command::Cancel { cursor }, &self.completions),
+                    .send(Command::DropResult { cursor }, &self.completions),
                 Request::Stop { id, cursor } => self
                     .owner(cursor)
                     .send(Command::Stop { id, cursor }, &self.completions),
@@ -314,9 +314,10 @@ impl Engine {
                     let sql = sql.to_string();
                     shard.send(Command::Describe { id, conn, sql }, &self.completions)
                 }
-                Request::Interrupt { id, conn, key } => self
-                    .owner(conn)
-                    .send(Command::Interrupt { id, conn, key }, &self.completions),
+                Request::CancelStatements { id, conn, key } => self.owner(conn).send(
+                    Command::CancelStatements { id, conn, key },
+                    &self.completions,
+                ),
                 Request::Watch { conn } => self
                     .owner(conn)
                     .send(Command::Watch { conn }, &self.completions),

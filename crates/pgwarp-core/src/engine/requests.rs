@@ -2,11 +2,11 @@
 //! little-endian: `u8 kind, u32 request id`, then by kind:
 //!
 //! - `QUERY`: `u32 mode (see `query::MODE_BITS`), u32 batch rows, u32 max rows, f64 max bytes (0: no limit),
-//!   u32 conn (0: any pooled connection), u32 cancel key (0: none; the key an `INTERRUPT`
+//!   u32 conn (0: any pooled connection), u32 cancel key (0: none; the key a `CANCEL_STATEMENTS`
 //!   names), u32 sql id, u32 sql length, sql (when the length is
 //!   not 0: the text, registered under the id unless it is 0), u32 params length, params`
 //!   (see `params::wire`)
-//! - `NEXT`: `u32 cursor`; `CANCEL`: `u32 cursor`; `STOP`: `u32 cursor`
+//! - `NEXT`: `u32 cursor`; `DROP_RESULT`: `u32 cursor`; `STOP`: `u32 cursor`
 //! - `RESERVE`: `u32 session` (0: answer with the id only; 1: the backend's pid too; 2: its
 //!   reported parameters as well, see `result::layout::session_buffer`); `RELEASE`: `u32 conn`
 //!   (request id 0: no answer)
@@ -21,7 +21,7 @@
 //! - `COPY_END`: `u32 copy, u32 error length, error` (empty: commit; otherwise abort, saying why)
 //! - `EXEC`: `u32 conn, u32 length, text`: a script on a reserved connection
 //! - `EXEC_ROWS`: as `EXEC`, and the answer keeps each statement's rows (see `pool/script.rs`)
-//! - `INTERRUPT`: `u32 conn, u32 key`: cancels the statements of cancel key `key` on reserved
+//! - `CANCEL_STATEMENTS`: `u32 conn, u32 key`: cancels the statements of cancel key `key` on reserved
 //!   connection `conn` (see `wire::cancel`); completes once no cancel for them can arrive any
 //!   more (`u32 1` when one was sent and confirmed, else `u32 0`)
 //! - `DESCRIBE`: `u32 conn (0: a pooled one), u32 length, text`: the parameter types of a
@@ -34,7 +34,7 @@ use crate::query::Limits;
 
 const QUERY: u8 = 1;
 const NEXT: u8 = 2;
-const CANCEL: u8 = 3;
+const DROP_RESULT: u8 = 3;
 const RESERVE: u8 = 4;
 const RELEASE: u8 = 5;
 const READY: u8 = 6;
@@ -46,7 +46,7 @@ const FORGET: u8 = 11;
 const PASSWORD: u8 = 12;
 const EXEC: u8 = 13;
 const WATCH: u8 = 14;
-const INTERRUPT: u8 = 15;
+const CANCEL_STATEMENTS: u8 = 15;
 const DESCRIBE: u8 = 16;
 const EXEC_ROWS: u8 = 17;
 const CLAIM: u8 = 18;
@@ -67,7 +67,7 @@ pub enum Request<'a> {
         mode: u32,
         sql: SqlText<'a>,
         conn: u32,
-        /// Names the call for `Interrupt` (0: it cannot be cancelled).
+        /// Names the call for `CancelStatements` (0: it cannot be cancelled).
         key: u32,
         params: &'a [u8],
         limits: Limits,
@@ -75,7 +75,7 @@ pub enum Request<'a> {
     /// The next page of a paged result.
     Next { id: u32, cursor: u32 },
     /// Abandon a paged result (no completion).
-    Cancel { cursor: u32 },
+    DropResult { cursor: u32 },
     /// Stop held work early; completes once its connection is clean.
     Stop { id: u32, cursor: u32 },
     /// A chunk for a copy in progress.
@@ -110,7 +110,7 @@ pub enum Request<'a> {
     /// The parameter types of a statement.
     Describe { id: u32, conn: u32, sql: &'a str },
     /// Cancel the statements of one call on a reserved connection.
-    Interrupt { id: u32, conn: u32, key: u32 },
+    CancelStatements { id: u32, conn: u32, key: u32 },
     /// Announce when a reserved connection is gone.
     Watch { conn: u32 },
     /// Drop a registered SQL text.
@@ -167,7 +167,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                 id,
                 cursor: r.u32_le()?,
             },
-            CANCEL => Request::Cancel {
+            DROP_RESULT => Request::DropResult {
                 cursor: r.u32_le()?,
             },
             STOP => Request::Stop {
@@ -214,7 +214,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                     .map_err(|_| Error::Internal("query text is not UTF-8".into()))?;
                 Request::Describe { id, conn, sql }
             }
-            INTERRUPT => Request::Interrupt {
+            CANCEL_STATEMENTS => Request::CancelStatements {
                 id,
                 conn: r.u32_le()?,
                 key: r.u32_le()?,

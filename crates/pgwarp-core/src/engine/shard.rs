@@ -31,7 +31,7 @@ pub enum Command {
     /// The next page of a paged result.
     Next { id: u32, cursor: u32 },
     /// Abandon a paged result.
-    Cancel { cursor: u32 },
+    DropResult { cursor: u32 },
     /// Stop held work early.
     Stop { id: u32, cursor: u32 },
     /// Input for a copy in progress.
@@ -62,7 +62,7 @@ pub enum Command {
         rows: bool,
     },
     /// Cancel the statements of one call (by its key) on a reserved connection.
-    Interrupt { id: u32, conn: u32, key: u32 },
+    CancelStatements { id: u32, conn: u32, key: u32 },
     /// The parameter types of a statement.
     Describe { id: u32, conn: u32, sql: String },
     /// Send `EVENT_LOST` once a reserved connection is gone.
@@ -251,9 +251,9 @@ pub(super) fn command_id(cmd: &Command) -> Option<u32> {
         | Command::Release { id, .. }
         | Command::End { id, .. }
         | Command::Exec { id, .. }
-        | Command::Interrupt { id, .. }
+        | Command::CancelStatements { id, .. }
         | Command::Describe { id, .. } => Some(*id),
-        Command::Cancel { .. }
+        Command::DropResult { .. }
         | Command::Close { .. }
         | Command::Watch { .. }
         | Command::Claim { .. } => None,
@@ -286,8 +286,8 @@ pub(super) async fn run(
             })),
             // Turned into `Answer` by the shard's loop.
             Command::Copy { .. } => None,
-            Command::Cancel { cursor } => {
-                pool.cancel(cursor);
+            Command::DropResult { cursor } => {
+                pool.drop_result(cursor);
                 None
             }
             Command::Reserve { session, .. } => Some(match pool.reserve().await {
@@ -322,7 +322,7 @@ pub(super) async fn run(
                     Err(e) => error_buffer(&e),
                 })
             }
-            Command::Interrupt { conn, key, .. } => {
+            Command::CancelStatements { conn, key, .. } => {
                 Some(value_buffer(u32::from(pool.interrupt(conn, key).await)))
             }
             Command::Watch { conn } => {

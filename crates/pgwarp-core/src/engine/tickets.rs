@@ -156,7 +156,7 @@ fn reserved_conn(cmd: &mut Command) -> Option<&mut u32> {
         | Command::Release { conn, .. }
         | Command::End { conn, .. }
         | Command::Exec { conn, .. }
-        | Command::Interrupt { conn, .. }
+        | Command::CancelStatements { conn, .. }
         | Command::Describe { conn, .. }
         | Command::Watch { conn } => Some(conn),
         _ => None,

@@ -385,7 +385,7 @@ impl Pool {
 
     /// Stops reading a paged result (the consumer gave up): the rest is discarded and the
     /// connection is free again.
-    pub fn cancel(&self, cursor: u32) {
+    pub fn drop_result(&self, cursor: u32) {
         lock(&self.inner.cursors).remove(&cursor);
     }
 }
