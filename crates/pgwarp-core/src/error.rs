@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::wire::ServerError;
+use crate::server_error::ServerError;
 
 /// What went wrong, with everything the server said when the server said it.
 #[derive(Clone, Debug)]
