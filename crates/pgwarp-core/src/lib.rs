@@ -8,26 +8,28 @@
 //! statement's types ([`params::encode`]), runs it ([`query`]), encodes the rows into one
 //! buffer per page ([`result`]), and appends it to the completion batch JavaScript drains.
 
-pub mod bytes;
+#![warn(missing_docs)]
+
+pub(crate) mod bytes;
 pub mod config;
-pub mod connection;
-pub mod copy_in;
-pub mod copy_out;
+pub(crate) mod connection;
+pub(crate) mod copy_in;
+pub(crate) mod copy_out;
 pub mod engine;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz_targets;
-pub mod guard;
-pub mod params;
-pub mod pool;
-pub mod query;
-pub mod result;
-pub mod server_error;
-pub mod session;
-pub mod statement_cache;
+pub(crate) mod guard;
+pub(crate) mod params;
+pub(crate) mod pool;
+pub(crate) mod query;
+pub(crate) mod result;
+pub(crate) mod server_error;
+pub(crate) mod session;
+pub(crate) mod statement_cache;
 mod sync;
-pub mod types;
-pub mod wire;
+pub(crate) mod types;
+pub(crate) mod wire;
 
 pub use config::{ConnectOptions, PoolOptions};
 pub use engine::Engine;

@@ -5,10 +5,10 @@
 //! the two batches in and out as buffers.
 
 pub mod completions;
-pub mod requests;
-pub mod shard;
+pub(crate) mod requests;
+pub(crate) mod shard;
 pub mod threads;
-pub mod tickets;
+pub(crate) mod tickets;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,5 +7,5 @@ pub mod literal;
 pub mod record;
 pub mod wire;
 
-pub use encode::{encode_all, encode_untyped, encode_verbatim, Encoded};
+pub use encode::{encode_all, encode_untyped, encode_verbatim};
 pub use wire::{decode, Value};

@@ -18,7 +18,7 @@ mod stats;
 mod unsolicited;
 
 pub use copy::CopyInput;
-pub use stats::{Counters, HostStats, PoolStats, QueryTimes};
+pub use stats::{Counters, HostStats, PoolStats};
 
 use acquire::{Lease, Want};
 

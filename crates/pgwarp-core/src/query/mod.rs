@@ -15,7 +15,6 @@ pub use pages::{collect, is_too_large, Limits, Pager};
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::params::{self, Value};
-pub use crate::result::plan::{EXACT_JSON, PG_VALUES, TEXT_RESULTS};
 use crate::result::{ResultEncoder, ResultFormat};
 use crate::wire::{self, Param, Rows};
 

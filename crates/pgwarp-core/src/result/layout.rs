@@ -95,9 +95,9 @@ const STATUS_SHIFT: u8 = 2;
 /// the status.
 pub fn stamp_status(buf: &mut Vec<u8>, status: u8) {
     let code = match status {
-        b'I' => 1,
-        b'T' => 2,
-        b'E' => 3,
+        crate::wire::IDLE => 1,
+        crate::wire::IN_TRANSACTION => 2,
+        crate::wire::FAILED => 3,
         _ => return,
     };
     match buf.first() {

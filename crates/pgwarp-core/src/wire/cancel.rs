@@ -151,11 +151,6 @@ impl Client {
         }
     }
 
-    /// Whether a cancel is in progress on this connection (it writes nothing new meanwhile).
-    pub fn is_cancelling(&self) -> bool {
-        self.shared.fence.active.load(Ordering::Acquire) > 0
-    }
-
     /// Forgets the keys cancelled before they were sent (their holder is gone).
     pub fn forget_cancelled(&self) {
         lock(&self.shared.fence.keys).given_up.clear();

@@ -321,7 +321,7 @@ impl Client {
     }
 
     /// Whether the server reported its role's parameters again since startup (see
-    /// [`super::target::fits_reported`]): a cheap check before the parameters are read.
+    /// [`super::target::reported_role`]): a cheap check before the parameters are read.
     pub fn role_reported(&self) -> bool {
         self.shared.role_reported.load(Ordering::Relaxed)
     }

@@ -11,14 +11,6 @@ use crate::error::Error;
 /// The parameters by which a server tells its role.
 pub(crate) const ROLE_PARAMETERS: &[&str] = &["in_hot_standby", "default_transaction_read_only"];
 
-/// Whether the session on `client` still fits `want` by what the server last reported, without
-/// asking (true where it reported nothing, or for `any` and `prefer-standby`, which fit any
-/// server): a connection that no longer fits is retired, and the next one opened finds a host
-/// that does.
-pub fn fits_reported(client: &Client, want: TargetSessionAttrs) -> bool {
-    reported_role(client).is_none_or(|role| role_fits(want, role))
-}
-
 /// The role the server on `client` reported (servers from 14 on), if it did.
 pub fn reported_role(client: &Client) -> Option<Role> {
     let on = |name: &str| client.parameter(name).map(|v| v == "on");
