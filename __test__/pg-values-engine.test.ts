@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Bridge } from '../src/bridge';
-import { decodeResult, PG_VALUES, readColumnMeta } from '../src/decode';
+import { decodeResult, readColumnMeta } from '../src/decode';
+import { PG_VALUES } from '../src/requests';
 import { errorFromResult } from '../src/errors';
 import { forEachStatement } from '../src/script';
 import { newPool, tableName } from './helpers';

@@ -9,7 +9,7 @@ import { acquireChannel, type TraceSettings } from './tracing';
 import { PgwarpError, PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
 import { readNotification } from './notify';
-import * as kind from './bridge-kinds';
+import * as kind from './requests';
 import { writeParams } from './params';
 import { SqlRegistry } from './sql-registry';
 import { Writer } from './writer';

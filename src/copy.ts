@@ -7,6 +7,7 @@
  * as it is consumed.
  * @module
  */
+import { MODE_COPY_IN, MODE_COPY_OUT, MODE_COPY_ROWS } from './requests';
 import { traced, tracingOn } from './tracing';
 import { Readable } from 'node:stream';
 
@@ -15,9 +16,6 @@ import { writeValue } from './params';
 import type { QueryRunner } from './query-result';
 import { Writer } from './writer';
 
-const MODE_COPY_OUT = 5;
-const MODE_COPY_IN = 6;
-const MODE_COPY_ROWS = 7;
 
 /** Chunks handed to the engine and not yet taken by the connection, per copy. */
 const WINDOW = 4;

@@ -9,7 +9,8 @@
  */
 import { errorFromResult } from './errors';
 import { FIX_SHAPE, fixShaped, fixValue, type Shape } from './decode-fixes';
-import { EXACT_JSON, FIX_EXACT, placeExact, type JsonNumbers } from './json-exact';
+import { FIX_EXACT, placeExact, type JsonNumbers } from './json-exact';
+import { EXACT_JSON, TEXT_RESULTS, UNNAMED } from './requests';
 import { helpers, KIND_JSON, KIND_STRING, makeBuilder, viewsOf, type Parser, type RowBuilder } from './row-builder';
 
 export type { Parser } from './row-builder';
@@ -208,23 +209,7 @@ export function resultBits(opts: DecodeOptions): number {
   return (opts.text ? TEXT_RESULTS : opts.jsonNumbers === 'exact' ? EXACT_JSON : 0) | (opts.unnamed ? UNNAMED : 0);
 }
 
-/** The bit of a request's mode that runs it unnamed, past the statement cache (`query::UNNAMED`). */
-export const UNNAMED = 0x200;
 
-/** The bit of a request's mode that asks for text results (`query::TEXT_RESULTS`). */
-export const TEXT_RESULTS = 0x40;
-/**
- * The bit of a request's mode that asks for node-postgres' value shapes (`plan::PG_VALUES`):
- * the engine converts what pg's default parsers would, and leaves as the server's text what
- * pg leaves as text. Bits 8 to 31 of the mode are then a mask over `plan::FAST` (bool, int2,
- * int4, oid, int8, float4, float8, timestamp, timestamptz, bytea, json, jsonb, text, varchar,
- * bpchar, name, numeric, uuid, int4[], text[], int8[], varchar[], float8[], bool[]): a set bit
- * means that type has a user parser, so its columns come as the server's exact text.
- * `TEXT_RESULTS` wins when both are set.
- */
-export const PG_VALUES = 0x80;
-/** The bit that gives a query on a reserved connection the shared path's rules (`query::AUTOCOMMIT`). */
-export const AUTOCOMMIT = 0x20;
 
 /** Byte offset of the cells relative to the start of the ArrayBuffer must be 8-aligned. */
 function aligned(buf: Buffer, cellsAt: number): Buffer {

@@ -27,11 +27,6 @@
  */
 export type JsonNumbers = 'float' | 'exact';
 
-/**
- * The bit of a request's mode that asks the engine to set documents with long integers aside
- * (`plan::EXACT_JSON`). Free only without `PG_VALUES`, whose mask starts at bit 8.
- */
-export const EXACT_JSON = 0x100;
 
 /** The descriptor's element-fix bit for a page whose JSON array ends with a trailer (`layout::FIX_EXACT`). */
 export const FIX_EXACT = 0x80;

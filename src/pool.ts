@@ -9,7 +9,7 @@ import { Bridge, type Limits } from './bridge';
 import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import { queryDefaults, resolveOptions, transactionPooler, type PoolOptions, type QueryDefaults } from './config';
 import { makeQuery, type QueryOptions } from './query-options';
-import { AUTOCOMMIT } from './decode';
+import { AUTOCOMMIT } from './requests';
 import { ConnectionError, errorFromResult, ParameterError, PgwarpError, PoolClosedError, RolledBackError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';

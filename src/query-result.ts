@@ -3,6 +3,7 @@
  * method tells the engine how much to materialise.
  * @module
  */
+import { MODE_ALL, MODE_EXECUTE, MODE_FIRST, MODE_ONE } from './requests';
 import { traced, tracingOn } from './tracing';
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
@@ -122,11 +123,6 @@ export async function fetchPages<R>(
   }
 }
 
-/** @internal The mode of a request for every row. */
-export const MODE_ALL = 0;
-const MODE_FIRST = 1;
-const MODE_ONE = 2;
-const MODE_EXECUTE = 3;
 
 /**
  * A query that has not run yet. Call one terminal method (or `await` it, which is `all()`);

@@ -5,9 +5,10 @@
  * @module
  */
 import { abortable, newCancelKey, type CancelTarget } from '../abort';
-import { decodeResult, TEXT_RESULTS, type DecodeOptions, type Int8Mode } from '../decode';
+import { decodeResult, type DecodeOptions, type Int8Mode } from '../decode';
+import { MODE_ALL, TEXT_RESULTS } from '../requests';
 import { errorFromResult, ParameterError, QueryTimeoutError } from '../errors';
-import { fetchPages, MODE_ALL, type QueryRunner } from '../query-result';
+import { fetchPages, type QueryRunner } from '../query-result';
 import { forEachStatement } from '../script';
 import { MESSAGES, toPgError } from './errors';
 import { makeResult, type Result } from './result';

@@ -13,7 +13,8 @@ import { EventEmitter } from 'node:events';
 import { Duplex, type Readable } from 'node:stream';
 
 import { copyIn, copyOut } from '../copy';
-import { PG_VALUES, readColumnMeta, TEXT_RESULTS, decodeResult, type DecodeOptions } from '../decode';
+import { readColumnMeta, decodeResult, type DecodeOptions } from '../decode';
+import { PG_VALUES, TEXT_RESULTS } from '../requests';
 import { errorFromResult } from '../errors';
 import { forEachStatement } from '../script';
 import { RowStream } from '../stream';

@@ -5,6 +5,7 @@
  * @module
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
+import { PG_VALUES } from '../requests';
 import pgTypes = require('pg-types');
 
 import type { Parser } from '../decode';
@@ -50,8 +51,6 @@ function isBuiltin(oid: number, p: unknown): boolean {
 const FAST = [16, 21, 23, 26, 20, 700, 701, 1114, 1184, 17, 114, 3802, 25, 1043, 1042, 19, 1700, 2950, 1007, 1009, 1016, 1015, 1022, 1000];
 
 
-/** The bit of a request's mode for pg's value shapes (`query::PG_VALUES`). */
-const PG_VALUES = 0x80;
 
 /** A parser lookup in pg's order: the query's `types`, else the client's, else the global registry. */
 export function lookup(source: TypeParserSource | undefined): (oid: number) => unknown {
