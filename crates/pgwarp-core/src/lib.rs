@@ -13,8 +13,7 @@
 pub(crate) mod bytes;
 pub mod config;
 pub(crate) mod connection;
-pub(crate) mod copy_in;
-pub(crate) mod copy_out;
+pub(crate) mod copy;
 pub mod engine;
 pub mod error;
 #[doc(hidden)]
@@ -25,8 +24,6 @@ pub(crate) mod pool;
 pub(crate) mod query;
 pub(crate) mod result;
 pub(crate) mod server_error;
-pub(crate) mod session;
-pub(crate) mod statement_cache;
 mod sync;
 pub(crate) mod types;
 pub(crate) mod wire;

@@ -9,9 +9,9 @@ use tokio::sync::oneshot;
 
 use super::handoff::Place;
 use super::{Announce, Inner, Pool};
+use crate::connection::session;
 use crate::connection::{self, Connection};
 use crate::error::Error;
-use crate::session;
 use crate::sync::lock;
 
 /// A connection lent to one query; gives it back on drop, whatever happened.

@@ -5,7 +5,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::exclusive::{Hold, Outcome};
 use super::Pool;
-use crate::copy_in::CopyIn;
+use crate::copy::input::CopyIn;
 use crate::error::Error;
 use crate::result::layout::{count_buffer, error_buffer, value_buffer};
 use crate::sync::lock;

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Lease, Pool, PAGES_AHEAD};
 use crate::connection::{Connection, HoldFlag};
-use crate::copy_out::{self, CopyPager};
+use crate::copy::output::{self as copy_out, CopyPager};
 use crate::error::Error;
 use crate::params::Value;
 use crate::query::{self, Caller, Limits, Mode, Pager};

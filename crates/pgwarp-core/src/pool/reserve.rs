@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Lease, Pool, Want};
+use crate::connection::session;
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::result::ResultEncoder;
-use crate::session;
 use crate::sync::lock;
 use crate::wire;
 

@@ -2,13 +2,16 @@
 //! cache of its prepared statements, the types it has looked up, and what its current holder
 //! may have left in the session.
 
+pub(crate) mod session;
+pub(crate) mod statement_cache;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::connection::session::Marks;
+use crate::connection::statement_cache::{Prepared, StatementCache};
 use crate::error::Error;
-use crate::session::Marks;
-use crate::statement_cache::{Prepared, StatementCache};
 use crate::sync::lock;
 use crate::wire::{self, Cancelled, Client, Description, Settings, TypeCache};
 
@@ -337,7 +340,7 @@ impl Connection {
         let description = Box::pin(self.client.prepare(&name, sql, &self.types)).await?;
         let prepared = Arc::new(Prepared { name, description });
         let kept = match &self.statements {
-            Some(cache) if sql.len() <= crate::statement_cache::MAX_CACHED_TEXT => {
+            Some(cache) if sql.len() <= crate::connection::statement_cache::MAX_CACHED_TEXT => {
                 let evicted = lock(cache).put(sql, prepared.clone());
                 for old in evicted {
                     self.client.close_statement(&old.name);
