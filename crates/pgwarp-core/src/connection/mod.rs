@@ -218,8 +218,8 @@ impl Connection {
         end != Drained::Lost && cancelled != Cancelled::Lost
     }
 
-    /// The transaction status the server last reported: `I`, `T` or `E`.
-    pub fn status(&self) -> u8 {
+    /// The transaction status the server last reported.
+    pub fn status(&self) -> wire::TxStatus {
         self.client.status()
     }
 

@@ -392,7 +392,7 @@ impl Pool {
     /// After `onConnect`: a transaction it left open is an error; the settings and role it
     /// set are read back, to be set again after each reset.
     async fn keep_baseline(&self, conn: &Arc<Connection>) -> Result<(), Error> {
-        if conn.status() != crate::wire::IDLE {
+        if !conn.status().is_idle() {
             return Err(Error::Connection {
                 message: "onConnect left the connection inside a transaction; commit it there"
                     .into(),

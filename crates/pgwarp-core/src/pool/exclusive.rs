@@ -97,7 +97,7 @@ impl Hold {
             };
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), settled).await;
         }
-        if savepoint && hold.conn().status() != crate::wire::IDLE {
+        if savepoint && !hold.conn().status().is_idle() {
             let name = format!("pgwarp_stream_{tag}");
             if let Err(e) = query::execute_in_turn(hold.conn(), &format!("SAVEPOINT {name}")).await
             {

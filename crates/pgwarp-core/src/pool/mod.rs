@@ -340,7 +340,7 @@ impl Pool {
         lock(&self.inner.state)
             .reserved
             .get(&conn)
-            .is_some_and(|c| c.status() == crate::wire::IDLE)
+            .is_some_and(|c| c.status().is_idle())
     }
 
     /// Sets who hears of new connections and waits.

@@ -75,7 +75,7 @@ impl Pool {
         let conn = self.reserved(id)?;
         let mut healthy = self.quiet(&conn).await && !conn.is_closed();
         let marks = self.marks_to_reset(&conn);
-        let open = conn.status() != wire::IDLE;
+        let open = !conn.status().is_idle();
         if healthy && (open || marks.touched) {
             let sql = if marks.touched {
                 session::reset_script(open, &conn.baseline())
@@ -146,7 +146,7 @@ impl Pool {
                 (Err(e), reset)
             }
         };
-        let healthy = healthy && conn.status() == wire::IDLE && !conn.is_closed();
+        let healthy = healthy && conn.status().is_idle() && !conn.is_closed();
         self.give_back(conn, healthy);
         let tag = result?;
         Ok(ResultEncoder::empty().finish(0, &tag))
@@ -214,7 +214,7 @@ impl Pool {
 
 /// Whether a rollback or reset left the session clean.
 fn restored(outcome: Result<wire::Script, Error>, conn: &Connection) -> bool {
-    outcome.is_ok() && conn.status() == wire::IDLE && !conn.is_closed()
+    outcome.is_ok() && conn.status().is_idle() && !conn.is_closed()
 }
 
 fn conn_error(conn: &Connection) -> Error {

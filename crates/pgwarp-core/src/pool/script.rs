@@ -51,7 +51,7 @@ impl Pool {
         if failure.is_some() {
             lease.conn.note(None);
         }
-        let status = lease.conn.status();
+        let status = lease.conn.status().byte();
         Ok(if rows {
             let done = pages
                 .done
@@ -261,7 +261,7 @@ mod tests {
         assert!(done[1].2.is_empty());
         assert_eq!(rest[0], 1);
         let mut stamped = error_buffer(&failure);
-        crate::result::layout::stamp_status(&mut stamped, b'E');
+        crate::result::layout::stamp_status(&mut stamped, crate::wire::TxStatus::Failed);
         assert_eq!(rest[1..], stamped);
 
         let page = &done[0].2;

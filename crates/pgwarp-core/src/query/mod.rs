@@ -139,7 +139,7 @@ pub async fn start(
     match first {
         Err(Error::Server(e))
             if run.prepare
-                && conn.status() != wire::FAILED
+                && conn.status() != wire::TxStatus::Failed
                 && (e.code() == "26000"
                     || (e.code() == "0A000" && e.message().contains("cached plan"))) =>
         {
@@ -354,11 +354,11 @@ impl Started {
         if self.caller == Caller::Holder {
             self.conn.note(if failed { None } else { self.rows.tag() });
         }
-        let status = self.rows.status().unwrap_or(wire::IDLE);
+        let status = self.rows.status().unwrap_or(wire::TxStatus::Idle);
         let poison = self.rows.poisoned();
         let leaked = match self.caller {
             Caller::Shared => poison != wire::Poison::Clean,
-            Caller::Engine => status != wire::IDLE,
+            Caller::Engine => !status.is_idle(),
             Caller::Holder => false,
         };
         if !leaked {
@@ -383,9 +383,9 @@ impl Drop for Started {
     }
 }
 
-fn left_in_transaction(by_earlier: bool, status: u8) -> Error {
+fn left_in_transaction(by_earlier: bool, status: wire::TxStatus) -> Error {
     let state = match status {
-        wire::FAILED => "a failed transaction",
+        wire::TxStatus::Failed => "a failed transaction",
         _ => "a transaction",
     };
     Error::RolledBack(if by_earlier {
@@ -399,7 +399,7 @@ fn left_in_transaction(by_earlier: bool, status: u8) -> Error {
              would have captured other callers' queries: everything it did was rolled back and \
              the connection closed. Use pool.transaction() or pool.reserve() for statements that \
              open transactions",
-            status as char
+            status.byte() as char
         )
     })
 }

@@ -93,12 +93,11 @@ const STATUS_SHIFT: u8 = 2;
 /// 2 in a transaction, 3 in a failed one; 0 not known), and as the last byte of an error
 /// (after the error's terminating 0; a 0 there means not known). Stamping again replaces
 /// the status.
-pub fn stamp_status(buf: &mut Vec<u8>, status: u8) {
+pub fn stamp_status(buf: &mut Vec<u8>, status: crate::wire::TxStatus) {
     let code = match status {
-        crate::wire::IDLE => 1,
-        crate::wire::IN_TRANSACTION => 2,
-        crate::wire::FAILED => 3,
-        _ => return,
+        crate::wire::TxStatus::Idle => 1,
+        crate::wire::TxStatus::InTransaction => 2,
+        crate::wire::TxStatus::Failed => 3,
     };
     match buf.first() {
         Some(&STATUS_OK) if buf.len() > 1 => {
@@ -108,7 +107,7 @@ pub fn stamp_status(buf: &mut Vec<u8>, status: u8) {
             if buf.last().is_some_and(|b| *b != 0) {
                 buf.pop();
             }
-            buf.push(status);
+            buf.push(status.byte());
         }
         _ => {}
     }
@@ -183,17 +182,15 @@ mod tests {
     #[test]
     fn status_stamps() {
         let mut ok = value_buffer(3);
-        stamp_status(&mut ok, b'T');
+        stamp_status(&mut ok, crate::wire::TxStatus::InTransaction);
         assert_eq!(ok[1] >> STATUS_SHIFT & 3, 2);
         let mut err = error_buffer(&crate::Error::Parameter("x".into()));
         let len = err.len();
-        stamp_status(&mut err, b'E');
+        stamp_status(&mut err, crate::wire::TxStatus::Failed);
         assert_eq!((err.len(), err[len]), (len + 1, b'E'));
-        stamp_status(&mut err, b'?');
-        assert_eq!(err.len(), len + 1);
-        stamp_status(&mut err, b'I');
+        stamp_status(&mut err, crate::wire::TxStatus::Idle);
         assert_eq!((err.len(), err[len]), (len + 1, b'I'));
-        stamp_status(&mut ok, b'I');
+        stamp_status(&mut ok, crate::wire::TxStatus::Idle);
         assert_eq!(ok[1] >> STATUS_SHIFT & 3, 1);
     }
 

@@ -98,7 +98,7 @@ impl Handshake {
             process_id: 0,
             secret_key: 0,
             parameters: HashMap::new(),
-            status: super::conn::IDLE,
+            status: super::status::IDLE,
         };
         loop {
             match self.next().await? {

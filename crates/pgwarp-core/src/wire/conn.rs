@@ -17,13 +17,6 @@ use super::task::Task;
 use crate::server_error::ServerError;
 use crate::sync::lock;
 
-/// `I`: idle, outside a transaction.
-pub const IDLE: u8 = b'I';
-/// `T`: inside a transaction block.
-pub const IN_TRANSACTION: u8 = b'T';
-/// `E`: inside a failed transaction block (only ROLLBACK will be accepted).
-pub const FAILED: u8 = b'E';
-
 /// A message the server sent on its own (between or inside answers).
 pub enum Unsolicited {
     /// A NoticeResponse (`RAISE NOTICE`, warnings).
@@ -200,7 +193,9 @@ impl Client {
     /// server says so at the reset's end (it ends any transaction), or the connection closes.
     pub fn send_reset(&self, bytes: BytesMut) -> Result<Responses, Lost> {
         let answer = self.send_kind(bytes, Kind::Reset, 0)?;
-        self.shared.status.store(IDLE, Ordering::Relaxed);
+        self.shared
+            .status
+            .store(super::status::IDLE, Ordering::Relaxed);
         Ok(answer)
     }
 
@@ -251,10 +246,9 @@ impl Client {
         }
     }
 
-    /// The transaction status of the last ReadyForQuery: [`IDLE`], [`IN_TRANSACTION`] or
-    /// [`FAILED`].
-    pub fn status(&self) -> u8 {
-        self.shared.status.load(Ordering::Relaxed)
+    /// The transaction status of the last ReadyForQuery.
+    pub fn status(&self) -> super::TxStatus {
+        super::TxStatus::from_byte(self.shared.status.load(Ordering::Relaxed))
     }
 
     /// Whether the connection has ended (or was killed).

@@ -213,8 +213,8 @@ impl Rows {
     }
 
     /// The transaction status after the statement, once its answer was read to the end.
-    pub fn status(&self) -> Option<u8> {
-        self.status
+    pub fn status(&self) -> Option<super::TxStatus> {
+        self.status.map(super::TxStatus::from_byte)
     }
 
     /// Whether a statement at or before this one left the (shared) connection inside a

@@ -11,8 +11,9 @@ use postgres_protocol::message::frontend;
 use super::Task;
 use crate::server_error::ServerError;
 use crate::sync::lock;
-use crate::wire::conn::{Kind, Unsolicited, IDLE};
+use crate::wire::conn::{Kind, Unsolicited};
 use crate::wire::pipe::Poison;
+use crate::wire::TxStatus;
 
 /// CopyBothResponse (replication), which postgres-protocol does not name.
 const COPY_BOTH_RESPONSE_TAG: u8 = b'W';
@@ -86,7 +87,9 @@ impl Task {
                     self.shared.status.store(status, Ordering::Relaxed);
                     let poison = if self.shared.poisoned.load(Ordering::Relaxed) {
                         Poison::ByEarlier
-                    } else if status != IDLE && self.shared.strict.load(Ordering::Relaxed) {
+                    } else if !TxStatus::from_byte(status).is_idle()
+                        && self.shared.strict.load(Ordering::Relaxed)
+                    {
                         self.shared.poisoned.store(true, Ordering::Relaxed);
                         Poison::ByThis
                     } else {
