@@ -14,7 +14,7 @@ import { ConnectionError, errorFromResult, ParameterError, PgwarpError, PoolClos
 import { QueryResult, type QueryRunner } from './query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';
 import type { StatementResult } from './script';
-import { abortable, beforeSend, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
+import { beforeSend, cancelOptions, type CancelOptions, type CancelTarget } from './abort';
 export type { CloseOptions, HostStats, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
 export type { QueryOptions } from './query-options';
 import { Codecs } from './codecs';
@@ -24,7 +24,7 @@ import { checkTarget, Views, type Target } from './targets';
 import { ReadYourWrites } from './read-your-writes';
 import { acquireChannel, connectChannel, livePools, publishDone, traceSettings, type ConnectTraceContext } from './tracing';
 import type { NativeConnectionInfo } from './native';
-import { backoff, beginStatement, retryable, runTransaction, type Transaction, type TransactionOptions } from './transaction';
+import { transactionOn, type Transaction, type TransactionOptions } from './transaction';
 
 /**
  * A pool of PostgreSQL connections. Connections open on first use; autocommit queries are
@@ -358,46 +358,7 @@ export class Pool implements QueryRunner {
     if (typeof fn !== 'function') throw new PgwarpError('transaction() needs a callback: pool.transaction(async (tx) => { ... })');
     // A transaction never moves between hosts: all of it runs on the target's connection.
     if (options.target !== undefined) return this.on(options.target).transaction(fn, { ...options, target: undefined });
-    const begin = beginStatement(options);
-    const retries = options.retries ?? 0;
-    if (!Number.isInteger(retries) || retries < 0) throw new PgwarpError(`retries must be a non-negative integer, not ${retries}`);
-    const cancel = cancelOptions(options);
-    const start = Date.now();
-    for (let attempt = 1; ; attempt++) {
-      const conn = await this.reserve(cancel);
-      // With a signal or a timeout the transaction may be given up while it still runs:
-      // its connection goes back only once it has rolled back (abortable's `done`).
-      let releaseHere = true;
-      try {
-        if (cancel === undefined) return await runTransaction(conn, this.defaults, begin, fn);
-        const root: { failure: unknown; aborted?: Error; committing?: boolean; key: number } = { failure: undefined, key: newCancelKey() };
-        const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
-        let ran = false;
-        const target: CancelTarget = {
-          bridge: this.bridge,
-          conn: conn.id,
-          done: () => (ran ? conn.release() : Promise.resolve()),
-          onAbort: (err) => {
-            root.aborted = err;
-            releaseHere = false;
-            ran = true;
-          },
-          settling: () => root.committing === true,
-        };
-        return await abortable(target, { signal: cancel.signal, timeout }, root.key, () => runTransaction(conn, this.defaults, begin, fn, root));
-      } catch (err) {
-        if (attempt <= retries && retryable(err)) {
-          // Give the connection back before sleeping (`finally` releasing again is a no-op).
-          await conn.release();
-          await backoff(attempt);
-          continue;
-        }
-        if (err instanceof Error) Object.defineProperty(err, 'attempts', { value: attempt, enumerable: false, configurable: true });
-        throw err;
-      } finally {
-        if (releaseHere) await conn.release();
-      }
-    }
+    return transactionOn(this.bridge, this.defaults, (cancel) => this.reserve(cancel), fn, options);
   }
 
   /**

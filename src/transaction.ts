@@ -14,7 +14,7 @@ import { makeQuery, type QueryOptions } from './query-options';
 import type { QueryResult, QueryRunner } from './query-result';
 import type { ReservedConnection } from './reserved';
 import type { Target } from './targets';
-import type { CancelTarget } from './abort';
+import { abortable, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 
 /** Options of {@link Pool.transaction}. */
 export interface TransactionOptions {
@@ -345,4 +345,58 @@ export function retryable(err: unknown): boolean {
 export function backoff(attempt: number): Promise<void> {
   const cap = Math.min(1000, 10 * 2 ** (attempt - 1));
   return new Promise((r) => setTimeout(r, Math.random() * cap));
+}
+
+/**
+ * `pool.transaction()`'s loop: a connection of its own per attempt, BEGIN ... COMMIT around
+ * `fn` (with a signal or a timeout, given up only once it has rolled back), and the retries
+ * of serialization failures and deadlocks with backoff.
+ */
+export async function transactionOn<R>(
+  bridge: Bridge,
+  defaults: QueryDefaults,
+  reserve: (cancel: CancelOptions | undefined) => Promise<ReservedConnection>,
+  fn: (tx: Transaction) => Promise<R> | R,
+  options: TransactionOptions,
+): Promise<R> {
+  const begin = beginStatement(options);
+  const retries = options.retries ?? 0;
+  if (!Number.isInteger(retries) || retries < 0) throw new PgwarpError(`retries must be a non-negative integer, not ${retries}`);
+  const cancel = cancelOptions(options);
+  const start = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    const conn = await reserve(cancel);
+    // With a signal or a timeout the transaction may be given up while it still runs:
+    // its connection goes back only once it has rolled back (abortable's `done`).
+    let releaseHere = true;
+    try {
+      if (cancel === undefined) return await runTransaction(conn, defaults, begin, fn);
+      const root: { failure: unknown; aborted?: Error; committing?: boolean; key: number } = { failure: undefined, key: newCancelKey() };
+      const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
+      let ran = false;
+      const target: CancelTarget = {
+        bridge,
+        conn: conn.id,
+        done: () => (ran ? conn.release() : Promise.resolve()),
+        onAbort: (err) => {
+          root.aborted = err;
+          releaseHere = false;
+          ran = true;
+        },
+        settling: () => root.committing === true,
+      };
+      return await abortable(target, { signal: cancel.signal, timeout }, root.key, () => runTransaction(conn, defaults, begin, fn, root));
+    } catch (err) {
+      if (attempt <= retries && retryable(err)) {
+        // Give the connection back before sleeping (`finally` releasing again is a no-op).
+        await conn.release();
+        await backoff(attempt);
+        continue;
+      }
+      if (err instanceof Error) Object.defineProperty(err, 'attempts', { value: attempt, enumerable: false, configurable: true });
+      throw err;
+    } finally {
+      if (releaseHere) await conn.release();
+    }
+  }
 }
