@@ -112,7 +112,7 @@ impl Client {
     /// is sent again while what it targets still runs (a first one can arrive before its
     /// statement does), and only then, so that it can never reach anything else.
     pub async fn cancel(&self, key: u32) -> Cancelled {
-        let fence = &self.shared.fence;
+        let fence = &self.state.fence;
         fence.active.fetch_add(1, Ordering::AcqRel);
         let _lift = Lift(self);
         if key != 0 {
@@ -153,7 +153,7 @@ impl Client {
 
     /// Forgets the keys cancelled before they were sent (their holder is gone).
     pub fn forget_cancelled(&self) {
-        lock(&self.shared.fence.keys).given_up.clear();
+        lock(&self.state.fence.keys).given_up.clear();
     }
 }
 
@@ -163,7 +163,7 @@ struct Lift<'a>(&'a Client);
 
 impl Drop for Lift<'_> {
     fn drop(&mut self) {
-        self.0.shared.fence.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.state.fence.active.fetch_sub(1, Ordering::AcqRel);
         self.0.wake();
     }
 }

@@ -41,8 +41,10 @@ pub enum Unsolicited {
 /// Receives what the server sends on its own.
 pub type UnsolicitedSink = Arc<dyn Fn(Unsolicited) + Send + Sync>;
 
-/// State the task shares with the connection's handle.
-pub(super) struct Shared {
+/// The session's state, kept by its socket task and read by its handle: what the server said
+/// (status, parameters, role), whether it ended, and the rules the task keeps (strict,
+/// poisoned, the cancel fence). "Shared" is kept for connections shared by autocommit callers.
+pub(super) struct SessionState {
     pub(super) status: AtomicU8,
     pub(super) closed: AtomicBool,
     pub(super) reason: Mutex<Option<String>>,
@@ -95,7 +97,7 @@ pub(super) enum Kind {
 /// The handle to a connection's task: sends requests and reads what the server told it.
 pub struct Client {
     requests: mpsc::UnboundedSender<Request>,
-    pub(super) shared: Arc<Shared>,
+    pub(super) state: Arc<SessionState>,
     task: tokio::task::AbortHandle,
     /// Process id and secret key, for CancelRequest.
     pub(super) key: (i32, i32),
@@ -118,7 +120,7 @@ impl Client {
         target: Target,
         tls: Option<(super::tls::Tls, String)>,
     ) -> Client {
-        let shared = Arc::new(Shared {
+        let state = Arc::new(SessionState {
             status: AtomicU8::new(startup.status),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
@@ -135,10 +137,10 @@ impl Client {
             host: Default::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = tokio::spawn(Task::new(socket, rx, read, shared.clone()));
+        let handle = tokio::spawn(Task::new(socket, rx, read, state.clone()));
         Client {
             requests: tx,
-            shared,
+            state,
             task: handle.abort_handle(),
             key: (startup.process_id, startup.secret_key),
             target,
@@ -193,7 +195,7 @@ impl Client {
     /// server says so at the reset's end (it ends any transaction), or the connection closes.
     pub fn send_reset(&self, bytes: BytesMut) -> Result<Responses, Lost> {
         let answer = self.send_kind(bytes, Kind::Reset, 0)?;
-        self.shared
+        self.state
             .status
             .store(super::status::IDLE, Ordering::Relaxed);
         Ok(answer)
@@ -226,9 +228,9 @@ impl Client {
             return Err(Lost::NotSent(self.close_reason()));
         }
         let n = request.bytes.len();
-        self.shared.unwritten.fetch_add(n, Ordering::Relaxed);
+        self.state.unwritten.fetch_add(n, Ordering::Relaxed);
         self.requests.send(request).map_err(|_| {
-            self.shared.unwritten.fetch_sub(n, Ordering::Relaxed);
+            self.state.unwritten.fetch_sub(n, Ordering::Relaxed);
             Lost::NotSent(self.close_reason())
         })
     }
@@ -236,10 +238,10 @@ impl Client {
     /// Waits until fewer than `limit` bytes wait to be written (COPY backpressure).
     pub async fn writable(&self, limit: usize) {
         loop {
-            let notified = self.shared.written.notified();
+            let notified = self.state.written.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.shared.unwritten.load(Ordering::Relaxed) < limit || self.is_closed() {
+            if self.state.unwritten.load(Ordering::Relaxed) < limit || self.is_closed() {
                 return;
             }
             notified.await;
@@ -248,12 +250,12 @@ impl Client {
 
     /// The transaction status of the last ReadyForQuery.
     pub fn status(&self) -> super::TxStatus {
-        super::TxStatus::from_byte(self.shared.status.load(Ordering::Relaxed))
+        super::TxStatus::from_byte(self.state.status.load(Ordering::Relaxed))
     }
 
     /// Whether the connection has ended (or was killed).
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Relaxed)
+        self.state.closed.load(Ordering::Relaxed)
     }
 
     /// Ties the connection to what is known of its host (see [`super::hosts`]).
@@ -263,7 +265,7 @@ impl Client {
         recheck: std::time::Duration,
         i: usize,
     ) {
-        let _ = self.shared.host.set((host, recheck));
+        let _ = self.state.host.set((host, recheck));
         self.host_index = u8::try_from(i + 1).unwrap_or(0);
     }
 
@@ -289,12 +291,12 @@ impl Client {
 
     /// What is known of the host it is connected to.
     pub fn host(&self) -> Option<&Arc<HostEntry>> {
-        self.shared.host.get().map(|(h, _)| h)
+        self.state.host.get().map(|(h, _)| h)
     }
 
     /// Why the connection ended.
     pub fn close_reason(&self) -> String {
-        lock(&self.shared.reason)
+        lock(&self.state.reason)
             .clone()
             .unwrap_or_else(|| "the connection is closed".into())
     }
@@ -306,7 +308,7 @@ impl Client {
 
     /// Every run-time parameter the server reported, at startup and since, by name.
     pub fn parameters(&self) -> Vec<(String, String)> {
-        let mut all: Vec<_> = lock(&self.shared.parameters)
+        let mut all: Vec<_> = lock(&self.state.parameters)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -317,17 +319,17 @@ impl Client {
     /// Whether the server reported its role's parameters again since startup (see
     /// [`super::target::reported_role`]): a cheap check before the parameters are read.
     pub fn role_reported(&self) -> bool {
-        self.shared.role_reported.load(Ordering::Relaxed)
+        self.state.role_reported.load(Ordering::Relaxed)
     }
 
     /// A run-time parameter the server reported (`server_version`, `TimeZone`...).
     pub fn parameter(&self, name: &str) -> Option<String> {
-        lock(&self.shared.parameters).get(name).cloned()
+        lock(&self.state.parameters).get(name).cloned()
     }
 
     /// Where notices and notifications go (dropped until set).
     pub fn set_unsolicited(&self, sink: Option<UnsolicitedSink>) {
-        *lock(&self.shared.sink) = sink;
+        *lock(&self.state.sink) = sink;
     }
 
     /// Marks the connection as shared by autocommit callers (or not, while one caller holds
@@ -335,23 +337,23 @@ impl Client {
     /// answer and every later one say so ([`Responses::poisoned`]), in the order the server
     /// sent them, whichever task reads them first.
     pub fn set_strict(&self, strict: bool) {
-        self.shared.strict.store(strict, Ordering::Relaxed);
+        self.state.strict.store(strict, Ordering::Relaxed);
     }
 
     /// Whether a ReadyForQuery with a status other than idle arrived while shared.
     pub fn is_poisoned(&self) -> bool {
-        self.shared.poisoned.load(Ordering::Relaxed)
+        self.state.poisoned.load(Ordering::Relaxed)
     }
 
     /// A handle that tells when this connection's task has ended, even after the handle to
     /// the connection is dropped (which makes the task send Terminate and close).
     pub fn ending(&self) -> Ending {
-        Ending(self.shared.clone())
+        Ending(self.state.clone())
     }
 
     /// Closes the socket now; every request still waiting fails.
     pub fn kill(&self) {
-        mark_closed(&self.shared, "the connection was closed by the pool");
+        mark_closed(&self.state, "the connection was closed by the pool");
         self.task.abort();
     }
 }
@@ -360,12 +362,12 @@ impl Drop for Client {
     fn drop(&mut self) {
         // The task ends on its own once the queue closes and the answers in flight are in
         // (sending Terminate), so a dropped connection still delivers what is on its way.
-        self.shared.written.notify_waiters();
+        self.state.written.notify_waiters();
     }
 }
 
 /// See [`Client::ending`].
-pub struct Ending(Arc<Shared>);
+pub struct Ending(Arc<SessionState>);
 
 impl Ending {
     /// Resolves once the connection's task has ended: Terminate sent and the socket shut
@@ -383,11 +385,11 @@ impl Ending {
     }
 }
 
-pub(super) fn mark_closed(shared: &Shared, reason: &str) {
-    let mut r = lock(&shared.reason);
+pub(super) fn mark_closed(state: &SessionState, reason: &str) {
+    let mut r = lock(&state.reason);
     if r.is_none() {
         *r = Some(reason.to_string());
     }
-    shared.closed.store(true, Ordering::Relaxed);
-    shared.written.notify_waiters();
+    state.closed.store(true, Ordering::Relaxed);
+    state.written.notify_waiters();
 }

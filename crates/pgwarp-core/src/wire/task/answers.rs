@@ -38,9 +38,7 @@ impl Task {
             let mut buf = BytesMut::new();
             let _ = frontend::copy_fail("COPY FROM STDIN runs only through copyIn()", &mut buf);
             self.queued += buf.len() as u64;
-            self.shared
-                .unwritten
-                .fetch_add(buf.len(), Ordering::Relaxed);
+            self.state.unwritten.fetch_add(buf.len(), Ordering::Relaxed);
             self.write.extend_from_slice(&buf);
             return Ok(());
         }
@@ -84,13 +82,13 @@ impl Task {
                         return Err("protocol error: a ReadyForQuery of the wrong length".into());
                     }
                     let status = self.read[scanned + 5];
-                    self.shared.status.store(status, Ordering::Relaxed);
-                    let poison = if self.shared.poisoned.load(Ordering::Relaxed) {
+                    self.state.status.store(status, Ordering::Relaxed);
+                    let poison = if self.state.poisoned.load(Ordering::Relaxed) {
                         Poison::ByEarlier
                     } else if !TxStatus::from_byte(status).is_idle()
-                        && self.shared.strict.load(Ordering::Relaxed)
+                        && self.state.strict.load(Ordering::Relaxed)
                     {
-                        self.shared.poisoned.store(true, Ordering::Relaxed);
+                        self.state.poisoned.store(true, Ordering::Relaxed);
                         Poison::ByThis
                     } else {
                         Poison::Clean
@@ -130,7 +128,7 @@ impl Task {
                             // A write refused as read-only: the server may have been demoted
                             // (or the transaction was READ ONLY): its role is checked again.
                             if e.code() == "25006" {
-                                if let Some((host, _)) = self.shared.host.get() {
+                                if let Some((host, _)) = self.state.host.get() {
                                     host.suspect();
                                 }
                             }
@@ -191,9 +189,9 @@ impl Task {
         let event = match parsed {
             Message::ParameterStatus(body) => {
                 if let (Ok(name), Ok(value)) = (body.name(), body.value()) {
-                    lock(&self.shared.parameters).insert(name.to_string(), value.to_string());
+                    lock(&self.state.parameters).insert(name.to_string(), value.to_string());
                     if super::super::target::ROLE_PARAMETERS.contains(&name) {
-                        self.shared.role_reported.store(true, Ordering::Relaxed);
+                        self.state.role_reported.store(true, Ordering::Relaxed);
                     }
                 }
                 return;
@@ -214,7 +212,7 @@ impl Task {
 
     /// Hands `event` to the connection's sink, if it has one.
     pub(super) fn tell(&self, event: Unsolicited) {
-        let sink = lock(&self.shared.sink).clone();
+        let sink = lock(&self.state.sink).clone();
         if let Some(sink) = sink {
             sink(event);
         }

@@ -16,7 +16,7 @@ use postgres_protocol::message::frontend;
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 
-use super::conn::{mark_closed, Kind, Request, Shared, Unsolicited};
+use super::conn::{mark_closed, Kind, Request, SessionState, Unsolicited};
 use super::pipe::{Lost, Pipe};
 use super::socket::Socket;
 use crate::sync::lock;
@@ -48,7 +48,7 @@ pub(super) struct Task {
     wire_key: u32,
     /// A COPY FROM STDIN request was written and its answer has not ended.
     copying: bool,
-    shared: Arc<Shared>,
+    state: Arc<SessionState>,
     terminating: bool,
     /// A FATAL error the server sent before closing (shutdown, `pg_terminate_backend`).
     fatal: Option<String>,
@@ -90,7 +90,7 @@ impl Future for Task {
                 let outage =
                     self.socket_lost || self.fatal_code.as_deref().is_some_and(is_outage_code);
                 if outage {
-                    if let Some((host, recheck)) = self.shared.host.get() {
+                    if let Some((host, recheck)) = self.state.host.get() {
                         host.lost(*recheck, &reason);
                     }
                 }
@@ -115,10 +115,10 @@ fn is_outage_code(code: &str) -> bool {
 impl Drop for Task {
     fn drop(&mut self) {
         self.fail_all("the connection was closed by the pool".into());
-        self.shared
+        self.state
             .ended
             .store(true, std::sync::atomic::Ordering::Release);
-        self.shared.ended_notify.notify_waiters();
+        self.state.ended_notify.notify_waiters();
     }
 }
 
@@ -127,7 +127,7 @@ impl Task {
         socket: Socket,
         requests: mpsc::UnboundedReceiver<Request>,
         read: BytesMut,
-        shared: Arc<Shared>,
+        state: Arc<SessionState>,
     ) -> Task {
         Task {
             socket,
@@ -141,7 +141,7 @@ impl Task {
             deferred: VecDeque::new(),
             wire_key: 0,
             copying: false,
-            shared,
+            state,
             terminating: false,
             fatal: None,
             fatal_code: None,
@@ -222,7 +222,7 @@ impl Task {
             return true;
         }
         !self.copying
-            && self.shared.fence.active.load(Ordering::Acquire) == 0
+            && self.state.fence.active.load(Ordering::Acquire) == 0
             && (self.pending.is_empty() || req.key == self.wire_key)
     }
 
@@ -231,7 +231,7 @@ impl Task {
         if let Some(pipe) = req.pipe {
             if req.key != 0 && !self.expose_key(req.key) {
                 // Its call was cancelled before this was written: it never will be.
-                self.shared
+                self.state
                     .unwritten
                     .fetch_sub(req.bytes.len(), Ordering::Relaxed);
                 pipe.fail(Lost::NotSent(
@@ -257,7 +257,7 @@ impl Task {
 
     /// Puts a request of cancel key `key` on the wire, unless the key was cancelled.
     fn expose_key(&mut self, key: u32) -> bool {
-        let mut keys = lock(&self.shared.fence.keys);
+        let mut keys = lock(&self.state.fence.keys);
         if keys.given_up.contains(&key) {
             return false;
         }
@@ -269,13 +269,13 @@ impl Task {
     fn set_wire_key(&mut self, key: u32) {
         if self.wire_key != key {
             self.wire_key = key;
-            lock(&self.shared.fence.keys).on_wire = key;
+            lock(&self.state.fence.keys).on_wire = key;
         }
     }
 
     /// Publishes how many answers are outstanding, for cancels waiting on them.
     fn count_answering(&self) {
-        let fence = &self.shared.fence;
+        let fence = &self.state.fence;
         fence.answering.store(self.pending.len(), Ordering::Release);
         if fence.active.load(Ordering::Acquire) > 0 {
             fence.changed.notify_waiters();
@@ -293,9 +293,9 @@ impl Task {
                 Poll::Ready(Ok(n)) => {
                     self.write.advance(n);
                     self.written += n as u64;
-                    let before = self.shared.unwritten.fetch_sub(n, Ordering::Relaxed);
+                    let before = self.state.unwritten.fetch_sub(n, Ordering::Relaxed);
                     if before.saturating_sub(n) < WRITE_HIGH {
-                        self.shared.written.notify_waiters();
+                        self.state.written.notify_waiters();
                     }
                     progress = true;
                 }
@@ -331,9 +331,9 @@ impl Task {
     }
 
     fn fail_all(&mut self, reason: String) {
-        mark_closed(&self.shared, &reason);
-        self.shared.fence.answering.store(0, Ordering::Release);
-        self.shared.fence.changed.notify_waiters();
+        mark_closed(&self.state, &reason);
+        self.state.fence.answering.store(0, Ordering::Release);
+        self.state.fence.changed.notify_waiters();
         let written = self.written;
         for w in self.pending.drain(..) {
             w.pipe.fail(if w.start >= written {
