@@ -10,7 +10,7 @@ import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableNa
 import { queryDefaults, resolveOptions, transactionPooler, type PoolOptions, type QueryDefaults } from './config';
 import { makeQuery, type QueryOptions } from './query-options';
 import { AUTOCOMMIT } from './requests';
-import { ConnectionError, errorFromResult, ParameterError, PgwarpError, PoolClosedError, RolledBackError } from './errors';
+import { errorFromResult, ParameterError, PgwarpError, PoolClosedError, RolledBackError } from './errors';
 import { QueryResult, type QueryRunner } from './query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';
 import type { StatementResult } from './script';
@@ -22,7 +22,7 @@ import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type
 import { poolStats, type CloseOptions, type PoolStats } from './pool-stats';
 import { checkTarget, Views, type Target } from './targets';
 import { ReadYourWrites } from './read-your-writes';
-import { acquireChannel, connectChannel, livePools, publishDone, traceSettings, type ConnectTraceContext } from './tracing';
+import { livePools, traceEngineEvents, traceSettings } from './tracing';
 import type { NativeConnectionInfo } from './native';
 import { transactionOn, type Transaction, type TransactionOptions } from './transaction';
 
@@ -78,20 +78,7 @@ export class Pool implements QueryRunner {
     }
     this.bridge.trace = traceSettings(o);
     livePools.add(this);
-    const bridge = this.bridge;
-    bridge.events.connected = (_conn, host, tls, durationMs, error) => {
-      if (!connectChannel.hasSubscribers) return;
-      const info = (bridge.trace.info ??= bridge.connectionInfo());
-      const at = host > 0 ? host - 1 : 0;
-      const ctx: ConnectTraceContext = { host: info.hosts[at], port: info.ports[at], tls, durationMs, database: info.database, user: info.user };
-      if (error !== '') ctx.error = new ConnectionError(error);
-      publishDone(connectChannel, ctx);
-    };
-    bridge.events.waited = (durationMs) => {
-      if (!acquireChannel.hasSubscribers) return;
-      const info = (bridge.trace.info ??= bridge.connectionInfo());
-      publishDone(acquireChannel, { durationMs, database: info.database });
-    };
+    traceEngineEvents(this.bridge);
     if (o.types !== undefined) {
       // The catalog lookup runs without the codecs it resolves.
       const lookup = (runner: QueryRunner, sql: string, params: unknown[]) => makeQuery<{ oid: number; name: string; schema: string; array: number }>(runner, defaults, sql, params).all();

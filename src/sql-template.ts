@@ -43,12 +43,12 @@ export class SqlHelper {
  */
 export class SqlQuery<T = Record<string, unknown>> extends QueryResult<T> {
   /** @internal The template it was made of. */
-  readonly parts: { strings: readonly string[]; values: readonly unknown[] };
+  readonly parts: { strings: readonly string[]; values: readonly unknown[]; unsafeParams?: readonly unknown[] };
 
   /** @internal */
-  constructor(runner: QueryRunner, defaults: QueryDefaults, strings: readonly string[], values: readonly unknown[], rendered: Rendered) {
+  constructor(runner: QueryRunner, defaults: QueryDefaults, strings: readonly string[], values: readonly unknown[], rendered: Rendered, unsafeParams?: readonly unknown[]) {
     super(runner, rendered.text, rendered.params, { rowMode: 'object', int8: defaults.int8, jsonNumbers: defaults.jsonNumbers, unnamed: rendered.varies }, defaults);
-    this.parts = { strings, values };
+    this.parts = unsafeParams === undefined ? { strings, values } : { strings, values, unsafeParams };
   }
 }
 
@@ -102,9 +102,8 @@ export function makeSql(runner: QueryRunner, defaults: QueryDefaults): Sql {
     unsafe<T>(text: string, params?: readonly unknown[]): SqlQuery<T> {
       if (typeof text !== 'string') throw new ParameterError(`sql.unsafe() takes the SQL text as a string, not ${typeof text}`);
       if (params !== undefined && !Array.isArray(params)) throw new ParameterError('sql.unsafe() takes its parameters as an array');
-      const q = new SqlQuery<T>(runner, defaults, [text], [], { text, params: params === undefined ? [] : [...params], varies: false });
-      if (params !== undefined && params.length > 0) (q as { parts: unknown }).parts = { strings: [text], values: [], params };
-      return q;
+      const given = params === undefined || params.length === 0 ? undefined : [...params];
+      return new SqlQuery<T>(runner, defaults, [text], [], { text, params: given ?? [], varies: false }, given);
     },
     json: (value: unknown) => new SqlHelper('json', value),
     array(value: readonly unknown[], type?: string) {
@@ -182,8 +181,8 @@ function walk(strings: readonly string[], values: readonly unknown[], out: Rende
 
 function emit(v: unknown, before: string, out: Rendered): void {
   if (v instanceof SqlQuery) {
-    const parts = v.parts as { strings: readonly string[]; values: readonly unknown[]; params?: readonly unknown[] };
-    if (parts.params !== undefined) throw new ParameterError('sql.unsafe(text, params) cannot be nested in a template: its $n would not renumber; pass the values through the template instead');
+    const parts = v.parts;
+    if (parts.unsafeParams !== undefined) throw new ParameterError('sql.unsafe(text, params) cannot be nested in a template: its $n would not renumber; pass the values through the template instead');
     walk(parts.strings, parts.values, out);
     return;
   }

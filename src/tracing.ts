@@ -17,7 +17,8 @@
  */
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 
-import { ParameterError } from './errors';
+import type { Bridge } from './bridge';
+import { ConnectionError, ParameterError } from './errors';
 import type { NativeConnectionInfo } from './native';
 
 /** What a `pgwarp:query` subscriber is given; the same object through start, end and error. */
@@ -132,6 +133,23 @@ export const acquireChannel = tracingChannel<unknown, AcquireTraceContext & obje
  * held (a plain channel; for `db.client.connection.use_time`).
  */
 export const releaseChannel = channel('pgwarp:release');
+
+/** Publishes the engine's connect and wait events of a pool on their channels, when subscribed. */
+export function traceEngineEvents(bridge: Bridge): void {
+  bridge.events.connected = (_conn, host, tls, durationMs, error) => {
+    if (!connectChannel.hasSubscribers) return;
+    const info = (bridge.trace.info ??= bridge.connectionInfo());
+    const at = host > 0 ? host - 1 : 0;
+    const ctx: ConnectTraceContext = { host: info.hosts[at], port: info.ports[at], tls, durationMs, database: info.database, user: info.user };
+    if (error !== '') ctx.error = new ConnectionError(error);
+    publishDone(connectChannel, ctx);
+  };
+  bridge.events.waited = (durationMs) => {
+    if (!acquireChannel.hasSubscribers) return;
+    const info = (bridge.trace.info ??= bridge.connectionInfo());
+    publishDone(acquireChannel, { durationMs, database: info.database });
+  };
+}
 
 /** Publishes what happened off the thread on `channel`, its events in order. */
 export function publishDone<C extends object>(channel: { start: { publish(m: unknown): void }; end: { publish(m: unknown): void }; asyncStart: { publish(m: unknown): void }; asyncEnd: { publish(m: unknown): void }; error: { publish(m: unknown): void } }, ctx: C & { error?: unknown }): void {

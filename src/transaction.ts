@@ -49,7 +49,7 @@ const ISOLATION: Record<string, string> = {
 const RETRYABLE = new Set(['40001', '40P01']);
 
 /** The BEGIN statement for the options, refusing unknown values. */
-export function beginStatement(o: TransactionOptions): string {
+function beginStatement(o: TransactionOptions): string {
   const parts = ['BEGIN'];
   if (o.isolation !== undefined) {
     const level = ISOLATION[o.isolation];
@@ -295,7 +295,7 @@ export class Transaction implements QueryRunner {
  * @internal One attempt: BEGIN, the callback, then COMMIT (or ROLLBACK and rethrow), which
  * also gives the connection back. Resolves only if the server says the transaction committed.
  */
-export async function runTransaction<R>(
+async function runTransaction<R>(
   conn: ReservedConnection,
   defaults: QueryDefaults,
   begin: string,
@@ -336,13 +336,13 @@ export async function runTransaction<R>(
 }
 
 /** @internal Whether a failed attempt may be run again (also when the failure was caught and COMMIT rolled back). */
-export function retryable(err: unknown): boolean {
+function retryable(err: unknown): boolean {
   if (err instanceof RolledBackError) return retryable(err.cause);
   return err instanceof PostgresError && RETRYABLE.has(err.code);
 }
 
 /** @internal Exponential backoff with full jitter: up to 10 ms, 20 ms, 40 ms ... 1 s. */
-export function backoff(attempt: number): Promise<void> {
+function backoff(attempt: number): Promise<void> {
   const cap = Math.min(1000, 10 * 2 ** (attempt - 1));
   return new Promise((r) => setTimeout(r, Math.random() * cap));
 }

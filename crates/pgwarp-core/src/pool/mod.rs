@@ -11,6 +11,7 @@ mod describe;
 mod exclusive;
 mod handoff;
 mod lifecycle;
+mod open;
 mod reserve;
 mod roles;
 mod script;

@@ -38,7 +38,7 @@ impl Pool {
                 }
                 let unreported = wire::target::reported_role(c.client()).is_none();
                 let due = host.check_due(now, inner.settings.host_recheck)
-                    && (unreported || host.state().suspect)
+                    && (unreported || host.is_suspect())
                     || (inner.settings.max_replica_lag.is_some() && host.role() == Role::Standby);
                 if due {
                     hosts.push(host.clone());

@@ -152,9 +152,19 @@ impl HostEntry {
         lock(&self.state).lag
     }
 
+    /// Until when it is tried last, while that is after `now`.
+    pub fn down_until(&self, now: Instant) -> Option<Instant> {
+        lock(&self.state).down_until.filter(|u| *u > now)
+    }
+
     /// Whether it is marked down at `now`.
     pub fn is_down(&self, now: Instant) -> bool {
-        lock(&self.state).down_until.is_some_and(|u| u > now)
+        self.down_until(now).is_some()
+    }
+
+    /// Whether a write on it was refused as read-only since its role was last checked.
+    pub fn is_suspect(&self) -> bool {
+        lock(&self.state).suspect
     }
 
     /// A connection attempt failed for an outage: tried last for `recheck`. (Connections
@@ -226,7 +236,7 @@ impl HostEntry {
 /// `order` (indexes into `hosts`) with the hosts that answer first, then those down, soonest
 /// recheck first: a pool whose hosts are all down still tries every one.
 pub(super) fn order(hosts: &[Arc<HostEntry>], order: Vec<usize>, now: Instant) -> Vec<usize> {
-    let until = |i: &usize| hosts[*i].state().down_until.filter(|u| *u > now);
+    let until = |i: &usize| hosts[*i].down_until(now);
     let (mut up, mut out): (Vec<usize>, Vec<usize>) =
         order.into_iter().partition(|i| until(i).is_none());
     out.sort_by_key(until);
