@@ -1,5 +1,5 @@
 //! Connection settings: a URL and/or explicit fields, turned into the connection layer's
-//! [`Settings`]. pgwarp reads the URL itself ([`url`]), as libpq does, so that every key means
+//! [`Settings`](crate::wire::Settings). pgwarp reads the URL itself ([`url`]), as libpq does, so that every key means
 //! what it means to libpq and fields given explicitly replace the URL's (all its hosts, say).
 //!
 //! The TypeScript layer resolves defaults from the environment (`DATABASE_URL`, `PG*`) because

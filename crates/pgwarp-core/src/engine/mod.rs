@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use crate::config::PoolOptions;
 use crate::error::Error;
-use crate::pool::{CopyInput, Pool, PoolStats};
+use crate::pool::{Pool, PoolStats};
 use crate::result::layout::error_buffer;
 use crate::sync::lock;
 
 pub use completions::Completions;
-use requests::{Request, SqlText};
-use shard::{Command, Shard};
+use requests::Request;
+use shard::Shard;
 
 /// Completions with this request id are events from the engine, not answers.
 pub const EVENT_ID: u32 = 0;
@@ -126,8 +126,8 @@ pub(crate) fn event(kind: u8, value: u32) -> Vec<u8> {
 pub struct Engine {
     shards: Vec<Shard>,
     passwords: Arc<Passwords>,
-    /// SQL texts JavaScript has registered by id, so a repeated query sends only its id.
-    sql: Mutex<HashMap<u32, Arc<str>>>,
+    /// SQL texts JavaScript has registered by id.
+    sql: requests::SqlTexts,
     completions: Arc<Completions>,
     rng: AtomicU64,
     /// The settings every shard's connections open with.
@@ -196,7 +196,7 @@ impl Engine {
         Ok(Engine {
             shards: started,
             passwords,
-            sql: Mutex::new(HashMap::new()),
+            sql: requests::SqlTexts::default(),
             completions,
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
             settings,
@@ -206,139 +206,24 @@ impl Engine {
 
     /// Takes one batch of requests (see [`requests`]) and hands each to its shard.
     pub fn submit(&self, batch: &[u8]) -> Result<(), Error> {
-        for request in requests::parse(batch)? {
+        for request in requests::parse(batch, &self.sql)? {
             match request {
-                Request::Query {
-                    id,
-                    mode,
-                    sql,
-                    conn,
-                    key,
-                    params,
-                    limits,
-                } => {
-                    let text = match sql {
-                        SqlText::Inline { id: 0, text } => Arc::from(text),
-                        SqlText::Inline { id: sql_id, text } => {
-                            let text: Arc<str> = Arc::from(text);
-                            lock(&self.sql).insert(sql_id, text.clone());
-                            text
-                        }
-                        SqlText::Known(sql_id) => match lock(&self.sql).get(&sql_id) {
-                            Some(t) => t.clone(),
-                            None => {
-                                let err =
-                                    Error::Internal(format!("unknown statement text id {sql_id}"));
-                                self.completions.push(id, &error_buffer(&err));
-                                continue;
-                            }
-                        },
-                    };
-                    let shard = if conn == 0 {
-                        self.pick()
-                    } else {
-                        self.owner(conn)
-                    };
-                    shard.send(
-                        Command::Query {
-                            id,
-                            sql: text,
-                            params: params.to_vec(),
-                            mode,
-                            conn,
-                            key,
-                            limits,
-                        },
-                        &self.completions,
-                    );
+                Request::Work { owner, command } => {
+                    let shard = owner.map_or_else(|| self.pick(), |id| self.owner(id));
+                    shard.send(command, &self.completions);
                 }
-                Request::Next { id, cursor } => self
-                    .owner(cursor)
-                    .send(Command::Next { id, cursor }, &self.completions),
-                Request::DropResult { cursor } => self
-                    .owner(cursor)
-                    .send(Command::DropResult { cursor }, &self.completions),
-                Request::Stop { id, cursor } => self
-                    .owner(cursor)
-                    .send(Command::Stop { id, cursor }, &self.completions),
-                Request::CopyData {
-                    id,
-                    copy,
-                    rows,
-                    data,
-                } => {
-                    let input = CopyInput::Data {
-                        rows,
-                        data: data.to_vec(),
-                    };
-                    self.owner(copy)
-                        .send(Command::Copy { id, copy, input }, &self.completions)
-                }
-                Request::CopyEnd { id, copy, error } => {
-                    let input = CopyInput::End {
-                        error: error.map(str::to_string),
-                    };
-                    self.owner(copy)
-                        .send(Command::Copy { id, copy, input }, &self.completions)
-                }
-                Request::Reserve { id, session } => self
-                    .pick()
-                    .send(Command::Reserve { id, session }, &self.completions),
-                Request::Claim { ticket } => self
-                    .owner(ticket)
-                    .send(Command::Claim { ticket }, &self.completions),
-                Request::Release { id, conn } => self
-                    .owner(conn)
-                    .send(Command::Release { id, conn }, &self.completions),
-                Request::Forget { sql_id } => {
-                    lock(&self.sql).remove(&sql_id);
+                Request::Refused { id, error } => {
+                    self.completions.push(id, &error_buffer(&error));
                 }
                 Request::Password { number, result } => {
                     if let Some(tx) = lock(&self.passwords.waiting).remove(&number) {
-                        let _ = tx.send(
-                            result
-                                .map(|p| p.as_bytes().to_vec())
-                                .map_err(str::to_string),
-                        );
+                        let _ = tx.send(result);
                     }
                 }
-                Request::End { id, conn, commit } => self
-                    .owner(conn)
-                    .send(Command::End { id, conn, commit }, &self.completions),
-                Request::Describe { id, conn, sql } => {
-                    let shard = if conn == 0 {
-                        self.pick()
-                    } else {
-                        self.owner(conn)
-                    };
-                    let sql = sql.to_string();
-                    shard.send(Command::Describe { id, conn, sql }, &self.completions)
-                }
-                Request::CancelStatements { id, conn, key } => self.owner(conn).send(
-                    Command::CancelStatements { id, conn, key },
-                    &self.completions,
-                ),
-                Request::Watch { conn } => self
-                    .owner(conn)
-                    .send(Command::Watch { conn }, &self.completions),
-                Request::Exec {
-                    id,
-                    conn,
-                    sql,
-                    rows,
-                } => self.owner(conn).send(
-                    Command::Exec {
-                        id,
-                        conn,
-                        sql: sql.to_string(),
-                        rows,
-                    },
-                    &self.completions,
-                ),
                 Request::Ready { conn, error } => self
                     .owner(conn)
                     .pool()
-                    .connection_ready(conn, error.map_or(Ok(()), |e| Err(e.to_string()))),
+                    .connection_ready(conn, error.map_or(Ok(()), Err)),
             }
         }
         Ok(())

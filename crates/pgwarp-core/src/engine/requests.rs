@@ -1,7 +1,7 @@
 //! The request batch JavaScript sends once per tick (`src/bridge.ts` writes it). Per request,
 //! little-endian: `u8 kind, u32 request id`, then by kind:
 //!
-//! - `QUERY`: `u32 mode (see `query::MODE_BITS`), u32 batch rows, u32 max rows, f64 max bytes (0: no limit),
+//! - `QUERY`: `u32 mode (see `query::mode`), u32 batch rows, u32 max rows, f64 max bytes (0: no limit),
 //!   u32 conn (0: any pooled connection), u32 cancel key (0: none; the key a `CANCEL_STATEMENTS`
 //!   names), u32 sql id, u32 sql length, sql (when the length is
 //!   not 0: the text, registered under the id unless it is 0), u32 params length, params`
@@ -28,9 +28,15 @@
 //!   statement (see `pool/describe.rs`)
 //! - `WATCH`: `u32 conn`: send event `EVENT_LOST` when reserved connection `conn` is gone (no completion)
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::shard::Command;
 use crate::bytes::Reader;
 use crate::error::Error;
-use crate::query::Limits;
+use crate::pool::CopyInput;
+use crate::query::{Limits, QueryMode};
+use crate::sync::lock;
 
 const QUERY: u8 = 1;
 const NEXT: u8 = 2;
@@ -51,89 +57,50 @@ const DESCRIBE: u8 = 16;
 const EXEC_ROWS: u8 = 17;
 const CLAIM: u8 = 18;
 
-/// Where a query's text is.
-pub enum SqlText<'a> {
-    /// Sent with the request (and registered under `id` unless it is 0).
-    Inline { id: u32, text: &'a str },
-    /// Registered earlier.
-    Known(u32),
-}
+/// The SQL texts JavaScript has registered by id, so a repeated query sends only its id.
+#[derive(Default)]
+pub(crate) struct SqlTexts(Mutex<HashMap<u32, Arc<str>>>);
 
-/// One request of a batch.
-pub enum Request<'a> {
-    /// Run a statement.
-    Query {
-        id: u32,
-        mode: u32,
-        sql: SqlText<'a>,
-        conn: u32,
-        /// Names the call for `CancelStatements` (0: it cannot be cancelled).
-        key: u32,
-        params: &'a [u8],
-        limits: Limits,
+/// One request of a batch, parsed once into what it does.
+pub(crate) enum Request {
+    /// Work for a shard: the one that owns connection, cursor, copy or ticket `owner`, or
+    /// with `None` whichever the engine picks.
+    Work {
+        owner: Option<u32>,
+        command: Command,
     },
-    /// The next page of a paged result.
-    Next { id: u32, cursor: u32 },
-    /// Abandon a paged result (no completion).
-    DropResult { cursor: u32 },
-    /// Stop held work early; completes once its connection is clean.
-    Stop { id: u32, cursor: u32 },
-    /// A chunk for a copy in progress.
-    CopyData {
-        id: u32,
-        copy: u32,
-        rows: bool,
-        data: &'a [u8],
-    },
-    /// The end of a copy: commit, or abort with a reason.
-    CopyEnd {
-        id: u32,
-        copy: u32,
-        error: Option<&'a str>,
-    },
-    /// Lend a connection to the caller alone; with `session` (1 or 2), say which backend it is.
-    Reserve { id: u32, session: u32 },
-    /// Make the reservation `ticket` names.
-    Claim { ticket: u32 },
-    /// Give a reserved connection back.
-    Release { id: u32, conn: u32 },
-    /// End the transaction on a reserved connection and give it back.
-    End { id: u32, conn: u32, commit: bool },
-    /// Run a script (simple protocol) on a reserved connection; with `rows`, the answer
-    /// keeps the rows its statements return.
-    Exec {
-        id: u32,
-        conn: u32,
-        sql: &'a str,
-        rows: bool,
-    },
-    /// The parameter types of a statement.
-    Describe { id: u32, conn: u32, sql: &'a str },
-    /// Cancel the statements of one call on a reserved connection.
-    CancelStatements { id: u32, conn: u32, key: u32 },
-    /// Announce when a reserved connection is gone.
-    Watch { conn: u32 },
-    /// Drop a registered SQL text.
-    Forget { sql_id: u32 },
-    /// The password function's answer.
+    /// A request that cannot run (a query naming a text that was never registered): its
+    /// completion is this error.
+    Refused { id: u32, error: Error },
+    /// The password function's answer (the password, or why it failed).
     Password {
         number: u32,
-        result: Result<&'a str, &'a str>,
+        result: Result<Vec<u8>, String>,
     },
     /// `onConnect` finished for a new connection (no completion).
-    Ready { conn: u32, error: Option<&'a str> },
+    Ready { conn: u32, error: Option<String> },
 }
 
-/// Reads every request of a batch.
-pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
+/// Reads every request of a batch, in order. Texts are registered and forgotten in
+/// `texts` as the batch says, so a query resolves its text as of its place in the batch.
+pub(crate) fn parse(buf: &[u8], texts: &SqlTexts) -> Result<Vec<Request>, Error> {
     let mut r = Reader::new(buf);
     let mut out = Vec::new();
+    let work = |owner: u32, command: Command| Request::Work {
+        owner: Some(owner),
+        command,
+    };
+    // Connection 0 is "any pooled connection".
+    let any_or = |conn: u32, command: Command| Request::Work {
+        owner: (conn != 0).then_some(conn),
+        command,
+    };
     while !r.is_done() {
         let kind = r.u8()?;
         let id = r.u32_le()?;
         out.push(match kind {
             QUERY => {
-                let mode = r.u32_le()?;
+                let mode = QueryMode::parse(r.u32_le()?);
                 let limits = Limits {
                     batch_rows: r.u32_le()?,
                     max_rows: r.u32_le()? as u64,
@@ -145,95 +112,121 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                 let len = r.u32_le()? as usize;
                 // Length 0 with id 0 is the empty text, which is never registered.
                 let sql = if len == 0 && sql_id != 0 {
-                    SqlText::Known(sql_id)
+                    lock(&texts.0).get(&sql_id).cloned()
                 } else {
-                    let text = std::str::from_utf8(r.take(len)?)
-                        .map_err(|_| Error::Internal("query text is not UTF-8".into()))?;
-                    SqlText::Inline { id: sql_id, text }
+                    let text: Arc<str> = Arc::from(
+                        std::str::from_utf8(r.take(len)?)
+                            .map_err(|_| Error::Internal("query text is not UTF-8".into()))?,
+                    );
+                    if sql_id != 0 {
+                        lock(&texts.0).insert(sql_id, text.clone());
+                    }
+                    Some(text)
                 };
                 let plen = r.u32_le()? as usize;
-                let params = r.take(plen)?;
-                Request::Query {
-                    id,
-                    mode,
-                    sql,
-                    conn,
-                    key,
-                    params,
-                    limits,
+                let params = r.take(plen)?.to_vec();
+                match (sql, mode) {
+                    (Some(sql), Ok(mode)) => any_or(
+                        conn,
+                        Command::Query {
+                            id,
+                            sql,
+                            params,
+                            mode,
+                            conn,
+                            key,
+                            limits,
+                        },
+                    ),
+                    (None, _) => Request::Refused {
+                        id,
+                        error: Error::Internal(format!("unknown statement text id {sql_id}")),
+                    },
+                    (_, Err(error)) => Request::Refused { id, error },
                 }
             }
-            NEXT => Request::Next {
-                id,
-                cursor: r.u32_le()?,
-            },
-            DROP_RESULT => Request::DropResult {
-                cursor: r.u32_le()?,
-            },
-            STOP => Request::Stop {
-                id,
-                cursor: r.u32_le()?,
-            },
+            NEXT => {
+                let cursor = r.u32_le()?;
+                work(cursor, Command::Next { id, cursor })
+            }
+            DROP_RESULT => {
+                let cursor = r.u32_le()?;
+                work(cursor, Command::DropResult { cursor })
+            }
+            STOP => {
+                let cursor = r.u32_le()?;
+                work(cursor, Command::Stop { id, cursor })
+            }
             COPY_DATA => {
                 let copy = r.u32_le()?;
                 let rows = r.u8()? == 1;
                 let len = r.u32_le()? as usize;
-                Request::CopyData {
-                    id,
-                    copy,
-                    rows,
-                    data: r.take(len)?,
-                }
+                let data = r.take(len)?.to_vec();
+                let input = CopyInput::Data { rows, data };
+                work(copy, Command::Copy { id, copy, input })
             }
             COPY_END => {
                 let copy = r.u32_le()?;
                 let len = r.u32_le()? as usize;
                 let error = std::str::from_utf8(r.take(len)?).unwrap_or("the copy failed");
-                Request::CopyEnd {
-                    id,
-                    copy,
-                    error: (len > 0).then_some(error),
-                }
+                let input = CopyInput::End {
+                    error: (len > 0).then(|| error.to_string()),
+                };
+                work(copy, Command::Copy { id, copy, input })
             }
             EXEC | EXEC_ROWS => {
                 let conn = r.u32_le()?;
                 let len = r.u32_le()? as usize;
                 let sql = std::str::from_utf8(r.take(len)?)
-                    .map_err(|_| Error::Internal("script text is not UTF-8".into()))?;
-                Request::Exec {
-                    id,
+                    .map_err(|_| Error::Internal("script text is not UTF-8".into()))?
+                    .to_string();
+                let rows = kind == EXEC_ROWS;
+                work(
                     conn,
-                    sql,
-                    rows: kind == EXEC_ROWS,
-                }
+                    Command::Exec {
+                        id,
+                        conn,
+                        sql,
+                        rows,
+                    },
+                )
             }
             DESCRIBE => {
                 let conn = r.u32_le()?;
                 let len = r.u32_le()? as usize;
                 let sql = std::str::from_utf8(r.take(len)?)
-                    .map_err(|_| Error::Internal("query text is not UTF-8".into()))?;
-                Request::Describe { id, conn, sql }
+                    .map_err(|_| Error::Internal("query text is not UTF-8".into()))?
+                    .to_string();
+                any_or(conn, Command::Describe { id, conn, sql })
             }
-            CANCEL_STATEMENTS => Request::CancelStatements {
-                id,
-                conn: r.u32_le()?,
-                key: r.u32_le()?,
-            },
-            WATCH => Request::Watch { conn: r.u32_le()? },
-            RESERVE => Request::Reserve {
-                id,
-                session: r.u32_le()?,
-            },
-            CLAIM => Request::Claim {
-                ticket: r.u32_le()? | super::tickets::TICKET_BIT,
-            },
-            RELEASE => Request::Release {
-                id,
-                conn: r.u32_le()?,
-            },
-            FORGET => Request::Forget {
-                sql_id: r.u32_le()?,
-            },
+            CANCEL_STATEMENTS => {
+                let conn = r.u32_le()?;
+                let key = r.u32_le()?;
+                work(conn, Command::CancelStatements { id, conn, key })
+            }
+            WATCH => {
+                let conn = r.u32_le()?;
+                work(conn, Command::Watch { conn })
+            }
+            RESERVE => {
+                let session = r.u32_le()?;
+                Request::Work {
+                    owner: None,
+                    command: Command::Reserve { id, session },
+                }
+            }
+            CLAIM => {
+                let ticket = r.u32_le()? | super::tickets::TICKET_BIT;
+                work(ticket, Command::Claim { ticket })
+            }
+            RELEASE => {
+                let conn = r.u32_le()?;
+                work(conn, Command::Release { id, conn })
+            }
+            FORGET => {
+                lock(&texts.0).remove(&r.u32_le()?);
+                continue;
+            }
             PASSWORD => {
                 let number = r.u32_le()?;
                 let ok = r.u8()? == 1;
@@ -242,21 +235,25 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Request<'_>>, Error> {
                     .map_err(|_| Error::Internal("password is not UTF-8".into()))?;
                 Request::Password {
                     number,
-                    result: if ok { Ok(text) } else { Err(text) },
+                    result: if ok {
+                        Ok(text.as_bytes().to_vec())
+                    } else {
+                        Err(text.to_string())
+                    },
                 }
             }
-            END => Request::End {
-                id,
-                conn: r.u32_le()?,
-                commit: r.u8()? == 1,
-            },
+            END => {
+                let conn = r.u32_le()?;
+                let commit = r.u8()? == 1;
+                work(conn, Command::End { id, conn, commit })
+            }
             READY => {
                 let conn = r.u32_le()?;
                 let len = r.u32_le()? as usize;
                 let error = std::str::from_utf8(r.take(len)?).unwrap_or("onConnect failed");
                 Request::Ready {
                     conn,
-                    error: (len > 0).then_some(error),
+                    error: (len > 0).then(|| error.to_string()),
                 }
             }
             other => return Err(Error::Internal(format!("unknown request kind {other}"))),

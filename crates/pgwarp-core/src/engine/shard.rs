@@ -13,7 +13,7 @@ use super::completions::Completions;
 use super::tickets::{Runner, Tickets};
 use crate::error::Error;
 use crate::pool::{panic_error, CopyInput, Pool};
-use crate::query::Limits;
+use crate::query::{Limits, QueryMode};
 use crate::result::layout::{error_buffer, value_buffer};
 
 /// Work for a shard.
@@ -23,7 +23,7 @@ pub enum Command {
         id: u32,
         sql: Arc<str>,
         params: Vec<u8>,
-        mode: u32,
+        mode: QueryMode,
         conn: u32,
         key: u32,
         limits: Limits,

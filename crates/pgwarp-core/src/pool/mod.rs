@@ -35,9 +35,8 @@ use crate::config::PoolOptions;
 use crate::connection::{Connection, Lives};
 use crate::error::Error;
 use crate::params;
-use crate::query::{self, Caller, Limits, Mode, Pager};
+use crate::query::{self, Caller, Limits, Mode, Pager, QueryMode};
 use crate::result::layout::{self, error_buffer};
-use crate::result::ResultFormat;
 use crate::sync::lock;
 use crate::wire::Settings;
 
@@ -160,14 +159,14 @@ impl Pool {
         &self,
         sql: &str,
         params: &[u8],
-        mode: u32,
+        how: QueryMode,
         conn: u32,
         limits: Limits,
         key: u32,
     ) -> Vec<u8> {
         let began = std::time::Instant::now();
         let run =
-            AssertUnwindSafe(self.try_query(sql, params, mode, conn, limits, key)).catch_unwind();
+            AssertUnwindSafe(self.try_query(sql, params, how, conn, limits, key)).catch_unwind();
         let mut out = match run.await {
             Ok(Ok(buf)) => buf,
             Ok(Err(err)) => error_buffer(&err),
@@ -191,21 +190,19 @@ impl Pool {
         &self,
         sql: &str,
         params: &[u8],
-        mode: u32,
+        how: QueryMode,
         conn: u32,
         limits: Limits,
         key: u32,
     ) -> Result<Vec<u8>, Error> {
         let run = query::Run {
             cancel_key: key,
-            prepare: self.inner.options.prepare
-                && (mode & crate::result::plan::PG_VALUES != 0 || mode & query::UNNAMED == 0),
-            format: ResultFormat::of_mode(mode),
-            autocommit: conn != 0 && mode & query::AUTOCOMMIT != 0,
-            verbatim: mode & crate::result::plan::PG_VALUES != 0,
+            prepare: self.inner.options.prepare && !how.unnamed,
+            format: how.format,
+            autocommit: conn != 0 && how.autocommit,
+            verbatim: how.verbatim,
         };
-        // The mode proper; the bits above it are the format and `AUTOCOMMIT`.
-        let mode = Mode::from_u32(mode & query::MODE_BITS)?;
+        let mode = how.mode;
         if self.inner.options.test_panic && sql == "pgwarp:test:panic" {
             panic!("the test hook asked for a panic");
         }

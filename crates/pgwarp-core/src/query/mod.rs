@@ -3,6 +3,7 @@
 //! transaction status decide what the caller is told ([`Caller`]). Reading the rows into
 //! result pages is [`pages`].
 
+pub mod mode;
 pub mod pages;
 
 use std::collections::VecDeque;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use postgres_protocol::message::backend::DataRowBody;
 
+pub use mode::{Mode, QueryMode};
 pub use pages::{collect, is_too_large, Limits, Pager};
 
 use crate::connection::Connection;
@@ -17,46 +19,6 @@ use crate::error::Error;
 use crate::params::{self, Value};
 use crate::result::{ResultEncoder, ResultFormat};
 use crate::wire::{self, Param, Rows};
-
-/// What the caller will do with the rows, so the engine encodes no more than needed.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Every row.
-    All = 0,
-    /// The first row only; the rest are read off the socket and dropped.
-    First = 1,
-    /// The first row, and a count of all rows (for `one()`'s "exactly one" check).
-    One = 2,
-    /// No rows, only the count (INSERT/UPDATE/DELETE, DDL).
-    Execute = 3,
-    /// Every row, in pages of at most the request's batch size, on a connection held alone
-    /// so that stopping early can cancel on the server; no size limits.
-    Stream = 4,
-    /// `COPY ... TO STDOUT`: the data in pages, held like `Stream`.
-    CopyOut = 5,
-    /// `COPY ... FROM STDIN`: starts a copy that data requests then feed.
-    CopyIn = 6,
-    /// Records-level copy into a table: like `CopyIn`, with rows encoded by the engine.
-    CopyRows = 7,
-}
-
-impl Mode {
-    /// The mode for a number from JavaScript.
-    pub fn from_u32(n: u32) -> Result<Mode, Error> {
-        Ok(match n {
-            0 => Mode::All,
-            1 => Mode::First,
-            2 => Mode::One,
-            3 => Mode::Execute,
-            4 => Mode::Stream,
-            5 => Mode::CopyOut,
-            6 => Mode::CopyIn,
-            7 => Mode::CopyRows,
-            _ => return Err(Error::Internal(format!("unknown result mode {n}"))),
-        })
-    }
-}
 
 /// Parameters a statement can have: the protocol counts them in 16 bits.
 const MAX_PARAMETERS: usize = 65535;
@@ -73,26 +35,12 @@ pub struct Run {
     /// on the session, so giving the connection back needs no reset.
     pub autocommit: bool,
     /// Strings go to the server as the text they are, for whatever type it inferred, and the
-    /// server alone judges them (node-postgres' way, which `PG_VALUES` requests imply): its
+    /// server alone judges them (node-postgres' way, which `mode::PG_VALUES` requests imply): its
     /// error, not the engine's, names a bad value.
     pub verbatim: bool,
     /// The key a cancel of its call names (0: it cannot be cancelled; see `wire::cancel`).
     pub cancel_key: u32,
 }
-
-/// The bits of a request's mode that are the [`Mode`]; above them are [`AUTOCOMMIT`],
-/// [`TEXT_RESULTS`], [`PG_VALUES`] and, from bit 8, `PG_VALUES`' mask or, without
-/// `PG_VALUES`, [`EXACT_JSON`] (see [`ResultFormat::of_mode`]).
-pub const MODE_BITS: u32 = 0x1f;
-/// The bit of a request's mode that gives a query on a reserved connection the shared
-/// path's rules ([`Run::autocommit`]).
-pub const AUTOCOMMIT: u32 = 0x20;
-
-/// Mode bit: run this statement unnamed (Parse/Bind/Execute of the unnamed statement), not
-/// through the statement cache: for texts whose shape varies with their values (a tagged
-/// template's multi-row insert), which would fill the cache with one statement each. Read
-/// only without `PG_VALUES`, whose mask uses the bits above 8.
-pub const UNNAMED: u32 = 0x200;
 
 /// Who runs the statement, which decides what its end must look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

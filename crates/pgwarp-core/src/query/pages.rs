@@ -148,7 +148,7 @@ impl Pager {
         }
     }
 
-    /// Stops the statement (see [`Connection::stop_statement`]); whether its connection is
+    /// Stops the statement (see [`crate::connection::Connection::stop_statement`]); whether its connection is
     /// clean afterwards.
     pub async fn stop(self) -> bool {
         let mut started = self.started;

@@ -2,7 +2,7 @@
 //! round are set aside for an exact parser, so the documents without such integers (nearly
 //! all) cost JavaScript nothing more than before.
 //!
-//! With [`super::plan::EXACT_JSON`] in the request's mode, each document the encoder writes
+//! With `EXACT_JSON` (see `query::mode`) in the request's mode, each document the encoder writes
 //! into a json/jsonb column (or a json[]/jsonb[] value) is scanned here, on the engine's
 //! threads, for an integer part of 16 digits or more (2^53 - 1 has 16 digits, so every integer
 //! of 15 or fewer is exact as a double). A flagged document leaves the column's JSON array

@@ -1,10 +1,10 @@
 //! What each column of a result becomes: the format the server is asked to send it in, and
 //! how the encoder writes it ([`Plan`]). Chosen once per statement execution, never per row.
 //!
-//! Three result formats ([`ResultFormat`], from bits of the request's mode):
+//! Three result formats ([`ResultFormat`], from bits of the request's mode, see `query::mode`):
 //!
 //! - `Binary`: every column binary, converted by the engine (numbers, dates, JSON...);
-//!   with [`EXACT_JSON`], json documents with long integers are set aside (`result::exact`).
+//!   with `EXACT_JSON`, json documents with long integers are set aside (`result::exact`).
 //! - `Text`: every column in the server's text format, as sent.
 //! - `Pg`: the value shapes node-postgres' default type parsers give, made by the engine
 //!   from binary where it can. node-postgres keys its parsers by the column's own type OID,
@@ -17,16 +17,6 @@ use postgres_types::{Kind, Type};
 use super::layout::JsKind;
 use crate::types::json::{self, ElemFix};
 use crate::types::{base_type, shaped};
-
-/// The bit of a request's mode that asks for text results ([`ResultFormat::Text`]).
-pub const TEXT_RESULTS: u32 = 0x40;
-/// The bit of a request's mode that asks for node-postgres' value shapes
-/// ([`ResultFormat::Pg`]); the mode's bits from 8 up are then the `server_text` mask.
-pub const PG_VALUES: u32 = 0x80;
-/// The bit of a request's mode that asks for json documents with long integers to be set
-/// aside for JavaScript's exact parser (`jsonNumbers: 'exact'`, see `result::exact`). Only
-/// without `PG_VALUES`, whose mask bit 8 is otherwise; node-postgres' shapes never ask for it.
-pub const EXACT_JSON: u32 = 0x100;
 
 /// The types node-postgres parses by default, in the order of the bits of
 /// [`ResultFormat::Pg`]'s `server_text` mask: bool, int2, int4, oid, int8, float4, float8,
@@ -61,22 +51,6 @@ pub enum ResultFormat {
 }
 
 impl ResultFormat {
-    /// The format a request's mode asks for. `TEXT_RESULTS` wins over `PG_VALUES`: every
-    /// column as the server's text satisfies any parser.
-    pub fn of_mode(mode: u32) -> ResultFormat {
-        if mode & TEXT_RESULTS != 0 {
-            ResultFormat::Text
-        } else if mode & PG_VALUES != 0 {
-            ResultFormat::Pg {
-                server_text: mode >> 8,
-            }
-        } else {
-            ResultFormat::Binary {
-                exact_json: mode & EXACT_JSON != 0,
-            }
-        }
-    }
-
     /// Bind's result format codes for the unnamed statement, whose columns are not known
     /// before Bind: one code for all of them.
     pub fn unnamed_codes(self) -> &'static [i16] {
@@ -244,35 +218,6 @@ mod tests {
 
     fn user(name: &str, oid: u32, kind: Kind) -> Type {
         Type::new(name.into(), oid, kind, "public".into())
-    }
-
-    #[test]
-    fn mode_bits_pick_the_format() {
-        assert_eq!(
-            ResultFormat::of_mode(0x01),
-            ResultFormat::Binary { exact_json: false }
-        );
-        assert_eq!(
-            ResultFormat::of_mode(0x100 | 0x20 | 4),
-            ResultFormat::Binary { exact_json: true }
-        );
-        // Bit 8 under PG_VALUES is the mask's, not exact JSON.
-        assert_eq!(
-            ResultFormat::of_mode(0x80 | 0x100),
-            ResultFormat::Pg { server_text: 1 }
-        );
-        assert_eq!(ResultFormat::of_mode(0x40 | 0x20), ResultFormat::Text);
-        assert_eq!(
-            ResultFormat::of_mode(0x80 | (0b100 << 8) | 3),
-            ResultFormat::Pg { server_text: 4 }
-        );
-        assert_eq!(
-            ResultFormat::of_mode(0x80 | 0xff_ffff << 8),
-            ResultFormat::Pg {
-                server_text: 0xff_ffff
-            }
-        );
-        assert_eq!(ResultFormat::of_mode(0x40 | 0x80), ResultFormat::Text);
     }
 
     #[test]
