@@ -2,11 +2,7 @@
  * The pool users hold: the entry point of every query.
  * @module
  */
-import { makeSql, type Sql } from './sql-template';
-import type { Readable } from 'node:stream';
-
 import { Bridge, type Limits } from './bridge';
-import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import { queryDefaults, resolveOptions, transactionPooler, type PoolOptions, type QueryDefaults } from './config';
 import { makeQuery, type QueryOptions } from './query-options';
 import { AUTOCOMMIT } from './requests';
@@ -25,6 +21,7 @@ import { ReadYourWrites } from './read-your-writes';
 import { livePools, traceEngineEvents, traceSettings } from './tracing';
 import type { NativeConnectionInfo } from './native';
 import { transactionOn, type Transaction, type TransactionOptions } from './transaction';
+import { Runner } from './runner';
 
 /**
  * A pool of PostgreSQL connections. Connections open on first use; autocommit queries are
@@ -39,10 +36,10 @@ import { transactionOn, type Transaction, type TransactionOptions } from './tran
  * await pool.close();
  * ```
  */
-export class Pool implements QueryRunner {
+export class Pool extends Runner {
   /** @internal */
   readonly bridge: Bridge;
-  private readonly defaults: QueryDefaults;
+  protected readonly defaults: QueryDefaults;
   private closing: Promise<void> | undefined;
   private listener: Listener | undefined;
   /** The pool whose views this one is one of (itself for a pool made with `new`). */
@@ -55,6 +52,7 @@ export class Pool implements QueryRunner {
   private readonly pooled: boolean;
 
   constructor(url?: string | PoolOptions, options?: PoolOptions) {
+    super();
     const o = (typeof url === 'object' ? url : options) ?? {};
     this.target = o.targetSessionAttrs === undefined ? undefined : checkTarget(o.targetSessionAttrs);
     this.pooled = transactionPooler(o);
@@ -146,24 +144,10 @@ export class Pool implements QueryRunner {
   }
 
   /**
-   * The tagged-template form of {@link Pool.query}, bound here: every `${value}` is a
-   * parameter; `sql(...)` builds identifiers, lists, inserts and assignments (see `Sql`).
-   *
-   * @example
-   * ```ts
-   * const rows = await pool.sql`select * from users where id = ${id}`;
-   * ```
-   */
-  get sql(): Sql {
-    return (this.tag ??= makeSql(this, this.defaults));
-  }
-  private tag: Sql | undefined;
-
-  /**
    * A query with `$1, $2, ...` placeholders. Nothing runs until a method of the result is
    * called or the result is awaited.
    */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
+  override query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
     if (options?.target !== undefined) return this.on(options.target).query(sql, params, { ...options, target: undefined });
     return makeQuery<T>(this, this.defaults, sql, params, options);
   }
@@ -348,77 +332,10 @@ export class Pool implements QueryRunner {
     return transactionOn(this.bridge, this.defaults, (cancel) => this.reserve(cancel), fn, options);
   }
 
-  /**
-   * Runs a `COPY ... FROM STDIN` statement with data from `source`: a Node Readable (a file,
-   * a gzip stream...) or an (async) iterable of Buffers or strings, in whatever format the
-   * statement names (text, CSV, binary). Resolves to the number of rows copied. The source is
-   * read only as fast as the server takes the data. If the source fails or the server rejects
-   * a row, the COPY is aborted (nothing of it is committed) and the error is thrown; the
-   * connection stays usable.
-   *
-   * @example
-   * ```ts
-   * import { createReadStream } from 'node:fs';
-   * const n = await pool.copyIn('copy events from stdin (format csv)', createReadStream('events.csv'));
-   * ```
-   */
-  copyIn(sql: string, source: CopySource): Promise<number> {
-    return copyIn(this, sql, source);
-  }
-
-  /**
-   * Bulk-loads records: each row an array of values in the order of `columns`, from an array
-   * or an (async) iterable. The engine looks the column types up once (cached per connection)
-   * and encodes the rows as binary COPY (text COPY for tables with types it has no binary
-   * form for) on its own threads. Values follow the same rules as query parameters. Resolves
-   * to the number of rows copied; on any error nothing is committed.
-   *
-   * @example
-   * ```ts
-   * await pool.copyRows('events', ['id', 'kind', 'payload'], [
-   *   [1, 'signup', { plan: 'pro' }],
-   *   [2, 'login', null],
-   * ]);
-   * ```
-   */
-  copyRows(table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
-    return copyRows(this, table, columns, rows);
-  }
-
-  /**
-   * Runs a `COPY ... TO STDOUT` statement; its data arrives as a Node Readable of Buffers
-   * (also an async iterable), read from the server only as fast as it is consumed. Destroying
-   * the stream early cancels the COPY and gives the connection back clean.
-   *
-   * @example
-   * ```ts
-   * import { pipeline } from 'node:stream/promises';
-   * await pipeline(pool.copyOut('copy events to stdout (format csv)'), createWriteStream('events.csv'));
-   * ```
-   */
-  copyOut(sql: string): Readable {
-    return copyOut(this, sql);
-  }
-
   /** @internal */
   run(sql: string, params: readonly unknown[] | undefined, mode: number, limits?: Limits): Promise<Buffer> {
     if (this.closing) return Promise.reject(new PoolClosedError('the pool is closed'));
     return this.bridge.query(sql, params, mode, 0, limits);
-  }
-
-  /** @internal */
-  stop(cursor: number): Promise<Buffer> {
-    return this.bridge.stop(cursor);
-  }
-
-  /** @internal */
-  next(cursor: number): Promise<Buffer> {
-    return this.bridge.next(cursor);
-  }
-
-  /** @internal */
-  dropResult(cursor: number): void {
-    this.bridge.dropResult(cursor);
   }
 
   /**

@@ -2,19 +2,16 @@
  * A connection lent to one caller: what transactions and session state run on.
  * @module
  */
-import { makeSql, type Sql } from './sql-template';
 import { releaseChannel, traced, tracingOn } from './tracing';
-import type { Readable } from 'node:stream';
 
 import type { Bridge, Limits } from './bridge';
-import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import type { QueryDefaults } from './config';
 import { commandOf, decodeResult } from './decode';
 import { ERROR_KIND, errorFromResult, PgwarpError } from './errors';
-import { makeQuery, type QueryOptions } from './query-options';
-import type { QueryResult, QueryRunner } from './query-result';
+import type { QueryRunner } from './query-result';
 import { runScript, type StatementResult } from './script';
 import type { CancelTarget } from './abort';
+import { Runner } from './runner';
 
 /** A transaction status as the server reports it: idle, in a transaction, in a failed one. */
 export type TransactionStatus = 'I' | 'T' | 'E';
@@ -72,7 +69,7 @@ export function readSession(buf: Buffer): Session {
  * }
  * ```
  */
-export class ReservedConnection implements QueryRunner {
+export class ReservedConnection extends Runner {
   private released: Promise<void> | undefined;
   /**
    * @internal The transaction status the server reported after the last answer read on this
@@ -95,10 +92,11 @@ export class ReservedConnection implements QueryRunner {
      * (see `Pool.reserve`).
      */
     readonly id: number,
-    private readonly defaults: QueryDefaults,
+    protected readonly defaults: QueryDefaults,
     /** False for the connection `onConnect` prepares: the pool takes it back itself. */
     private readonly releasable = true,
   ) {
+    super();
     if (releaseChannel.hasSubscribers) this.reservedAt = performance.now();
   }
 
@@ -117,25 +115,6 @@ export class ReservedConnection implements QueryRunner {
     const ticket = bridge.ticket();
     bridge.claim(ticket);
     return new ReservedConnection(bridge, ticket, defaults);
-  }
-
-  /**
-   * The tagged-template form of {@link ReservedConnection.query}, bound here: every `${value}` is a
-   * parameter; `sql(...)` builds identifiers, lists, inserts and assignments (see `Sql`).
-   *
-   * @example
-   * ```ts
-   * const rows = await conn.sql`select * from users where id = ${id}`;
-   * ```
-   */
-  get sql(): Sql {
-    return (this.tag ??= makeSql(this, this.defaults));
-  }
-  private tag: Sql | undefined;
-
-  /** A query on this connection; same API as `pool.query()`. */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
-    return makeQuery<T>(this, this.defaults, sql, params, options);
   }
 
   /** Runs a script of many statements on this connection; see `Pool.exec`. */
@@ -163,40 +142,15 @@ export class ReservedConnection implements QueryRunner {
     return buf;
   }
 
-  /** `COPY ... FROM STDIN` on this connection; see `Pool.copyIn`. */
-  copyIn(sql: string, source: CopySource): Promise<number> {
-    return copyIn(this, sql, source);
-  }
-
-  /** Bulk-loads records on this connection; see `Pool.copyRows`. */
-  copyRows(table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
-    return copyRows(this, table, columns, rows);
-  }
-
-  /** `COPY ... TO STDOUT` on this connection; see `Pool.copyOut`. */
-  copyOut(sql: string): Readable {
-    return copyOut(this, sql);
-  }
-
   /** @internal */
   run(sql: string, params: readonly unknown[] | undefined, mode: number, limits?: Limits): Promise<Buffer> {
     if (this.released) return Promise.reject(new PgwarpError('this connection was released; reserve another one'));
     return this.bridge.query(sql, params, mode, this.id, limits).then(this.note);
   }
 
-  /** @internal */
-  stop(cursor: number): Promise<Buffer> {
-    return this.bridge.stop(cursor);
-  }
-
-  /** @internal */
-  next(cursor: number): Promise<Buffer> {
+  /** @internal Pages carry the transaction status too. */
+  override next(cursor: number): Promise<Buffer> {
     return this.bridge.next(cursor).then(this.note);
-  }
-
-  /** @internal */
-  dropResult(cursor: number): void {
-    this.bridge.dropResult(cursor);
   }
 
   /** @internal Calls with a signal or a timeout run here, among this holder's own statements. */

@@ -3,18 +3,14 @@
  * and opt-in retry of serialization failures and deadlocks.
  * @module
  */
-import { makeSql, type Sql } from './sql-template';
-import type { Readable } from 'node:stream';
-
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
-import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
 import { errorFromResult, PgwarpError, PostgresError, RolledBackError } from './errors';
-import { makeQuery, type QueryOptions } from './query-options';
-import type { QueryResult, QueryRunner } from './query-result';
+import type { QueryRunner } from './query-result';
 import type { ReservedConnection } from './reserved';
 import type { Target } from './targets';
 import { abortable, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
+import { Runner } from './runner';
 
 /** Options of {@link Pool.transaction}. */
 export interface TransactionOptions {
@@ -77,7 +73,7 @@ interface Root {
  * The `tx` a transaction callback gets. Queries on it run on the transaction's connection in
  * the order they were issued, awaited or not.
  */
-export class Transaction implements QueryRunner {
+export class Transaction extends Runner {
   private state: 'open' | 'committed' | 'rolled back' | 'released' | 'rolled back to savepoint' = 'open';
   private savepoints = 0;
   /** The savepoint open on this level, during which queries must go through it. */
@@ -88,11 +84,13 @@ export class Transaction implements QueryRunner {
   /** @internal */
   constructor(
     private readonly conn: ReservedConnection,
-    private readonly defaults: QueryDefaults,
+    protected readonly defaults: QueryDefaults,
     private readonly depth = 0,
     /** @internal */
     readonly root: Root = { failure: undefined },
-  ) {}
+  ) {
+    super();
+  }
 
   /**
    * Runs a script of many statements inside the transaction (see `Pool.exec`); a failing
@@ -106,25 +104,6 @@ export class Transaction implements QueryRunner {
       if (err instanceof PostgresError && this.root.failure === undefined) this.root.failure = err;
       throw err;
     }
-  }
-
-  /**
-   * The tagged-template form of {@link Transaction.query}, bound here: every `${value}` is a
-   * parameter; `sql(...)` builds identifiers, lists, inserts and assignments (see `Sql`).
-   *
-   * @example
-   * ```ts
-   * const rows = await tx.sql`select * from users where id = ${id}`;
-   * ```
-   */
-  get sql(): Sql {
-    return (this.tag ??= makeSql(this, this.defaults));
-  }
-  private tag: Sql | undefined;
-
-  /** A query in the transaction; same API as `pool.query()`. */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
-    return makeQuery<T>(this, this.defaults, sql, params, options);
   }
 
   /**
@@ -220,21 +199,6 @@ export class Transaction implements QueryRunner {
     }
   }
 
-  /** `COPY ... FROM STDIN` in the transaction; see `Pool.copyIn`. */
-  copyIn(sql: string, source: CopySource): Promise<number> {
-    return copyIn(this, sql, source);
-  }
-
-  /** Bulk-loads records in the transaction; see `Pool.copyRows`. */
-  copyRows(table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
-    return copyRows(this, table, columns, rows);
-  }
-
-  /** `COPY ... TO STDOUT` in the transaction; see `Pool.copyOut`. */
-  copyOut(sql: string): Readable {
-    return copyOut(this, sql);
-  }
-
   /** @internal */
   get bridge(): Bridge {
     return this.conn.bridge;
@@ -275,19 +239,9 @@ export class Transaction implements QueryRunner {
     return { bridge: this.conn.bridge, conn: this.conn.connection, runner: this, done: async () => {}, onAbort };
   }
 
-  /** @internal */
-  stop(cursor: number): Promise<Buffer> {
-    return this.conn.stop(cursor);
-  }
-
-  /** @internal */
-  next(cursor: number): Promise<Buffer> {
+  /** @internal Through the connection, which reads the transaction status off each page. */
+  override next(cursor: number): Promise<Buffer> {
     return this.conn.next(cursor);
-  }
-
-  /** @internal */
-  dropResult(cursor: number): void {
-    this.conn.dropResult(cursor);
   }
 }
 
