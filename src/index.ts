@@ -2,13 +2,13 @@
  * pgwarp: a PostgreSQL driver for Node.js with a Rust engine.
  * @module
  */
-export { Pool, type CloseOptions, type HostStats, type PoolCounters, type PoolShardStats, type PoolStats, type QueryOptions } from './pool';
+export { Pool, type CloseOptions, type HostStats, type PoolCounters, type PoolShardStats, type PoolStats } from './pool';
 export { ReservedConnection } from './reserved';
 export { Transaction, type TransactionOptions } from './transaction';
 export type { PoolOptions } from './config';
 export type { Target } from './targets';
 export type { SslOption, SslOptions } from './ssl';
-export { QueryResult, type ExecuteResult, type ModelLike, type Rows, type StreamOptions } from './query-result';
+export { QueryResult, type ExecuteResult, type ModelLike, type QueryOptions, type Rows, type StreamOptions } from './query-result';
 export type { Column } from './decode';
 export { RowStream } from './stream';
 export type { StatementResult } from './script';

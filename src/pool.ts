@@ -4,15 +4,13 @@
  */
 import { Bridge, type Limits } from './bridge';
 import { queryDefaults, resolveOptions, transactionPooler, type PoolOptions, type QueryDefaults } from './config';
-import { makeQuery, type QueryOptions } from './query-options';
 import { AUTOCOMMIT } from './requests';
 import { errorFromResult, ParameterError, PgwarpError, PoolClosedError, RolledBackError } from './errors';
-import { QueryResult, type QueryRunner } from './query-result';
+import { makeQuery, QueryResult, type QueryOptions, type QueryRunner } from './query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';
 import type { StatementResult } from './script';
 import { beforeSend, cancelOptions, type CancelOptions, type CancelTarget } from './abort';
 export type { CloseOptions, HostStats, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
-export type { QueryOptions } from './query-options';
 import { Codecs } from './codecs';
 import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type Subscription } from './notify';
 import { poolStats, type CloseOptions, type PoolStats } from './pool-stats';

@@ -1,16 +1,19 @@
 /**
  * The lazy result of `pool.query()`: nothing runs until a terminal method is called, and the
- * method tells the engine how much to materialise.
+ * method tells the engine how much to materialise. Also the options a query takes, which set
+ * how its result is decoded, bounded and cancelled.
  * @module
  */
 import { MODE_ALL, MODE_EXECUTE, MODE_FIRST, MODE_ONE } from './requests';
 import { traced, tracingOn } from './tracing';
 import type { Bridge, Limits } from './bridge';
-import type { QueryDefaults } from './config';
-import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type Decoded, type DecodeOptions } from './decode';
+import { queryDefaults, type QueryDefaults } from './config';
+import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type Decoded, type DecodeOptions, type Int8Mode, type RowMode } from './decode';
 import { PgwarpError, QueryResultError } from './errors';
 import { RowStream } from './stream';
-import { abortable, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
+import type { JsonNumbers } from './json-exact';
+import type { Target } from './targets';
+import { abortable, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 
 /** What `execute()` resolves to: what the server said the statement did. */
 export interface ExecuteResult {
@@ -61,6 +64,40 @@ export interface StreamOptions {
    * stays bounded by a few batches however many rows the query returns. Default 1000.
    */
   batchSize?: number;
+}
+
+/** Options of one query. */
+export interface QueryOptions {
+  /** `'array'` gives each row as an array in column order. Default `'object'`. */
+  rowMode?: RowMode;
+  /** Overrides the pool's `int8` option for this query. */
+  int8?: Int8Mode;
+  /** Overrides the pool's `jsonNumbers` option for this query: `'exact'` gives json integers beyond 2^53 - 1 as bigints. */
+  jsonNumbers?: JsonNumbers;
+  /** Overrides the pool's `maxRows` for this query (0: no limit). */
+  maxRows?: number;
+  /** Overrides the pool's `maxBytes` for this query (0: no limit). */
+  maxBytes?: number;
+  /**
+   * Aborting it rejects the query at once with `signal.reason` (an `AbortError` when the
+   * reason is not an Error) and cancels the statement on the server; aborted before the
+   * statement is sent, it is never sent. A pool query with a signal or a timeout runs on a
+   * connection of its own, not pipelined with others (a cancel must not reach another
+   * caller's statement).
+   */
+  signal?: AbortSignal;
+  /** Milliseconds after which the query rejects with `QueryTimeoutError` and is cancelled on the server. */
+  timeout?: number;
+  /**
+   * Pool queries only: which of the pool's hosts may run it (libpq's `target_session_attrs`),
+   * over the pool's own; it runs on that target's connections (see `pool.primary`).
+   */
+  target?: Target;
+  /**
+   * @internal Every column as the server's text, unconverted (for the node-postgres
+   * compatibility layer, whose type parsers take the text form).
+   */
+  textResults?: boolean;
 }
 
 /** @internal The engine calls a QueryResult runs through: a pool, a reserved connection or a transaction. */
@@ -344,4 +381,11 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
   catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<Rows<T> | B> {
     return this.all().catch(onrejected);
   }
+}
+
+/** @internal Turns a query call into a QueryResult; shared by the pool, reserved connections and transactions. */
+export function makeQuery<T>(runner: QueryRunner, defaults: QueryDefaults, sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
+  const d = options === undefined ? defaults : queryDefaults(options, defaults);
+  const decode = { rowMode: options?.rowMode === 'array' ? ('array' as const) : ('object' as const), int8: d.int8, jsonNumbers: d.jsonNumbers, text: options?.textResults === true };
+  return new QueryResult<T>(runner, sql, params, decode, d, cancelOptions(options));
 }

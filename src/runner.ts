@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Bridge, Limits } from './bridge';
 import type { QueryDefaults } from './config';
 import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
-import { makeQuery, type QueryOptions } from './query-options';
+import { makeQuery, type QueryOptions } from './query-result';
 import type { QueryResult, QueryRunner } from './query-result';
 import type { CancelOptions, CancelTarget } from './abort';
 
