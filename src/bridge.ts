@@ -8,7 +8,6 @@
 import { acquireChannel, type TraceSettings } from './tracing';
 import { PgwarpError, PoolClosedError } from './errors';
 import { NativePool, type NativePoolOptions } from './native';
-import { readNotification } from './notify';
 import * as kind from './requests';
 import { writeParams } from './params';
 import { SqlRegistry } from './sql-registry';
@@ -439,4 +438,15 @@ export class Bridge {
       }
     }
   }
+}
+
+/** A notification event: `i32 process id, u32 length, channel, u32 length, payload` after the connection id. */
+function readNotification(ev: Buffer): { processId: number; channel: string; payload: string } {
+  const channelLen = ev.readUInt32LE(12);
+  const payloadAt = 16 + channelLen;
+  return {
+    processId: ev.readInt32LE(8),
+    channel: ev.toString('utf8', 16, payloadAt),
+    payload: ev.toString('utf8', payloadAt + 4, payloadAt + 4 + ev.readUInt32LE(payloadAt)),
+  };
 }

@@ -24,17 +24,6 @@ export function decodeNotice(buf: Buffer): Notice {
   return notice as unknown as Notice;
 }
 
-/** A notification event: `i32 process id, u32 length, channel, u32 length, payload` after the connection id. */
-export function readNotification(ev: Buffer): { processId: number; channel: string; payload: string } {
-  const channelLen = ev.readUInt32LE(12);
-  const payloadAt = 16 + channelLen;
-  return {
-    processId: ev.readInt32LE(8),
-    channel: ev.toString('utf8', 16, payloadAt),
-    payload: ev.toString('utf8', payloadAt + 4, payloadAt + 4 + ev.readUInt32LE(payloadAt)),
-  };
-}
-
 /** What a listener gets with each payload. */
 export interface NotificationInfo {
   channel: string;
