@@ -3,13 +3,15 @@
 //! may have left in the session.
 
 pub(crate) mod session;
+pub(crate) mod state;
 pub(crate) mod statement_cache;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::connection::session::Marks;
+use crate::connection::state::{Holder, State, Tracker};
 use crate::connection::statement_cache::{Prepared, StatementCache};
 use crate::error::Error;
 use crate::sync::lock;
@@ -43,9 +45,8 @@ pub struct Connection {
     max_lag: Option<Duration>,
     /// Last time a query finished on it, for idle timeouts and validation.
     last_used: Mutex<Instant>,
-    /// Must not run anything more (its protocol state is unknown): closed when it comes
-    /// back to the pool.
-    spoiled: AtomicBool,
+    /// The pool's part of its state (see [`state`]).
+    tracker: Tracker,
     /// Statements reach the socket in the order their requests arrived: a statement that must
     /// be prepared first would otherwise be overtaken by a later one already in the cache.
     /// Fair (FIFO), held only until a statement's messages are sent.
@@ -56,13 +57,10 @@ pub struct Connection {
     /// Texts run once with the unnamed statement, by hash, oldest first (see `first_use`).
     ran_once: Mutex<std::collections::VecDeque<u64>>,
     next_statement: AtomicU32,
-    in_flight: AtomicUsize,
     /// What the current holder's statements may have changed in the session.
     marks: Mutex<Marks>,
     /// Statements that set again what `onConnect` set, after a reset.
     baseline: Mutex<String>,
-    /// A stream or COPY of the holder is in progress on it (see [`HoldFlag`]).
-    held: AtomicBool,
     lives: Arc<Lives>,
 }
 
@@ -78,7 +76,7 @@ pub struct HoldFlag(Arc<Connection>);
 
 impl Drop for HoldFlag {
     fn drop(&mut self) {
-        self.0.held.store(false, Ordering::Relaxed);
+        self.0.tracker.unhold();
     }
 }
 
@@ -118,15 +116,13 @@ impl Connection {
             host_epoch,
             max_lag,
             last_used: Mutex::new(opened),
-            spoiled: AtomicBool::new(false),
+            tracker: Tracker::default(),
             order: tokio::sync::Mutex::new(()),
             statements: StatementCache::new(statement_cache_size).map(Mutex::new),
             ran_once: Mutex::new(std::collections::VecDeque::new()),
             next_statement: AtomicU32::new(1),
-            in_flight: AtomicUsize::new(0),
             marks: Mutex::new(Marks::default()),
             baseline: Mutex::new(String::new()),
-            held: AtomicBool::new(false),
             lives,
         }))
     }
@@ -218,9 +214,14 @@ impl Connection {
         end != Drained::Lost && cancelled != Cancelled::Lost
     }
 
-    /// The transaction status the server last reported.
-    pub fn status(&self) -> wire::TxStatus {
-        self.client.status()
+    /// Where it stands now: the server's part as its socket task last recorded it, and the
+    /// pool's (see [`state`]).
+    pub fn state(&self) -> State {
+        self.tracker.read(
+            self.client.status(),
+            self.client.is_cancelling(),
+            self.client.is_closed() || self.client.is_poisoned(),
+        )
     }
 
     /// Waits for this request's turn to send on the connection (see `order`).
@@ -238,14 +239,9 @@ impl Connection {
         &self.types
     }
 
-    /// Whether the connection has been lost, poisoned or spoiled.
-    pub fn is_closed(&self) -> bool {
-        self.spoiled.load(Ordering::Relaxed) || self.client.is_closed() || self.client.is_poisoned()
-    }
-
     /// Marks the connection as not to be used again; the pool closes it once it is back.
     pub fn spoil(&self) {
-        self.spoiled.store(true, Ordering::Relaxed);
+        self.tracker.spoil();
     }
 
     /// Closes the socket at once (a statement left it in a state nobody may inherit).
@@ -257,34 +253,27 @@ impl Connection {
     /// Shared by autocommit callers (`true`) or held by one (`false`); see
     /// [`Client::set_strict`].
     pub fn set_shared(&self, shared: bool) {
+        self.tracker.set_holder(if shared {
+            Holder::Shared
+        } else {
+            Holder::Reserved
+        });
         self.client.set_strict(shared);
     }
 
-    /// Queries currently pipelined on this connection.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-
+    /// Counts statements sent on it (or waiting for their turn) and ended.
     pub(crate) fn add_in_flight(&self, delta: isize) {
-        if delta >= 0 {
-            self.in_flight.fetch_add(delta as usize, Ordering::Relaxed);
-        } else {
-            self.in_flight
-                .fetch_sub((-delta) as usize, Ordering::Relaxed);
-        }
+        self.tracker.add_in_flight(delta);
     }
 
     /// Marks the connection busy with a stream or COPY; `None` if it already is.
     pub fn hold(self: &Arc<Self>) -> Option<HoldFlag> {
-        self.held
-            .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
-            .ok()
-            .map(|_| HoldFlag(self.clone()))
+        self.tracker.hold().then(|| HoldFlag(self.clone()))
     }
 
     /// Refuses a statement while a stream or COPY of the holder is in progress.
     pub fn check_not_held(&self) -> Result<(), Error> {
-        if self.held.load(Ordering::Relaxed) {
+        if self.tracker.is_held() {
             return Err(Error::Parameter(
                 "a stream() or COPY on this connection has not finished: a statement sent now \
                  would wait behind all of its rows (forever, if it is awaited inside the loop). \

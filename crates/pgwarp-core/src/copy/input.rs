@@ -140,7 +140,7 @@ impl Drop for CopyIn {
 
 async fn start_copy(conn: &Arc<Connection>, sql: &str) -> Result<wire::CopyIn, Error> {
     let _turn = conn.turn().await;
-    if conn.is_closed() {
+    if conn.state().closing {
         return Err(not_sent());
     }
     conn.client().copy_in(sql).await

@@ -18,7 +18,7 @@ const HEADER: usize = 8;
 /// Starts a `COPY ... TO STDOUT` statement.
 pub async fn start(conn: &Connection, sql: &str) -> Result<wire::CopyOut, Error> {
     let _turn = conn.turn().await;
-    if conn.is_closed() {
+    if conn.state().closing {
         return Err(not_sent());
     }
     conn.client().copy_out(sql).await

@@ -47,7 +47,7 @@ impl Drop for Lease {
             let mut st = lock(&self.pool.state);
             st.in_flight -= 1;
             // Idle now (a reserved connection never gets here: its reservation counts).
-            if self.conn.in_flight() == 0 {
+            if self.conn.state().in_flight == 0 {
                 st.handoffs.wake_one();
             }
         }
@@ -184,7 +184,7 @@ impl Pool {
     fn timeout_error(&self) -> Error {
         let mut st = lock(&self.inner.state);
         st.counters.acquire_timeouts += 1;
-        let busy = st.shared.iter().filter(|c| c.in_flight() > 0).count();
+        let busy = st.shared.iter().filter(|c| c.state().in_flight > 0).count();
         Error::PoolTimeout(format!(
             "no connection within acquireTimeout ({} ms): {} of max {} in use ({} reserved, {} busy), {} callers waiting",
             self.inner.options.acquire_timeout.unwrap_or_default().as_millis(),
@@ -206,16 +206,19 @@ impl Pool {
         let now = Instant::now();
         // Broken connections go; old ones retire once idle.
         st.shared.retain(|c| {
-            !((c.is_closed() && c.in_flight() == 0) || (c.in_flight() == 0 && c.should_retire(now)))
+            let s = c.state();
+            !(s.in_flight == 0 && (s.closing || c.should_retire(now)))
         });
         let total = st.shared.len() + st.reserved.len() + st.opening;
         let best = st
             .shared
             .iter()
             .enumerate()
-            .filter(|(_, c)| !c.is_closed())
-            .min_by_key(|(_, c)| c.in_flight())
-            .map(|(i, c)| (i, c.in_flight()));
+            .filter_map(|(i, c)| {
+                let s = c.state();
+                (!s.closing).then_some((i, s.in_flight))
+            })
+            .min_by_key(|&(_, in_flight)| in_flight);
         // An idle connection goes to callers who want a share and were woken for it before
         // a new caller may take it alone: else reservations passed from hand to hand starve
         // pool queries.
@@ -268,7 +271,8 @@ impl Pool {
     /// with an empty query first, and take another if it is dead.
     async fn validated(&self, lease: Lease, want: Want) -> Result<Lease, Error> {
         let conn = &lease.conn;
-        if conn.in_flight() > 1 || conn.idle_for(Instant::now()) < self.inner.options.validate_after
+        if conn.state().in_flight > 1
+            || conn.idle_for(Instant::now()) < self.inner.options.validate_after
         {
             return Ok(lease);
         }

@@ -89,7 +89,7 @@ impl Hold {
                     let notified = pool.inner.changed.notified();
                     tokio::pin!(notified);
                     notified.as_mut().enable();
-                    if hold.conn().in_flight() <= 2 {
+                    if hold.conn().state().in_flight <= 2 {
                         return;
                     }
                     notified.await;
@@ -97,7 +97,7 @@ impl Hold {
             };
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), settled).await;
         }
-        if savepoint && !hold.conn().status().is_idle() {
+        if savepoint && !hold.conn().state().status.is_idle() {
             let name = format!("pgwarp_stream_{tag}");
             if let Err(e) = query::execute_in_turn(hold.conn(), &format!("SAVEPOINT {name}")).await
             {

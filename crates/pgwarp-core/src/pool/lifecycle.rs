@@ -21,12 +21,15 @@ impl Pool {
             if st.closed {
                 return;
             }
-            st.shared.retain(|c| !(c.is_closed() && c.in_flight() == 0));
+            st.shared.retain(|c| {
+                let s = c.state();
+                !(s.closing && s.in_flight == 0)
+            });
             if let Some(idle) = inner.options.idle_timeout {
                 let mut keep = st.shared.len() + st.reserved.len();
                 let min = inner.min;
                 st.shared.retain(|c| {
-                    let drop_it = keep > min && c.in_flight() == 0 && c.idle_for(now) >= idle;
+                    let drop_it = keep > min && c.state().in_flight == 0 && c.idle_for(now) >= idle;
                     if drop_it {
                         keep -= 1;
                     }
@@ -70,7 +73,11 @@ impl Pool {
                     .cloned()
                     .collect()
             };
-            for c in conns.clone().into_iter().filter(|c| c.in_flight() > 0) {
+            for c in conns
+                .clone()
+                .into_iter()
+                .filter(|c| c.state().in_flight > 0)
+            {
                 // In the background: a cancel to a frozen server would wait for it.
                 tokio::spawn(async move { c.cancel(0).await });
             }

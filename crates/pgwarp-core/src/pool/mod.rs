@@ -175,7 +175,7 @@ impl Pool {
         let mut st = lock(&self.inner.state);
         if conn != 0 {
             if let Some(c) = st.reserved.get(&conn) {
-                layout::stamp_status(&mut out, c.status());
+                layout::stamp_status(&mut out, c.state().status);
             }
         }
         st.counters.queries += 1;
@@ -307,7 +307,7 @@ impl Pool {
         let taken = {
             let mut st = lock(&self.inner.state);
             match st.shared.iter().position(|c| Arc::ptr_eq(c, &conn)) {
-                Some(i) if conn.in_flight() == 1 => {
+                Some(i) if conn.state().in_flight == 1 => {
                     let c = st.shared.swap_remove(i);
                     st.reserved.insert(c.id(), c);
                     true
@@ -321,7 +321,7 @@ impl Pool {
         let clean = pager.stop().await;
         let mut st = lock(&self.inner.state);
         st.reserved.remove(&conn.id());
-        if clean && !conn.is_closed() && !st.closed {
+        if clean && !conn.state().closing && !st.closed {
             st.shared.push(conn);
         } else {
             // A cancel the server did not confirm may still hit the next statement: close.
@@ -338,7 +338,7 @@ impl Pool {
         lock(&self.inner.state)
             .reserved
             .get(&conn)
-            .is_some_and(|c| c.status().is_idle())
+            .is_some_and(|c| c.state().status.is_idle())
     }
 
     /// Sets who hears of new connections and waits.

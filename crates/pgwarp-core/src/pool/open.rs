@@ -89,7 +89,7 @@ impl Pool {
             st.in_flight -= 1;
         }
         match outcome {
-            Ok(Ok(())) if !conn.is_closed() => {
+            Ok(Ok(())) if !conn.state().closing => {
                 self.keep_baseline(&conn).await?;
                 Ok(conn)
             }
@@ -109,7 +109,7 @@ impl Pool {
     /// After `onConnect`: a transaction it left open is an error; the settings and role it
     /// set are read back, to be set again after each reset.
     async fn keep_baseline(&self, conn: &Arc<Connection>) -> Result<(), Error> {
-        if !conn.status().is_idle() {
+        if !conn.state().status.is_idle() {
             return Err(Error::Connection {
                 message: "onConnect left the connection inside a transaction; commit it there"
                     .into(),

@@ -73,9 +73,9 @@ impl Pool {
     /// before any answer behind it is handed over ([`wire::Client::send_reset`]).
     pub async fn release(&self, id: u32) -> Result<(), Error> {
         let conn = self.reserved(id)?;
-        let mut healthy = self.quiet(&conn).await && !conn.is_closed();
+        let mut healthy = self.quiet(&conn).await && !conn.state().closing;
         let marks = self.marks_to_reset(&conn);
-        let open = !conn.status().is_idle();
+        let open = !conn.state().status.is_idle();
         if healthy && (open || marks.touched) {
             let sql = if marks.touched {
                 session::reset_script(open, &conn.baseline())
@@ -101,7 +101,7 @@ impl Pool {
     /// whose command is the server's tag: `ROLLBACK` for a COMMIT of a failed transaction.
     pub async fn end(&self, id: u32, commit: bool) -> Result<Vec<u8>, Error> {
         let conn = self.reserved(id)?;
-        if !self.quiet(&conn).await || conn.is_closed() {
+        if !self.quiet(&conn).await || conn.state().closing {
             self.give_back(conn.clone(), false);
             return Err(conn_error(&conn));
         }
@@ -146,7 +146,7 @@ impl Pool {
                 (Err(e), reset)
             }
         };
-        let healthy = healthy && conn.status().is_idle() && !conn.is_closed();
+        let healthy = healthy && conn.state().is_clean();
         self.give_back(conn, healthy);
         let tag = result?;
         Ok(ResultEncoder::empty().finish(0, &tag))
@@ -169,7 +169,7 @@ impl Pool {
                 let notified = self.inner.changed.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if conn.in_flight() <= 1 {
+                if conn.state().in_flight <= 1 {
                     return;
                 }
                 if self.stop_held_on(conn.id()).await {
@@ -189,7 +189,7 @@ impl Pool {
         }
         conn.touch();
         conn.client().forget_cancelled();
-        let usable = healthy && !conn.is_closed() && !st.closed;
+        let usable = healthy && !conn.state().closing && !st.closed;
         // Straight to the next caller waiting for a connection of its own, still reserved
         // (its statements follow the reset on the wire), unless callers who want a share
         // wait too: those could otherwise wait behind reservations for ever.
@@ -214,7 +214,7 @@ impl Pool {
 
 /// Whether a rollback or reset left the session clean.
 fn restored(outcome: Result<wire::Script, Error>, conn: &Connection) -> bool {
-    outcome.is_ok() && conn.status().is_idle() && !conn.is_closed()
+    outcome.is_ok() && conn.state().is_clean()
 }
 
 fn conn_error(conn: &Connection) -> Error {

@@ -27,7 +27,7 @@ impl Pool {
             let mut hosts: Vec<Arc<wire::hosts::HostEntry>> = Vec::new();
             let mut picked: Vec<Arc<Connection>> = Vec::new();
             for c in st.shared.iter() {
-                if c.in_flight() > 0 || c.is_closed() {
+                if !c.state().is_free() {
                     continue;
                 }
                 let Some(host) = c.client().host() else {

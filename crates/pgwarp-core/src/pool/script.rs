@@ -51,7 +51,7 @@ impl Pool {
         if failure.is_some() {
             lease.conn.note(None);
         }
-        let status = lease.conn.status().byte();
+        let status = lease.conn.state().status.byte();
         Ok(if rows {
             let done = pages
                 .done

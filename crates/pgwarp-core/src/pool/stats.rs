@@ -127,13 +127,16 @@ impl Pool {
     /// Current numbers.
     pub fn stats(&self) -> PoolStats {
         let st = lock(&self.inner.state);
-        let busy = st.shared.iter().filter(|c| c.in_flight() > 0).count();
+        let busy = st.shared.iter().filter(|c| c.state().in_flight > 0).count();
         // Lost while idle, not pruned yet (the next acquire or maintenance tick drops them):
         // neither open nor idle any more.
         let dead = st
             .shared
             .iter()
-            .filter(|c| c.in_flight() == 0 && c.is_closed())
+            .filter(|c| {
+                let s = c.state();
+                s.in_flight == 0 && s.closing
+            })
             .count();
         let mut counters = st.counters;
         counters.created = self.inner.lives.created.load(Ordering::Relaxed);

@@ -87,7 +87,7 @@ pub async fn start(
     match first {
         Err(Error::Server(e))
             if run.prepare
-                && conn.status() != wire::TxStatus::Failed
+                && conn.state().status != wire::TxStatus::Failed
                 && (e.code() == "26000"
                     || (e.code() == "0A000" && e.message().contains("cached plan"))) =>
         {
@@ -112,7 +112,7 @@ async fn send(
         )));
     }
     let turn = conn.turn().await;
-    if conn.is_closed() {
+    if conn.state().closing {
         return Err(not_sent());
     }
     // node-postgres' values (`verbatim`) need no parameter types, so a text's first run on a

@@ -97,7 +97,7 @@ impl Pager {
     pub async fn next(&mut self) -> (Vec<u8>, bool) {
         let (mut page, last) = self.read_page().await;
         if last {
-            layout::stamp_status(&mut page, self.started.conn().status());
+            layout::stamp_status(&mut page, self.started.conn().state().status);
         }
         (page, last)
     }

@@ -107,6 +107,11 @@ impl Client {
         }
     }
 
+    /// Whether a cancel is in progress (the connection writes nothing new meanwhile).
+    pub fn is_cancelling(&self) -> bool {
+        self.state.fence.active.load(Ordering::Acquire) > 0
+    }
+
     /// Stops the statements of call `key` (0: whatever runs on the connection), following
     /// the module's rule: the connection writes nothing new until this returns. The cancel
     /// is sent again while what it targets still runs (a first one can arrive before its
