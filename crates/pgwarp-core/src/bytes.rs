@@ -16,9 +16,9 @@ impl fmt::Display for Truncated {
 
 impl std::error::Error for Truncated {}
 
-impl From<Truncated> for crate::Error {
+impl From<Truncated> for crate::error::Error {
     fn from(_: Truncated) -> Self {
-        crate::Error::Internal("a buffer from JavaScript is truncated".into())
+        crate::error::Error::Internal("a buffer from JavaScript is truncated".into())
     }
 }
 

@@ -114,7 +114,7 @@ pub fn stamp_status(buf: &mut Vec<u8>, status: crate::wire::TxStatus) {
 }
 
 /// An error result: the status byte, then the encoded error.
-pub fn error_buffer(err: &crate::Error) -> Vec<u8> {
+pub fn error_buffer(err: &crate::error::Error) -> Vec<u8> {
     let mut out = vec![STATUS_ERROR];
     err.encode(&mut out);
     out

@@ -3,7 +3,6 @@
 //! The ReadyForQuery status byte of every answer is kept, so the connection's transaction
 //! state is always what the server last said.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,86 +12,8 @@ use tokio::sync::{mpsc, Notify};
 use super::hosts::HostEntry;
 use super::pipe::{Lost, Pipe, Responses};
 use super::socket::{Socket, Target};
-use super::task::Task;
-use crate::server_error::ServerError;
+use super::task::{mark_closed, Kind, Request, SessionState, Task, UnsolicitedSink};
 use crate::sync::lock;
-
-/// A message the server sent on its own (between or inside answers).
-pub enum Unsolicited {
-    /// A NoticeResponse (`RAISE NOTICE`, warnings).
-    Notice(ServerError),
-    /// A NotificationResponse (`NOTIFY` on a channel this session listens to).
-    Notification {
-        /// The notifying backend's process id.
-        process_id: i32,
-        /// The channel.
-        channel: String,
-        /// The payload.
-        payload: String,
-    },
-    /// The session ended on its own (the server closed it, or sent what no request was
-    /// waiting for) while nothing ran on it: nobody else would hear of it.
-    Closed {
-        /// Why, as a lost request would be told.
-        reason: String,
-    },
-}
-
-/// Receives what the server sends on its own.
-pub type UnsolicitedSink = Arc<dyn Fn(Unsolicited) + Send + Sync>;
-
-/// The session's state, kept by its socket task and read by its handle: what the server said
-/// (status, parameters, role), whether it ended, and the rules the task keeps (strict,
-/// poisoned, the cancel fence). "Shared" is kept for connections shared by autocommit callers.
-pub(super) struct SessionState {
-    pub(super) status: AtomicU8,
-    pub(super) closed: AtomicBool,
-    pub(super) reason: Mutex<Option<String>>,
-    /// Bytes sent but not yet written to the socket (COPY uses it for backpressure).
-    pub(super) unwritten: AtomicUsize,
-    pub(super) written: Notify,
-    pub(super) parameters: Mutex<HashMap<String, String>>,
-    /// The server reported `in_hot_standby` or `default_transaction_read_only` again after
-    /// startup: its role may have changed (a promotion, a demotion to read-only).
-    pub(super) role_reported: AtomicBool,
-    pub(super) sink: Mutex<Option<UnsolicitedSink>>,
-    /// The connection is shared by autocommit callers: any status but idle poisons it.
-    pub(super) strict: AtomicBool,
-    pub(super) poisoned: AtomicBool,
-    /// The task has ended (its socket is closed).
-    pub(super) ended: AtomicBool,
-    pub(super) ended_notify: Notify,
-    /// Cancels in progress, and what they target (see [`super::cancel`]).
-    pub(super) fence: super::cancel::Fence,
-    /// The host it is connected to, and how long that host is tried last if the connection
-    /// is lost to an outage (see [`super::hosts`]).
-    pub(super) host: std::sync::OnceLock<(Arc<HostEntry>, std::time::Duration)>,
-}
-
-/// Bytes for the socket, and where their answer goes.
-pub(super) struct Request {
-    pub(super) bytes: BytesMut,
-    /// `None` for bytes that continue an earlier request (COPY data).
-    pub(super) pipe: Option<Arc<Pipe>>,
-    pub(super) kind: Kind,
-    /// The cancel key of the call it belongs to (0: none); see [`super::cancel`].
-    pub(super) key: u32,
-}
-
-/// What kind of request a pipe waits for; it decides what a CopyInResponse means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// Extended protocol, ending in Sync.
-    Extended,
-    /// A simple Query.
-    Simple,
-    /// A simple Query that is a `COPY ... FROM STDIN` whose data follows.
-    CopyIn,
-    /// A simple Query that puts the session back for its next holder: if it fails, the task
-    /// closes the connection, failing whatever was pipelined behind it (see
-    /// [`Client::send_reset`]).
-    Reset,
-}
 
 /// The handle to a connection's task: sends requests and reads what the server told it.
 pub struct Client {
@@ -383,13 +304,4 @@ impl Ending {
             notified.await;
         }
     }
-}
-
-pub(super) fn mark_closed(state: &SessionState, reason: &str) {
-    let mut r = lock(&state.reason);
-    if r.is_none() {
-        *r = Some(reason.to_string());
-    }
-    state.closed.store(true, Ordering::Relaxed);
-    state.written.notify_waiters();
 }

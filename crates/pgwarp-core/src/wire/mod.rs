@@ -31,7 +31,7 @@ pub mod typeinfo;
 
 pub use crate::server_error::ServerError;
 pub use cancel::Cancelled;
-pub use conn::{Client, Unsolicited};
+pub use conn::Client;
 pub use copy::{CopyIn, CopyOut};
 pub use execute::{Param, Rows};
 pub use pipe::{Lost, Poison};
@@ -41,6 +41,7 @@ pub use simple::{Script, ScriptSink};
 pub use socket::Host;
 pub use startup::connect;
 pub use status::TxStatus;
+pub use task::Unsolicited;
 pub use tls::{SslMode, Tls};
 pub use tls_files::TlsFiles;
 pub use typeinfo::TypeCache;

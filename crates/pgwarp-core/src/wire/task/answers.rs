@@ -9,9 +9,9 @@ use postgres_protocol::message::backend::{self, Header, Message};
 use postgres_protocol::message::frontend;
 
 use super::Task;
+use super::{Kind, Unsolicited};
 use crate::server_error::ServerError;
 use crate::sync::lock;
-use crate::wire::conn::{Kind, Unsolicited};
 use crate::wire::pipe::Poison;
 use crate::wire::TxStatus;
 

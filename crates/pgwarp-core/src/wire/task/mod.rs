@@ -16,12 +16,40 @@ use postgres_protocol::message::frontend;
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 
-use super::conn::{mark_closed, Kind, Request, SessionState, Unsolicited};
 use super::pipe::{Lost, Pipe};
 use super::socket::Socket;
 use crate::sync::lock;
 
 mod answers;
+mod state;
+
+pub(super) use state::{mark_closed, SessionState};
+pub use state::{Unsolicited, UnsolicitedSink};
+
+/// Bytes for the socket, and where their answer goes.
+pub(in crate::wire) struct Request {
+    pub(in crate::wire) bytes: BytesMut,
+    /// `None` for bytes that continue an earlier request (COPY data).
+    pub(in crate::wire) pipe: Option<Arc<Pipe>>,
+    pub(in crate::wire) kind: Kind,
+    /// The cancel key of the call it belongs to (0: none); see [`super::cancel`].
+    pub(in crate::wire) key: u32,
+}
+
+/// What kind of request a pipe waits for; it decides what a CopyInResponse means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::wire) enum Kind {
+    /// Extended protocol, ending in Sync.
+    Extended,
+    /// A simple Query.
+    Simple,
+    /// A simple Query that is a `COPY ... FROM STDIN` whose data follows.
+    CopyIn,
+    /// A simple Query that puts the session back for its next holder: if it fails, the task
+    /// closes the connection, failing whatever was pipelined behind it (see
+    /// [`crate::wire::Client::send_reset`]).
+    Reset,
+}
 
 /// Bytes of requests buffered for writing before the task stops taking more from the queue.
 pub(super) const WRITE_HIGH: usize = 1024 * 1024;
