@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { ConnectionError, Pool, PoolClosedError, PostgresError } from '../src';
-import { resolveOptions } from '../src/config';
+import { resolveOptions } from '../src/config/config';
 import { closedPort, databaseUrl, newPool, socketDir } from './helpers';
 
 const url = new URL(databaseUrl);

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { hostPlatform } from '../src/platform';
+import { hostPlatform } from '../src/engine/platform';
 import { databaseUrl } from './helpers';
 
 const root = path.resolve(__dirname, '..');

@@ -3,12 +3,12 @@
 import { describe, expect, it, vi } from 'vitest';
 
 import { Pool } from '../src';
-import { parseExact, placeExact } from '../src/json-exact';
+import { parseExact, placeExact } from '../src/result/json-exact';
 import { newPool, tableName } from './helpers';
 
 // Counts the column pages that came with a trailer.
-vi.mock('../src/json-exact', async (original) => {
-  const m = await original<typeof import('../src/json-exact')>();
+vi.mock('../src/result/json-exact', async (original) => {
+  const m = await original<typeof import('../src/result/json-exact')>();
   return { ...m, placeExact: vi.fn(m.placeExact) };
 });
 const trailers = vi.mocked(placeExact);

@@ -5,7 +5,7 @@ import { AggregationTemporality, MeterProvider, MetricReader, type DataPoint } f
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { instrument } from '../src/otel';
+import { instrument } from '../src/tracing/otel';
 import { newPool } from './helpers';
 
 class TestReader extends MetricReader {

@@ -2,11 +2,11 @@
 // scripts that keep their rows (EXEC_ROWS) and the PG_VALUES result format.
 import { describe, expect, it } from 'vitest';
 
-import type { Bridge } from '../src/bridge';
-import { decodeResult, readColumnMeta } from '../src/decode';
-import { PG_VALUES } from '../src/requests';
-import { errorFromResult } from '../src/errors';
-import { forEachStatement } from '../src/script';
+import type { Bridge } from '../src/engine/bridge';
+import { decodeResult, readColumnMeta } from '../src/result/decode';
+import { PG_VALUES } from '../src/engine/requests';
+import { errorFromResult } from '../src/errors/errors';
+import { forEachStatement } from '../src/query/script';
 import { newPool, tableName } from './helpers';
 
 const pool = newPool({ max: 2 });

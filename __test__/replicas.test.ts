@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ConnectionError, Pool, type ReservedConnection } from '../src';
-import { compareLsn } from '../src/read-your-writes';
+import { compareLsn } from '../src/pool/read-your-writes';
 import { startPostgres, startStandby, type PostgresServer, type StandbyServer } from '../src/testing';
 
 let primary: PostgresServer;

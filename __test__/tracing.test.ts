@@ -4,7 +4,7 @@ import { tracingChannel } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PostgresError } from '../src';
-import type { QueryTraceContext } from '../src/tracing';
+import type { QueryTraceContext } from '../src/tracing/tracing';
 import { closedPort, databaseUrl, newPool } from './helpers';
 
 type Seen = { event: string; ctx: QueryTraceContext };

@@ -220,7 +220,7 @@ export const drivers = {
       context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
       const drop = { export: (spans, done) => done({ code: 0 }), shutdown: async () => {} };
       const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(drop)] });
-      require('../dist/otel.js').instrument({ tracerProvider, meterProvider: new MeterProvider() });
+      require('../dist/tracing/otel.js').instrument({ tracerProvider, meterProvider: new MeterProvider() });
       return openPgwarp(require('../dist/index.js'), url, options);
     },
   },

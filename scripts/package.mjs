@@ -23,7 +23,7 @@ const prebuilt = process.env.PGWARP_PREBUILT_ENGINE === '1';
 if (!mainOnly && !prebuilt) execFileSync('npm', ['run', '--silent', 'build:native'], { cwd: root, stdio: 'inherit' });
 execFileSync('npm', ['run', '--silent', 'build:ts'], { cwd: root, stdio: 'inherit' });
 
-const { hostPlatform } = createRequire(import.meta.url)(path.join(root, 'dist', 'platform.js'));
+const { hostPlatform } = createRequire(import.meta.url)(path.join(root, 'dist', 'engine', 'platform.js'));
 const platform = hostPlatform();
 const engine = `${manifest.napi.binaryName}.${platform}.node`;
 const platformDir = path.join(root, 'npm', platform);

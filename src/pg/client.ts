@@ -7,10 +7,10 @@
 import { pgConnection, tracePgQuery, type PgClientInfo } from './tracing';
 import { EventEmitter } from 'node:events';
 
-import type { Bridge } from '../bridge';
-import { decodeNotice } from '../notify';
-import { Pool as PgwarpPool } from '../pool';
-import type { ReservedConnection } from '../reserved';
+import type { Bridge } from '../engine/bridge';
+import { decodeNotice } from '../pool/notify';
+import { Pool as PgwarpPool } from '../pool/pool';
+import type { ReservedConnection } from '../pool/reserved';
 import { connectionParameters, hideSecrets, toPoolOptions, type ClientConfig, type ConnectionParameters } from './config';
 import { defaults } from './defaults';
 import { MESSAGES, toPgError } from './errors';

@@ -2,8 +2,8 @@
  * pg's client and pool configuration, turned into pgwarp's pool options.
  * @module
  */
-import type { PoolOptions } from '../config';
-import type { SslOption } from '../ssl';
+import type { PoolOptions } from '../config/config';
+import type { SslOption } from '../config/ssl';
 import type { TypeParserSource } from './types';
 
 /** What `new Client(config)` takes (pg's `ClientConfig`). */

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 
-import { RowStream } from '../stream';
+import { RowStream } from '../query/stream';
 import { toPgError } from './errors';
 import { SUBMIT, type OwnSubmittable } from './query';
 import { makeResult, type Result } from './result';

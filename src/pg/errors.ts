@@ -6,8 +6,8 @@
  */
 import { constants } from 'node:os';
 
-import { PG_SERVER_ERROR } from '../error-base';
-import { ConnectionError, PoolClosedError, PoolTimeoutError, PostgresError } from '../errors';
+import { PG_SERVER_ERROR } from '../errors/error-base';
+import { ConnectionError, PoolClosedError, PoolTimeoutError, PostgresError } from '../errors/errors';
 
 /** pg's messages that libraries match on. */
 export const MESSAGES = {

@@ -3,7 +3,7 @@
 // a trip to the engine thread, and its release() makes none. Only a client the server says
 // is idle, with nothing of its own still running, is kept; pgwarp/pg resets no session (as
 // pg), so nothing is owed to the engine.
-import type { ReservedConnection } from '../reserved';
+import type { ReservedConnection } from '../pool/reserved';
 import type { Client } from './client';
 
 /** One kept client and the reservation behind it. */

@@ -3,7 +3,7 @@
 // after such a BEGIN, one at a time, run inside its transaction, and its ROLLBACK undoes
 // them. The same here: while the server says this connection is in a transaction, every
 // `pool.query()` that finds it idle runs on it; once it is idle, it goes back.
-import type { ReservedConnection } from '../reserved';
+import type { ReservedConnection } from '../pool/reserved';
 import type { normalizeQuery } from './query';
 import type { Result } from './result';
 import { runPgQuery, runTimed, type Target } from './run';

@@ -6,9 +6,9 @@
 import { pgPoolConnect, pgPoolRelease, pgPoolRemove, tracePgQuery, type PgClientInfo } from './tracing';
 import { EventEmitter } from 'node:events';
 
-import { ConnectionError } from '../errors';
-import { Pool as PgwarpPool } from '../pool';
-import type { ReservedConnection } from '../reserved';
+import { ConnectionError } from '../errors/errors';
+import { Pool as PgwarpPool } from '../pool/pool';
+import type { ReservedConnection } from '../pool/reserved';
 import { Client, noticeOf, notification } from './client';
 import { ConnectListeners, remember } from './connect-listeners';
 import { connectionParameters, hideSecrets, toPoolOptions, type PoolConfig } from './config';

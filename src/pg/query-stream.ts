@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 
-import { RowStream } from '../stream';
+import { RowStream } from '../query/stream';
 import { toPgError } from './errors';
 import { SUBMIT, type OwnSubmittable } from './query';
 import { decoding, type Target } from './run';

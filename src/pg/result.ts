@@ -2,7 +2,7 @@
  * node-postgres' `Result`: what a query resolves to, with the same own properties.
  * @module
  */
-import { readColumnMeta, type Column } from '../decode';
+import { readColumnMeta, type Column } from '../result/decode';
 
 /** A column as pg describes it (`result.fields`). */
 export interface FieldDef {

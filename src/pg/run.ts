@@ -4,12 +4,12 @@
  * a text of several statements without values, the simple protocol, as pg chooses.
  * @module
  */
-import { abortable, newCancelKey, type CancelTarget } from '../abort';
-import { decodeResult, type DecodeOptions, type Int8Mode } from '../decode';
-import { MODE_ALL, TEXT_RESULTS } from '../requests';
-import { errorFromResult, ParameterError, QueryTimeoutError } from '../errors';
-import { fetchPages, type QueryRunner } from '../query-result';
-import { forEachStatement } from '../script';
+import { abortable, newCancelKey, type CancelTarget } from '../query/abort';
+import { decodeResult, type DecodeOptions, type Int8Mode } from '../result/decode';
+import { MODE_ALL, TEXT_RESULTS } from '../engine/requests';
+import { errorFromResult, ParameterError, QueryTimeoutError } from '../errors/errors';
+import { fetchPages, type QueryRunner } from '../query/query-result';
+import { forEachStatement } from '../query/script';
 import { MESSAGES, toPgError } from './errors';
 import { makeResult, type Result } from './result';
 import { globalDecoding, lookup, pgDecoding, type TypeParserSource } from './types';

@@ -12,12 +12,12 @@
 import { EventEmitter } from 'node:events';
 import { Duplex, type Readable } from 'node:stream';
 
-import { copyIn, copyOut } from '../copy';
-import { readColumnMeta, decodeResult, type DecodeOptions } from '../decode';
-import { PG_VALUES, TEXT_RESULTS } from '../requests';
-import { errorFromResult } from '../errors';
-import { forEachStatement } from '../script';
-import { RowStream } from '../stream';
+import { copyIn, copyOut } from '../query/copy';
+import { readColumnMeta, decodeResult, type DecodeOptions } from '../result/decode';
+import { PG_VALUES, TEXT_RESULTS } from '../engine/requests';
+import { errorFromResult } from '../errors/errors';
+import { forEachStatement } from '../query/script';
+import { RowStream } from '../query/stream';
 import { toPgError } from './errors';
 import type { Target } from './run';
 import { prepareValue, prepareValues } from './values';

@@ -5,10 +5,10 @@
  * @module
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-import { PG_VALUES } from '../requests';
+import { PG_VALUES } from '../engine/requests';
 import pgTypes = require('pg-types');
 
-import type { Parser } from '../decode';
+import type { Parser } from '../result/decode';
 
 /** pg-types' module object, exported as `types`. */
 export const types = pgTypes;

@@ -3,13 +3,13 @@
  * and opt-in retry of serialization failures and deadlocks.
  * @module
  */
-import type { Bridge, Limits } from './bridge';
-import type { QueryDefaults } from './config';
-import { errorFromResult, PgwarpError, PostgresError, RolledBackError } from './errors';
-import type { QueryRunner } from './query-result';
+import type { Bridge, Limits } from '../engine/bridge';
+import type { QueryDefaults } from '../config/config';
+import { errorFromResult, PgwarpError, PostgresError, RolledBackError } from '../errors/errors';
+import type { QueryRunner } from '../query/query-result';
 import type { ReservedConnection } from './reserved';
 import type { Target } from './targets';
-import { abortable, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
+import { abortable, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from '../query/abort';
 import { Runner } from './runner';
 
 /** Options of {@link Pool.transaction}. */
@@ -96,7 +96,7 @@ export class Transaction extends Runner {
    * Runs a script of many statements inside the transaction (see `Pool.exec`); a failing
    * statement fails the transaction, as any failed query does.
    */
-  async exec(text: string): Promise<import('./script').StatementResult[]> {
+  async exec(text: string): Promise<import('../query/script').StatementResult[]> {
     this.check();
     try {
       return await this.conn.exec(text);

@@ -2,8 +2,8 @@
  * LISTEN/NOTIFY and notices: what servers send on their own.
  * @module
  */
-import type { Bridge } from './bridge';
-import { errorFromResult, PgwarpError, type PostgresError } from './errors';
+import type { Bridge } from '../engine/bridge';
+import { errorFromResult, PgwarpError, type PostgresError } from '../errors/errors';
 import type { ReservedConnection } from './reserved';
 
 /** Fields a notice has only sometimes, as a `PostgresError` does. */

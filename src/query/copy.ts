@@ -7,14 +7,14 @@
  * as it is consumed.
  * @module
  */
-import { MODE_COPY_IN, MODE_COPY_OUT, MODE_COPY_ROWS } from './requests';
-import { traced, tracingOn } from './tracing';
+import { MODE_COPY_IN, MODE_COPY_OUT, MODE_COPY_ROWS } from '../engine/requests';
+import { traced, tracingOn } from '../tracing/tracing';
 import { Readable } from 'node:stream';
 
-import { errorFromResult, ParameterError } from './errors';
-import { writeValue } from './params';
+import { errorFromResult, ParameterError } from '../errors/errors';
+import { writeValue } from '../params/params';
 import type { QueryRunner } from './query-result';
-import { Writer } from './writer';
+import { Writer } from '../params/writer';
 
 
 /** Chunks handed to the engine and not yet taken by the connection, per copy. */

@@ -11,8 +11,8 @@
  * pool's `statementTimeout` costs nothing).
  * @module
  */
-import type { Bridge } from './bridge';
-import { PgwarpError, QueryTimeoutError } from './errors';
+import type { Bridge } from '../engine/bridge';
+import { PgwarpError, QueryTimeoutError } from '../errors/errors';
 
 /** Options for cancelling one call. */
 export interface CancelOptions {

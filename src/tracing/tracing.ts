@@ -17,9 +17,9 @@
  */
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 
-import type { Bridge } from './bridge';
-import { ConnectionError, ParameterError } from './errors';
-import type { NativeConnectionInfo } from './native';
+import type { Bridge } from '../engine/bridge';
+import { ConnectionError, ParameterError } from '../errors/errors';
+import type { NativeConnectionInfo } from '../engine/native';
 
 /** What a `pgwarp:query` subscriber is given; the same object through start, end and error. */
 export interface QueryTraceContext {
@@ -85,7 +85,7 @@ export const livePools = new LivePools();
 
 /** What metrics read of a pool. */
 export interface ObservedPool {
-  stats(): import('./pool-stats').PoolStats;
+  stats(): import('../pool/pool-stats').PoolStats;
   connectionInfo(): NativeConnectionInfo;
 }
 

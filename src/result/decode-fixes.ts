@@ -5,7 +5,7 @@
  * @module
  */
 import type { Int8Mode } from './decode';
-import { Int8RangeError } from './errors';
+import { Int8RangeError } from '../errors/errors';
 
 const FIX_INT8 = 1;
 const FIX_FLOAT = 2;

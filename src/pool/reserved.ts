@@ -2,15 +2,15 @@
  * A connection lent to one caller: what transactions and session state run on.
  * @module
  */
-import { releaseChannel, traced, tracingOn } from './tracing';
+import { releaseChannel, traced, tracingOn } from '../tracing/tracing';
 
-import type { Bridge, Limits } from './bridge';
-import type { QueryDefaults } from './config';
-import { commandOf, decodeResult } from './decode';
-import { ERROR_KIND, errorFromResult, PgwarpError } from './errors';
-import type { QueryRunner } from './query-result';
-import { runScript, type StatementResult } from './script';
-import type { CancelTarget } from './abort';
+import type { Bridge, Limits } from '../engine/bridge';
+import type { QueryDefaults } from '../config/config';
+import { commandOf, decodeResult } from '../result/decode';
+import { ERROR_KIND, errorFromResult, PgwarpError } from '../errors/errors';
+import type { QueryRunner } from '../query/query-result';
+import { runScript, type StatementResult } from '../query/script';
+import type { CancelTarget } from '../query/abort';
 import { Runner } from './runner';
 
 /** A transaction status as the server reports it: idle, in a transaction, in a failed one. */

@@ -2,7 +2,7 @@
  * What `pool.stats()` and `pool.close()` take and give.
  * @module
  */
-import type { NativeHostStats, NativeShardStats } from './native';
+import type { NativeHostStats, NativeShardStats } from '../engine/native';
 
 /** Counters since the pool started. */
 export interface PoolCounters {

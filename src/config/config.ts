@@ -5,11 +5,11 @@
  */
 import * as os from 'node:os';
 
-import type { NativePoolOptions } from '../native/index.js';
-import type { Int8Mode } from './decode';
-import type { JsonNumbers } from './json-exact';
+import type { NativePoolOptions } from '../../native/index.js';
+import type { Int8Mode } from '../result/decode';
+import type { JsonNumbers } from '../result/json-exact';
 import { envDefaults } from './env';
-import { PgwarpError } from './errors';
+import { PgwarpError } from '../errors/errors';
 import { sslSettings, type SslOption } from './ssl';
 
 /** Options of a {@link Pool}. Fields given here override the URL. */
@@ -150,13 +150,13 @@ export interface PoolOptions {
    * new Pool(url, { onConnect: (conn) => conn.query("set search_path = app").execute() });
    * ```
    */
-  onConnect?: (connection: import('./reserved').ReservedConnection) => unknown;
+  onConnect?: (connection: import('../pool/reserved').ReservedConnection) => unknown;
   /**
    * Called with each notice the server sends (`RAISE NOTICE`, `RAISE WARNING`, server
    * warnings), with the fields a `PostgresError` has. Without it, notices are dropped, as pg's
    * Pool does (postgres.js logs them): pass `console.warn` to see them.
    */
-  onNotice?: (notice: import('./notify').Notice) => void;
+  onNotice?: (notice: import('../pool/notify').Notice) => void;
   /**
    * Puts each statement's parameters in what `pgwarp:query` subscribers (and `pgwarp/otel`)
    * are given. Off by default: values can be secrets.
@@ -171,7 +171,7 @@ export interface PoolOptions {
    * const pool = new Pool(url, { slowQueryMs: 200, log: (e) => logger.warn(e, 'slow query') });
    * ```
    */
-  log?: (event: import('./tracing').SlowQueryEvent) => void;
+  log?: (event: import('../tracing/tracing').SlowQueryEvent) => void;
   /** Milliseconds from which `log` hears of a statement. Default 1000 (with `log` set). */
   slowQueryMs?: number;
   /**
@@ -185,7 +185,7 @@ export interface PoolOptions {
    * new Pool(url, { types: { hstore: { parse: parseHstore, serialize: stringifyHstore } } });
    * ```
    */
-  types?: import('./codecs').TypeCodecs;
+  types?: import('../query/codecs').TypeCodecs;
   /** Prepared statements cached per connection (least recently used are closed). Default 256. */
   statementCacheSize?: number;
   /**
@@ -240,7 +240,7 @@ export interface QueryDefaults {
   maxRows: number;
   maxBytes: number;
   /** The pool's `types` codecs, when it has any. */
-  codecs?: import('./codecs').Codecs;
+  codecs?: import('../query/codecs').Codecs;
 }
 
 /** Checks the per-query settings of pool options (or of one query, over `base`). */

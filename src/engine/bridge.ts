@@ -5,13 +5,13 @@
  * query (DESIGN-NOTES section 3). Layouts: `crates/pgwarp-core/src/engine/{requests,completions}.rs`.
  * @module
  */
-import { acquireChannel, type TraceSettings } from './tracing';
-import { PgwarpError, PoolClosedError } from './errors';
+import { acquireChannel, type TraceSettings } from '../tracing/tracing';
+import { PgwarpError, PoolClosedError } from '../errors/errors';
 import { NativePool, type NativePoolOptions } from './native';
 import * as kind from './requests';
-import { writeParams } from './params';
+import { writeParams } from '../params/params';
 import { SqlRegistry } from './sql-registry';
-import { Writer } from './writer';
+import { Writer } from '../params/writer';
 
 /**
  * Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`; 0: none), and

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 
-import { PgwarpError } from './errors';
+import { PgwarpError } from '../errors/errors';
 
 /** `ssl: { ... }` as node-postgres (and node's `tls.connect`) take it. */
 export interface SslOptions {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { ParameterError } from './errors';
+import { ParameterError } from '../errors/errors';
 import type { Writer } from './writer';
 
 const NULL = 0;

@@ -10,8 +10,8 @@
  * statement around it, so helpers work the same inside any fragment.
  * @module
  */
-import { ParameterError } from './errors';
-import type { QueryDefaults } from './config';
+import { ParameterError } from '../errors/errors';
+import type { QueryDefaults } from '../config/config';
 import { QueryResult, type QueryRunner } from './query-result';
 
 /** The most parameters one statement may have (the protocol counts them in 16 bits). */

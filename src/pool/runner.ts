@@ -3,15 +3,14 @@
  * stream or a COPY makes of where it runs, and the user's calls that only name where to run.
  * @module
  */
-import { makeSql, type Sql } from './sql-template';
+import { makeSql, type Sql } from '../query/sql-template';
 import type { Readable } from 'node:stream';
 
-import type { Bridge, Limits } from './bridge';
-import type { QueryDefaults } from './config';
-import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from './copy';
-import { makeQuery, type QueryOptions } from './query-result';
-import type { QueryResult, QueryRunner } from './query-result';
-import type { CancelOptions, CancelTarget } from './abort';
+import type { Bridge, Limits } from '../engine/bridge';
+import type { QueryDefaults } from '../config/config';
+import { copyIn, copyOut, copyRows, type CopyRows, type CopySource, type TableName } from '../query/copy';
+import { makeQuery, type QueryOptions, type QueryResult, type QueryRunner } from '../query/query-result';
+import type { CancelOptions, CancelTarget } from '../query/abort';
 
 /**
  * @internal The base of the three runners. Each says how its statements start (`run`: on the

@@ -8,8 +8,8 @@
  * of the server once per SQL text (only in pools that have a codec with `serialize`).
  * @module
  */
-import type { Bridge } from './bridge';
-import { errorFromResult, ParameterError, PgwarpError } from './errors';
+import type { Bridge } from '../engine/bridge';
+import { errorFromResult, ParameterError, PgwarpError } from '../errors/errors';
 import type { QueryRunner } from './query-result';
 
 /** A codec for one type. */

@@ -2,22 +2,22 @@
  * The pool users hold: the entry point of every query.
  * @module
  */
-import { Bridge, type Limits } from './bridge';
-import { queryDefaults, resolveOptions, transactionPooler, type PoolOptions, type QueryDefaults } from './config';
-import { AUTOCOMMIT } from './requests';
-import { errorFromResult, ParameterError, PgwarpError, PoolClosedError, RolledBackError } from './errors';
-import { makeQuery, QueryResult, type QueryOptions, type QueryRunner } from './query-result';
+import { Bridge, type Limits } from '../engine/bridge';
+import { queryDefaults, resolveOptions, transactionPooler, type PoolOptions, type QueryDefaults } from '../config/config';
+import { AUTOCOMMIT } from '../engine/requests';
+import { errorFromResult, ParameterError, PgwarpError, PoolClosedError, RolledBackError } from '../errors/errors';
+import { makeQuery, QueryResult, type QueryOptions, type QueryRunner } from '../query/query-result';
 import { readSession, ReservedConnection, type Session } from './reserved';
-import type { StatementResult } from './script';
-import { beforeSend, cancelOptions, type CancelOptions, type CancelTarget } from './abort';
+import type { StatementResult } from '../query/script';
+import { beforeSend, cancelOptions, type CancelOptions, type CancelTarget } from '../query/abort';
 export type { CloseOptions, HostStats, PoolCounters, PoolShardStats, PoolStats } from './pool-stats';
-import { Codecs } from './codecs';
+import { Codecs } from '../query/codecs';
 import { decodeNotice, Listener, type ListenOptions, type NotificationInfo, type Subscription } from './notify';
 import { poolStats, type CloseOptions, type PoolStats } from './pool-stats';
 import { checkTarget, Views, type Target } from './targets';
 import { ReadYourWrites } from './read-your-writes';
-import { livePools, traceEngineEvents, traceSettings } from './tracing';
-import type { NativeConnectionInfo } from './native';
+import { livePools, traceEngineEvents, traceSettings } from '../tracing/tracing';
+import type { NativeConnectionInfo } from '../engine/native';
 import { transactionOn, type Transaction, type TransactionOptions } from './transaction';
 import { Runner } from './runner';
 

@@ -4,7 +4,7 @@
  * on first use.
  * @module
  */
-import { ParameterError } from './errors';
+import { ParameterError } from '../errors/errors';
 
 /** Which server will do, as libpq's `target_session_attrs` says it. */
 export type Target = 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';

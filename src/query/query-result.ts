@@ -4,15 +4,15 @@
  * how its result is decoded, bounded and cancelled.
  * @module
  */
-import { MODE_ALL, MODE_EXECUTE, MODE_FIRST, MODE_ONE } from './requests';
-import { traced, tracingOn } from './tracing';
-import type { Bridge, Limits } from './bridge';
-import { queryDefaults, type QueryDefaults } from './config';
-import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type Decoded, type DecodeOptions, type Int8Mode, type RowMode } from './decode';
-import { PgwarpError, QueryResultError } from './errors';
+import { MODE_ALL, MODE_EXECUTE, MODE_FIRST, MODE_ONE } from '../engine/requests';
+import { traced, tracingOn } from '../tracing/tracing';
+import type { Bridge, Limits } from '../engine/bridge';
+import { queryDefaults, type QueryDefaults } from '../config/config';
+import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type Decoded, type DecodeOptions, type Int8Mode, type RowMode } from '../result/decode';
+import { PgwarpError, QueryResultError } from '../errors/errors';
 import { RowStream } from './stream';
-import type { JsonNumbers } from './json-exact';
-import type { Target } from './targets';
+import type { JsonNumbers } from '../result/json-exact';
+import type { Target } from '../pool/targets';
 import { abortable, cancelOptions, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 
 /** What `execute()` resolves to: what the server said the statement did. */

@@ -7,10 +7,10 @@
  * the cache is bounded.
  * @module
  */
-import { errorFromResult } from './errors';
+import { errorFromResult } from '../errors/errors';
 import { FIX_SHAPE, fixShaped, fixValue, type Shape } from './decode-fixes';
 import { FIX_EXACT, placeExact, type JsonNumbers } from './json-exact';
-import { EXACT_JSON, TEXT_RESULTS, UNNAMED } from './requests';
+import { EXACT_JSON, TEXT_RESULTS, UNNAMED } from '../engine/requests';
 import { helpers, KIND_JSON, KIND_STRING, makeBuilder, viewsOf, type Parser, type RowBuilder } from './row-builder';
 
 export type { Parser } from './row-builder';

@@ -3,9 +3,9 @@
  * bodies with `$$ ... ; ... $$`), run with the simple query protocol.
  * @module
  */
-import type { Bridge } from './bridge';
-import { commandOf } from './decode';
-import { errorFromResult, PgwarpError, PostgresError } from './errors';
+import type { Bridge } from '../engine/bridge';
+import { commandOf } from '../result/decode';
+import { errorFromResult, PgwarpError, PostgresError } from '../errors/errors';
 import { statementAt } from './script-statements';
 
 /** What one statement of a script did. */

@@ -16,8 +16,8 @@ interface Manifest {
 }
 
 function manifest(): Manifest {
-  // dist/platform.js and src/platform.ts both sit one level below package.json.
-  return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
+  // dist/engine/platform.js and src/engine/platform.ts both sit two levels below package.json.
+  return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
 }
 
 /**

@@ -18,7 +18,7 @@ import { context, metrics, SpanKind, SpanStatusCode, trace, type Attributes, typ
 import { acquireChannel, livePools, queryChannel, releaseChannel, type AcquireTraceContext, type QueryTraceContext } from './tracing';
 
 const NAME = 'pgwarp';
-const VERSION: string = (require('../package.json') as { version: string }).version;
+const VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /** What {@link instrument} takes: the providers to use (default: the global ones). */
 export interface InstrumentOptions {

@@ -2,9 +2,9 @@
  * `stream()`: rows one at a time, page by page from the engine, with backpressure.
  * @module
  */
-import { MODE_STREAM } from './requests';
-import { traced, tracingOn } from './tracing';
-import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type DecodeOptions } from './decode';
+import { MODE_STREAM } from '../engine/requests';
+import { traced, tracingOn } from '../tracing/tracing';
+import { commandOf, decodeResult, morePages, readColumnMeta, resultBits, type Column, type DecodeOptions } from '../result/decode';
 import type { QueryRunner } from './query-result';
 import { abortError, arm, interrupt, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 import type { Codecs } from './codecs';

@@ -5,7 +5,7 @@
  * they read (layout: `crates/pgwarp-core/src/result/layout.rs`).
  * @module
  */
-import { Int8RangeError } from './errors';
+import { Int8RangeError } from '../errors/errors';
 import type { ColumnInfo, Int8Mode, RowMode } from './decode';
 
 export const KIND_BOOL = 1;
