@@ -1,4 +1,4 @@
-//! The request batch JavaScript sends once per tick (`src/bridge.ts` writes it). Per request,
+//! The request batch JavaScript sends once per tick (`src/engine/bridge.ts` writes it). Per request,
 //! little-endian: `u8 kind, u32 request id`, then by kind:
 //!
 //! - `QUERY`: `u32 mode (see `query::mode`), u32 batch rows, u32 max rows, f64 max bytes (0: no limit),

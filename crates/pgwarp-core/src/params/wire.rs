@@ -4,7 +4,7 @@
 use crate::bytes::Reader;
 use crate::error::Error;
 
-/// Tags of the parameter buffer; `src/params.ts` writes the same numbers.
+/// Tags of the parameter buffer; `src/params/params.ts` writes the same numbers.
 pub mod tag {
     /// `null` or `undefined`.
     pub const NULL: u8 = 0;

@@ -1,4 +1,4 @@
-//! A query request's mode number (`src/requests.ts` writes it), read once when the request
+//! A query request's mode number (`src/engine/requests.ts` writes it), read once when the request
 //! is parsed: the low bits are what the caller does with the rows ([`Mode`]), the bits above
 //! say how the statement is sent and how its results are encoded ([`QueryMode`]).
 

@@ -1,4 +1,4 @@
-//! The result buffer, as `src/decode.ts` reads it. Little-endian throughout.
+//! The result buffer, as `src/result/decode.ts` reads it. Little-endian throughout.
 //!
 //! ```text
 //! 0   u8   status: 0 rows follow, 1 an error follows (see `Error::encode`)
