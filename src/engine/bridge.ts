@@ -2,7 +2,8 @@
  * The JavaScript half of the engine bridge. Requests made in one tick go to the engine in one
  * `submit` call; the engine wakes JavaScript once for any number of completions, which one
  * `drain` call returns as a single buffer. No threadsafe function or N-API promise is made per
- * query (DESIGN-NOTES section 3). Layouts: `crates/pgwarp-core/src/engine/{requests,completions}.rs`.
+ * query (see docs/design.md). Layouts: `crates/pgwarp-core/src/engine/{requests,completions}.rs`;
+ * the events other than the two answered here are read in `events.ts`.
  * @module
  */
 import { acquireChannel, type TraceSettings } from '../tracing/tracing';
@@ -12,6 +13,7 @@ import * as kind from './requests';
 import { writeParams } from '../params/params';
 import { SqlRegistry } from './sql-registry';
 import { Writer } from '../params/writer';
+import { dispatchEvent, type EngineEvents } from './events';
 
 /**
  * Per-query limits and paging (`stream({ batchSize })`, `maxRows`, `maxBytes`; 0: none), and
@@ -67,28 +69,18 @@ export class Bridge {
   private readonly flushLater = () => queueMicrotask(this.flushNow);
   /** Listeners that keep the process alive while they listen. */
   private keepers = 0;
-  /** What servers send on their own; set by the pool (notices) and its listener. */
-  readonly events: {
-    notice?: (notice: Buffer, conn: number) => void;
-    notification?: (conn: number, processId: number, channel: string, payload: string) => void;
-    lost?: (conn: number) => void;
-    /** A connection's session ended on its own while nothing ran on it (`EVENT_CLOSED`). */
-    closed?: (conn: number, reason: string) => void;
-    /** A connection opened, or failed to (`EVENT_CONNECTED`): for tracing. */
-    connected?: (conn: number, host: number, tls: boolean, ms: number, error: string) => void;
-    /** A caller waited for a connection (`EVENT_WAITED`), while waits are observed. */
-    waited?: (ms: number) => void;
-  } = {};
+  /** What servers send on their own, and what tracing hears of; set by the pool, its listener and tracing. */
+  readonly events: EngineEvents = {};
   /** Whether the engine sends waits (someone subscribes to `pgwarp:acquire`). */
   private observingWaits = false;
+
+  /** What tracing and the slow-query log need (set by the pool). */
+  trace: TraceSettings = { params: false, slowQueryMs: 1000 };
 
   /**
    * `onNewConnection` is called with the id of each new connection when `onConnect` is set;
    * `password`, when given, is asked for the password of each new connection.
    */
-  /** What tracing and the slow-query log need (set by the pool). */
-  trace: TraceSettings = { params: false, slowQueryMs: 1000 };
-
   constructor(
     options: NativePoolOptions,
     private readonly onNewConnection?: (conn: number) => void,
@@ -402,7 +394,7 @@ export class Bridge {
       if (id === kind.EVENT_ID) {
         if (buf[offset] === kind.EVENT_NEW_CONNECTION) this.onNewConnection?.(buf.readUInt32LE(offset + 4));
         else if (buf[offset] === kind.EVENT_PASSWORD && this.password) void this.answerPassword(buf.readUInt32LE(offset + 4));
-        else this.unsolicited(buf.subarray(offset, offset + length));
+        else dispatchEvent(buf.subarray(offset, offset + length), this.events);
         continue;
       }
       const p = this.pending.get(id);
@@ -412,18 +404,6 @@ export class Bridge {
       p.resolve(buf.subarray(offset, offset + length));
     }
     this.settled(settled);
-  }
-
-  private unsolicited(ev: Buffer): void {
-    const conn = ev.readUInt32LE(4);
-    if (ev[0] === kind.EVENT_NOTICE) this.events.notice?.(ev.subarray(8), conn);
-    else if (ev[0] === kind.EVENT_NOTIFICATION) {
-      const { processId, channel, payload } = readNotification(ev);
-      this.events.notification?.(conn, processId, channel, payload);
-    } else if (ev[0] === kind.EVENT_LOST) this.events.lost?.(conn);
-    else if (ev[0] === kind.EVENT_CLOSED) this.events.closed?.(conn, ev.toString('utf8', 12, 12 + ev.readUInt32LE(8)));
-    else if (ev[0] === kind.EVENT_CONNECTED) this.events.connected?.(conn, ev[8], ev[9] === 1, ev.readUInt32LE(12) / 1000, ev.toString('utf8', 20, 20 + ev.readUInt32LE(16)));
-    else if (ev[0] === kind.EVENT_WAITED) this.events.waited?.(conn / 1000);
   }
 
   private settled(n: number): void {
@@ -438,15 +418,4 @@ export class Bridge {
       }
     }
   }
-}
-
-/** A notification event: `i32 process id, u32 length, channel, u32 length, payload` after the connection id. */
-function readNotification(ev: Buffer): { processId: number; channel: string; payload: string } {
-  const channelLen = ev.readUInt32LE(12);
-  const payloadAt = 16 + channelLen;
-  return {
-    processId: ev.readInt32LE(8),
-    channel: ev.toString('utf8', 16, payloadAt),
-    payload: ev.toString('utf8', payloadAt + 4, payloadAt + 4 + ev.readUInt32LE(payloadAt)),
-  };
 }
