@@ -30,13 +30,18 @@ pub fn refuse_shared(sql: &str) -> Option<Error> {
     if transaction {
         return Some(refusal(&first, TRANSACTION_HINT));
     }
-    if let Some(word) = session_word(sql) {
-        return Some(refusal(&word, SESSION_HINT));
+    if changes_session(&first, &second, &mut words) {
+        return Some(refusal(&first, SESSION_HINT));
     }
-    refuse_copy(sql)
+    if first == "COPY" {
+        return copy_to_client(sql);
+    }
+    None
 }
 
-const POOLER_HINT: &str = "behind a transaction-mode pooler (pooler: 'transaction') session state      does not outlast the statement, and may reach another client's session: use SET LOCAL      inside a transaction, or set it on the role (ALTER ROLE ... SET)";
+const POOLER_HINT: &str = "behind a transaction-mode pooler (pooler: 'transaction') session \
+     state does not outlast the statement, and may reach another client's session: use SET \
+     LOCAL inside a transaction, or set it on the role (ALTER ROLE ... SET)";
 
 /// Why `sql` may not run on a reserved connection behind a transaction-mode pooler, where
 /// each transaction may run on another server session and what a session keeps reaches
@@ -57,18 +62,23 @@ fn session_word(sql: &str) -> Option<String> {
     let mut words = Words::new(sql);
     let first = words.next()?;
     let second = words.next().unwrap_or_default();
-    let session = match first.as_str() {
-        "SET" => !matches!(second.as_str(), "LOCAL" | "TRANSACTION"),
+    changes_session(&first, &second, &mut words).then_some(first)
+}
+
+/// Whether a statement beginning with `first` and `second` (the rest in `words`) changes
+/// session state.
+fn changes_session(first: &str, second: &str, words: &mut Words) -> bool {
+    match first {
+        "SET" => !matches!(second, "LOCAL" | "TRANSACTION"),
         "RESET" | "LISTEN" | "DISCARD" | "DEALLOCATE" | "PREPARE" | "DECLARE" | "LOAD" => true,
         "CREATE" => {
             let third = words.next().unwrap_or_default();
-            matches!(second.as_str(), "TEMP" | "TEMPORARY")
+            matches!(second, "TEMP" | "TEMPORARY")
                 || (second == "LOCAL" || second == "GLOBAL")
                     && matches!(third.as_str(), "TEMP" | "TEMPORARY")
         }
         _ => false,
-    };
-    session.then_some(first)
+    }
 }
 
 /// Why `sql` may not run through `query()` on any connection: a COPY to or from the client
@@ -78,6 +88,11 @@ pub fn refuse_copy(sql: &str) -> Option<Error> {
     if words.next()? != "COPY" {
         return None;
     }
+    copy_to_client(sql)
+}
+
+/// For a COPY statement: its refusal when its data goes to or from the client.
+fn copy_to_client(sql: &str) -> Option<Error> {
     let upper = sql.to_ascii_uppercase();
     if upper.contains("STDIN") {
         return Some(copy_refusal("FROM STDIN", "copyIn"));

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::connection::session::Marks;
-use crate::connection::state::{Holder, State, Tracker};
+use crate::connection::state::{ServerPart, State, Tracker};
 use crate::connection::statement_cache::{Prepared, StatementCache};
 use crate::error::Error;
 use crate::sync::lock;
@@ -217,11 +217,12 @@ impl Connection {
     /// Where it stands now: the server's part as its socket task last recorded it, and the
     /// pool's (see [`state`]).
     pub fn state(&self) -> State {
-        self.tracker.read(
-            self.client.status(),
-            self.client.is_cancelling(),
-            self.client.is_closed() || self.client.is_poisoned(),
-        )
+        self.tracker.read(ServerPart {
+            shared: self.client.is_strict(),
+            status: self.client.status(),
+            cancelling: self.client.is_cancelling(),
+            session_over: self.client.is_closed() || self.client.is_poisoned(),
+        })
     }
 
     /// Waits for this request's turn to send on the connection (see `order`).
@@ -253,11 +254,6 @@ impl Connection {
     /// Shared by autocommit callers (`true`) or held by one (`false`); see
     /// [`Client::set_strict`].
     pub fn set_shared(&self, shared: bool) {
-        self.tracker.set_holder(if shared {
-            Holder::Shared
-        } else {
-            Holder::Reserved
-        });
         self.client.set_strict(shared);
     }
 
@@ -273,7 +269,7 @@ impl Connection {
 
     /// Refuses a statement while a stream or COPY of the holder is in progress.
     pub fn check_not_held(&self) -> Result<(), Error> {
-        if self.tracker.is_held() {
+        if self.state().held {
             return Err(Error::Parameter(
                 "a stream() or COPY on this connection has not finished: a statement sent now \
                  would wait behind all of its rows (forever, if it is awaited inside the loop). \

@@ -4,8 +4,9 @@
 //! - the socket task keeps what the server said: the transaction status of every
 //!   ReadyForQuery, whether the session ended, whether a status other than idle arrived
 //!   while it was shared (poisoned), and the cancels in progress (`wire::conn::SessionState`);
-//! - the pool keeps who has the connection and what runs on it ([`Tracker`], here): shared
-//!   or reserved, statements in flight, a held stream or COPY, spoiled.
+//! - the pool keeps what runs on the connection ([`Tracker`], here): statements in flight, a
+//!   held stream or COPY, spoiled; and whether it is shared, which the task needs too (any
+//!   status but idle poisons a shared connection), so the wire client keeps that flag.
 //!
 //! [`State`] reads both at once, and every path that decides something about a connection
 //! (lend it, share it, give it back, retire it, refuse a statement on it) reads it there.
@@ -69,54 +70,44 @@ impl State {
     }
 }
 
-const RESERVED: u8 = 1;
-const HELD: u8 = 2;
-const SPOILED: u8 = 4;
+const HELD: u8 = 1;
+const SPOILED: u8 = 2;
+
+/// What the wire client records, for [`Tracker::read`].
+pub(crate) struct ServerPart {
+    /// Shared by autocommit callers (the client's strict rule is on).
+    pub shared: bool,
+    /// The status of the last ReadyForQuery.
+    pub status: TxStatus,
+    /// A cancel is in progress.
+    pub cancelling: bool,
+    /// The session ended, or was poisoned while shared.
+    pub session_over: bool,
+}
 
 /// The pool's part of a connection's state (see the module's notes).
+#[derive(Default)]
 pub(crate) struct Tracker {
     flags: AtomicU8,
     in_flight: AtomicUsize,
 }
 
-impl Default for Tracker {
-    fn default() -> Tracker {
-        // Not shared until the pool shares it: a new connection runs `onConnect` alone.
-        Tracker {
-            flags: AtomicU8::new(RESERVED),
-            in_flight: AtomicUsize::new(0),
-        }
-    }
-}
-
 impl Tracker {
     /// The state, with the server's part as the socket task last recorded it.
-    pub(crate) fn read(&self, status: TxStatus, cancelling: bool, session_over: bool) -> State {
+    pub(crate) fn read(&self, server: ServerPart) -> State {
         let flags = self.flags.load(Ordering::Relaxed);
         State {
-            holder: if flags & RESERVED != 0 {
-                Holder::Reserved
-            } else {
+            holder: if server.shared {
                 Holder::Shared
+            } else {
+                Holder::Reserved
             },
-            status,
+            status: server.status,
             in_flight: self.in_flight.load(Ordering::Relaxed),
             held: flags & HELD != 0,
-            cancelling,
-            closing: session_over || flags & SPOILED != 0,
+            cancelling: server.cancelling,
+            closing: server.session_over || flags & SPOILED != 0,
         }
-    }
-
-    /// Whether a stream or COPY holds it.
-    pub(crate) fn is_held(&self) -> bool {
-        self.flags.load(Ordering::Relaxed) & HELD != 0
-    }
-
-    pub(crate) fn set_holder(&self, holder: Holder) {
-        match holder {
-            Holder::Shared => self.flags.fetch_and(!RESERVED, Ordering::Relaxed),
-            Holder::Reserved => self.flags.fetch_or(RESERVED, Ordering::Relaxed),
-        };
     }
 
     /// Marks it held; false if it already was.
@@ -146,25 +137,33 @@ impl Tracker {
 mod tests {
     use super::*;
 
+    fn server(shared: bool, status: TxStatus, cancelling: bool, session_over: bool) -> ServerPart {
+        ServerPart {
+            shared,
+            status,
+            cancelling,
+            session_over,
+        }
+    }
+
     #[test]
     fn the_flags_make_one_state() {
         let t = Tracker::default();
-        let s = t.read(TxStatus::Idle, false, false);
+        let s = t.read(server(false, TxStatus::Idle, false, false));
         assert_eq!(s.holder, Holder::Reserved);
         assert!(s.is_free() && s.is_clean() && !s.held);
-        t.set_holder(Holder::Shared);
         t.add_in_flight(2);
         assert!(t.hold());
         assert!(!t.hold(), "a second hold is refused");
-        let s = t.read(TxStatus::InTransaction, true, false);
+        let s = t.read(server(true, TxStatus::InTransaction, true, false));
         assert_eq!(s.holder, Holder::Shared);
         assert!(!s.is_free() && !s.is_clean() && s.held && s.cancelling);
         t.unhold();
         t.add_in_flight(-2);
-        assert!(t.read(TxStatus::Idle, false, false).is_free());
+        assert!(t.read(server(true, TxStatus::Idle, false, false)).is_free());
         t.spoil();
-        let s = t.read(TxStatus::Idle, false, false);
+        let s = t.read(server(true, TxStatus::Idle, false, false));
         assert!(s.closing && !s.is_free() && !s.is_clean());
-        assert!(t.read(TxStatus::Idle, false, true).closing);
+        assert!(t.read(server(true, TxStatus::Idle, false, true)).closing);
     }
 }

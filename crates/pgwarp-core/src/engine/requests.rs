@@ -85,6 +85,8 @@ pub(crate) enum Request {
 /// `texts` as the batch says, so a query resolves its text as of its place in the batch.
 pub(crate) fn parse(buf: &[u8], texts: &SqlTexts) -> Result<Vec<Request>, Error> {
     let mut r = Reader::new(buf);
+    // One lock for the batch: the engine's other users of the table are its own requests.
+    let mut table = lock(&texts.0);
     let mut out = Vec::new();
     let work = |owner: u32, command: Command| Request::Work {
         owner: Some(owner),
@@ -112,14 +114,14 @@ pub(crate) fn parse(buf: &[u8], texts: &SqlTexts) -> Result<Vec<Request>, Error>
                 let len = r.u32_le()? as usize;
                 // Length 0 with id 0 is the empty text, which is never registered.
                 let sql = if len == 0 && sql_id != 0 {
-                    lock(&texts.0).get(&sql_id).cloned()
+                    table.get(&sql_id).cloned()
                 } else {
                     let text: Arc<str> = Arc::from(
                         std::str::from_utf8(r.take(len)?)
                             .map_err(|_| Error::Internal("query text is not UTF-8".into()))?,
                     );
                     if sql_id != 0 {
-                        lock(&texts.0).insert(sql_id, text.clone());
+                        table.insert(sql_id, text.clone());
                     }
                     Some(text)
                 };
@@ -224,7 +226,7 @@ pub(crate) fn parse(buf: &[u8], texts: &SqlTexts) -> Result<Vec<Request>, Error>
                 work(conn, Command::Release { id, conn })
             }
             FORGET => {
-                lock(&texts.0).remove(&r.u32_le()?);
+                table.remove(&r.u32_le()?);
                 continue;
             }
             PASSWORD => {

@@ -261,6 +261,11 @@ impl Client {
         self.state.strict.store(strict, Ordering::Relaxed);
     }
 
+    /// Whether the strict rule is on (the connection is shared; see [`Client::set_strict`]).
+    pub fn is_strict(&self) -> bool {
+        self.state.strict.load(Ordering::Relaxed)
+    }
+
     /// Whether a ReadyForQuery with a status other than idle arrived while shared.
     pub fn is_poisoned(&self) -> bool {
         self.state.poisoned.load(Ordering::Relaxed)

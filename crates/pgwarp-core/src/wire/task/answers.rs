@@ -19,6 +19,13 @@ use crate::wire::TxStatus;
 const COPY_BOTH_RESPONSE_TAG: u8 = b'W';
 
 impl Task {
+    /// Keeps a FATAL error the server sent before closing: why the connection ends, for
+    /// everyone waiting, and whether it says the server is going away.
+    fn keep_fatal(&mut self, e: &ServerError) {
+        self.fatal = Some(format!("{}: {}", e.code(), e.message()));
+        self.fatal_outage = super::is_outage_code(e.code());
+    }
+
     /// A CopyInResponse (or CopyBothResponse): the server now waits for COPY data and will
     /// take the next message it reads as such. Expected once for a COPY request; otherwise
     /// (a COPY FROM STDIN that came another way, or a second one in the same script) it is
@@ -101,8 +108,7 @@ impl Task {
                     let mut message = self.read.split_to(len);
                     if let Ok(Some(Message::ErrorResponse(body))) = Message::parse(&mut message) {
                         if let Ok(e) = ServerError::parse(body.fields()) {
-                            self.fatal = Some(format!("{}: {}", e.code(), e.message()));
-                            self.fatal_code = Some(e.code().to_string());
+                            self.keep_fatal(&e);
                         }
                     }
                 }
@@ -122,8 +128,7 @@ impl Task {
                     if let Ok(Some(Message::ErrorResponse(body))) = Message::parse(&mut message) {
                         if let Ok(e) = ServerError::parse(body.fields()) {
                             if matches!(e.field(b'V'), Some("FATAL" | "PANIC")) {
-                                self.fatal = Some(format!("{}: {}", e.code(), e.message()));
-                                self.fatal_code = Some(e.code().to_string());
+                                self.keep_fatal(&e);
                             }
                             // A write refused as read-only: the server may have been demoted
                             // (or the transaction was READ ONLY): its role is checked again.

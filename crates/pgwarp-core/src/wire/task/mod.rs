@@ -80,8 +80,8 @@ pub(super) struct Task {
     terminating: bool,
     /// A FATAL error the server sent before closing (shutdown, `pg_terminate_backend`).
     fatal: Option<String>,
-    /// Its SQLSTATE.
-    fatal_code: Option<String>,
+    /// Its SQLSTATE says the server is going away (see `is_outage_code`).
+    fatal_outage: bool,
     /// The socket failed or the server closed it (not a protocol error of ours).
     socket_lost: bool,
     /// The session reset at the head of the queue failed, with this message.
@@ -115,8 +115,7 @@ impl Future for Task {
                 };
                 // A lost server, not a fault of this session: the host is tried last for a
                 // while and its other connections drained (see `hosts`).
-                let outage =
-                    self.socket_lost || self.fatal_code.as_deref().is_some_and(is_outage_code);
+                let outage = self.socket_lost || self.fatal_outage;
                 if outage {
                     if let Some((host, recheck)) = self.state.host.get() {
                         host.lost(*recheck, &reason);
@@ -172,7 +171,7 @@ impl Task {
             state,
             terminating: false,
             fatal: None,
-            fatal_code: None,
+            fatal_outage: false,
             socket_lost: false,
             reset_failed: None,
         }
