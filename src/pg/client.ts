@@ -4,7 +4,7 @@
  * one of the pool's connections, reserved.
  * @module
  */
-import { pgConnection, tracePgQuery, type PgClientInfo } from './tracing';
+import { pgConnection, pgQuery, tracePgQuery, type PgClientInfo } from './tracing';
 import { EventEmitter } from 'node:events';
 
 import type { Bridge } from '../engine/bridge';
@@ -327,7 +327,8 @@ export class Client extends EventEmitter {
     // `run` counts itself off (another reaction on its promise would cut the caller's frames
     // from the async stack trace of its error).
     this.runs++;
-    return settle(tracePgQuery(query, () => this.traceInfo(), () => this.run(query)), cb, null, this.config.Promise);
+    const work = pgQuery.hasSubscribers ? tracePgQuery(query, () => this.traceInfo(), () => this.run(query)) : this.run(query);
+    return settle(work, cb, null, this.config.Promise);
   }
 
   /**

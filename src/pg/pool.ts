@@ -3,7 +3,7 @@
  * connections; `pool.connect()` reserves one for a Client of its own.
  * @module
  */
-import { pgPoolConnect, pgPoolRelease, pgPoolRemove, tracePgQuery, type PgClientInfo } from './tracing';
+import { pgPoolConnect, pgPoolRelease, pgPoolRemove, pgQuery, tracePgQuery, type PgClientInfo } from './tracing';
 import { EventEmitter } from 'node:events';
 
 import { ConnectionError } from '../errors/errors';
@@ -192,7 +192,7 @@ export class Pool extends EventEmitter {
     }
     if (this.ending) return settle(Promise.reject(new Error(MESSAGES.poolEnded)), q.cb, undefined);
     return settle(
-      tracePgQuery(q.query, () => this.traceInfo(), () => this.run(q.query)),
+      pgQuery.hasSubscribers ? tracePgQuery(q.query, () => this.traceInfo(), () => this.run(q.query)) : this.run(q.query),
       q.cb,
       undefined,
       this.options.Promise,

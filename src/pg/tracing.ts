@@ -25,10 +25,10 @@ export const pgPoolRelease = channel('pg:pool:release');
 export const pgPoolRemove = channel('pg:pool:remove');
 
 /**
- * Runs a query inside `pg:query` when subscribed: `{ query: { text, name }, client }`; the
- * result (pg's Result, with `rowCount` and `command`) or the error lands on the context.
+ * Runs a query inside `pg:query`: `{ query: { text, name }, client }`; the result (pg's
+ * Result, with `rowCount` and `command`) or the error lands on the context. Callers check
+ * `pgQuery.hasSubscribers` first, so an untraced query makes no closures for it.
  */
 export function tracePgQuery<R>(query: { text: string; name?: string }, client: () => PgClientInfo, run: () => Promise<R>): Promise<R> {
-  if (!pgQuery.hasSubscribers) return run();
   return pgQuery.tracePromise(run, { query: { text: query.text, name: query.name }, client: client() });
 }

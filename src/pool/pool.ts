@@ -61,8 +61,13 @@ export class Pool extends Runner {
     });
     const defaults = queryDefaults(o);
     this.defaults = defaults;
+    // Every option is checked before the engine starts: a throw after it would leave its
+    // threads and connections behind.
+    const trace = traceSettings(o);
     const onConnect = o.onConnect;
     if (onConnect !== undefined && typeof onConnect !== 'function') throw new PgwarpError('onConnect must be a function');
+    const onNotice = o.onNotice;
+    if (onNotice !== undefined && typeof onNotice !== 'function') throw new PgwarpError('onNotice must be a function');
     try {
       this.bridge = new Bridge(
         resolveOptions(url, options),
@@ -72,7 +77,7 @@ export class Pool extends Runner {
     } catch (e) {
       throw new PgwarpError((e as Error).message);
     }
-    this.bridge.trace = traceSettings(o);
+    this.bridge.trace = trace;
     livePools.add(this);
     traceEngineEvents(this.bridge);
     if (o.types !== undefined) {
@@ -80,9 +85,7 @@ export class Pool extends Runner {
       const lookup = (runner: QueryRunner, sql: string, params: unknown[]) => makeQuery<{ oid: number; name: string; schema: string; array: number }>(runner, defaults, sql, params).all();
       this.defaults = { ...defaults, codecs: new Codecs(o.types, this.bridge, lookup) };
     }
-    const onNotice = o.onNotice;
     if (onNotice !== undefined) {
-      if (typeof onNotice !== 'function') throw new PgwarpError('onNotice must be a function');
       this.bridge.events.notice = (buf) => {
         try {
           onNotice(decodeNotice(buf));
@@ -147,7 +150,7 @@ export class Pool extends Runner {
    */
   override query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): QueryResult<T> {
     if (options?.target !== undefined) return this.on(options.target).query(sql, params, { ...options, target: undefined });
-    return makeQuery<T>(this, this.defaults, sql, params, options);
+    return super.query<T>(sql, params, options);
   }
 
   /**
@@ -327,7 +330,7 @@ export class Pool extends Runner {
     if (typeof fn !== 'function') throw new PgwarpError('transaction() needs a callback: pool.transaction(async (tx) => { ... })');
     // A transaction never moves between hosts: all of it runs on the target's connection.
     if (options.target !== undefined) return this.on(options.target).transaction(fn, { ...options, target: undefined });
-    return transactionOn(this.bridge, this.defaults, (cancel) => this.reserve(cancel), fn, options);
+    return transactionOn(this.defaults, (cancel) => this.reserve(cancel), fn, options);
   }
 
   /** @internal */

@@ -307,7 +307,6 @@ function backoff(attempt: number): Promise<void> {
  * of serialization failures and deadlocks with backoff.
  */
 export async function transactionOn<R>(
-  bridge: Bridge,
   defaults: QueryDefaults,
   reserve: (cancel: CancelOptions | undefined) => Promise<ReservedConnection>,
   fn: (tx: Transaction) => Promise<R> | R,
@@ -325,11 +324,11 @@ export async function transactionOn<R>(
     let releaseHere = true;
     try {
       if (cancel === undefined) return await runTransaction(conn, defaults, begin, fn);
-      const root: { failure: unknown; aborted?: Error; committing?: boolean; key: number } = { failure: undefined, key: newCancelKey() };
+      const root: Root & { key: number } = { failure: undefined, key: newCancelKey() };
       const timeout = cancel.timeout === undefined ? undefined : Math.max(0, cancel.timeout - (Date.now() - start));
       let ran = false;
       const target: CancelTarget = {
-        bridge,
+        bridge: conn.bridge,
         conn: conn.id,
         done: () => (ran ? conn.release() : Promise.resolve()),
         onAbort: (err) => {

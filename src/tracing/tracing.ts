@@ -51,27 +51,33 @@ export interface QueryTraceContext {
   result?: unknown;
 }
 
-/** Pools, weakly, and which of them closed. */
+/** The pools open now, weakly: a pool dropped without `close()` is not kept alive by being observed. */
 class LivePools {
   private readonly refs = new Set<WeakRef<ObservedPool>>();
-  private readonly closed = new WeakSet<ObservedPool>();
+  private readonly refOf = new WeakMap<ObservedPool, WeakRef<ObservedPool>>();
+  /** A pool collected without `close()` leaves its reference behind; this takes it out. */
+  private readonly collected = new FinalizationRegistry<WeakRef<ObservedPool>>((ref) => this.refs.delete(ref));
 
-  /** Weakly: a pool dropped without `close()` is not kept alive by being observed. */
   add(pool: ObservedPool): void {
-    this.refs.add(new WeakRef(pool));
+    const ref = new WeakRef(pool);
+    this.refs.add(ref);
+    this.refOf.set(pool, ref);
+    this.collected.register(pool, ref, ref);
   }
 
   delete(pool: ObservedPool): void {
-    this.closed.add(pool);
+    const ref = this.refOf.get(pool);
+    if (ref === undefined) return;
+    this.refs.delete(ref);
+    this.refOf.delete(pool);
+    this.collected.unregister(ref);
   }
 
-  /** The pools open now (forgetting the others). */
   open(): ObservedPool[] {
     const out: ObservedPool[] = [];
     for (const ref of this.refs) {
       const pool = ref.deref();
-      if (pool === undefined || this.closed.has(pool)) this.refs.delete(ref);
-      else out.push(pool);
+      if (pool !== undefined) out.push(pool);
     }
     return out;
   }
