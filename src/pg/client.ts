@@ -8,7 +8,7 @@ import { pgConnection, pgQuery, tracePgQuery, type PgClientInfo } from './tracin
 import { EventEmitter } from 'node:events';
 
 import type { Bridge } from '../engine/bridge';
-import { decodeNotice } from '../pool/notify';
+import { noticeOf, notification } from './events';
 import { Pool as PgwarpPool } from '../pool/pool';
 import type { ReservedConnection } from '../pool/reserved';
 import { connectionParameters, hideSecrets, toPoolOptions, type ClientConfig, type ConnectionParameters } from './config';
@@ -494,20 +494,4 @@ export class Client extends EventEmitter {
   escapeLiteral(text: string): string {
     return escapeLiteral(text);
   }
-}
-
-/** A notification as pg emits it. */
-export function notification(processId: number, channel: string, payload: string): Record<string, unknown> {
-  return { processId, channel, payload, length: 0, name: 'notification' };
-}
-
-/**
- * A notice as pg emits it: pg-protocol's NoticeMessage, a plain object (not an Error) with
- * `name: 'notice'`, `message` and the server's fields.
- */
-export function noticeOf(buf: Buffer): Record<string, unknown> {
-  const n = decodeNotice(buf) as unknown as Record<string, unknown>;
-  // pg-protocol gives every field as the server's text.
-  for (const k of ['position', 'internalPosition', 'line']) if (typeof n[k] === 'number') n[k] = String(n[k]);
-  return { ...n, length: buf.length, name: 'notice', message: String(n.message ?? '') };
 }

@@ -16,7 +16,6 @@ import { writeValue } from '../params/params';
 import type { QueryRunner } from './query-result';
 import { Writer } from '../params/writer';
 
-
 /** Chunks handed to the engine and not yet taken by the connection, per copy. */
 const WINDOW = 4;
 /** Small source chunks (a line each, say) are joined up to this size before crossing over. */

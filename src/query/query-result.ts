@@ -117,7 +117,6 @@ export interface QueryRunner {
   cancelTarget(o: CancelOptions): Promise<CancelTarget & { runner: QueryRunner }>;
 }
 
-
 /**
  * @internal Runs a statement and collects its pages into one result: the next page is asked
  * for before this one is decoded, so the engine reads on meanwhile.
@@ -159,7 +158,6 @@ export async function fetchPages<R>(
     buf = await next;
   }
 }
-
 
 /**
  * A query that has not run yet. Call one terminal method (or `await` it, which is `all()`);

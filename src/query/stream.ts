@@ -9,7 +9,6 @@ import type { QueryRunner } from './query-result';
 import { abortError, arm, interrupt, newCancelKey, type CancelOptions, type CancelTarget } from './abort';
 import type { Codecs } from './codecs';
 
-
 /**
  * A stream abandoned without finishing (its iterator dropped mid-way, never returned) still
  * holds a connection; when the iterator is collected, the stream is stopped.

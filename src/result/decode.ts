@@ -209,8 +209,6 @@ export function resultBits(opts: DecodeOptions): number {
   return (opts.text ? TEXT_RESULTS : opts.jsonNumbers === 'exact' ? EXACT_JSON : 0) | (opts.unnamed ? UNNAMED : 0);
 }
 
-
-
 /** Byte offset of the cells relative to the start of the ArrayBuffer must be 8-aligned. */
 function aligned(buf: Buffer, cellsAt: number): Buffer {
   if ((buf.byteOffset + cellsAt) % 8 === 0) return buf;

@@ -158,7 +158,7 @@ export function traceEngineEvents(bridge: Bridge): void {
 }
 
 /** Publishes what happened off the thread on `channel`, its events in order. */
-export function publishDone<C extends object>(channel: { start: { publish(m: unknown): void }; end: { publish(m: unknown): void }; asyncStart: { publish(m: unknown): void }; asyncEnd: { publish(m: unknown): void }; error: { publish(m: unknown): void } }, ctx: C & { error?: unknown }): void {
+function publishDone<C extends object>(channel: { start: { publish(m: unknown): void }; end: { publish(m: unknown): void }; asyncStart: { publish(m: unknown): void }; asyncEnd: { publish(m: unknown): void }; error: { publish(m: unknown): void } }, ctx: C & { error?: unknown }): void {
   channel.start.publish(ctx);
   channel.end.publish(ctx);
   if (ctx.error !== undefined) channel.error.publish(ctx);
@@ -199,7 +199,7 @@ export function traceSettings(o: { traceParams?: boolean; log?: unknown; slowQue
 }
 
 /** What a traced statement reports when it completes. */
-export interface Completion {
+interface Completion {
   command?: string;
   rowCount?: number;
   /** The answering host, counting from 1 (0: not known). */
