@@ -123,7 +123,7 @@ export class ReservedConnection extends Runner {
     const run = () => runScript(this.bridge, this.id, text, (buf) => this.noteScript(buf));
     const bridge = this.bridge;
     if (!tracingOn(bridge.trace)) return run();
-    return traced(bridge.trace, () => bridge.connectionInfo(), 'script', text, undefined, run, (done) => ({
+    return traced(bridge, 'script', text, undefined, run, (done) => ({
       command: done.at(-1)?.command,
       rowCount: done.reduce((n, s) => n + s.rowCount, 0),
       batchSize: done.length,

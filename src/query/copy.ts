@@ -92,7 +92,7 @@ async function start(runner: QueryRunner, sql: string, mode: number, label: stri
 export function copyIn(runner: QueryRunner, sql: string, source: CopySource): Promise<number> {
   const bridge = runner.bridge;
   if (!tracingOn(bridge.trace)) return copyInUntraced(runner, sql, source);
-  return traced(bridge.trace, () => bridge.connectionInfo(), 'copy', String(sql), undefined, () => copyInUntraced(runner, sql, source), (n) => ({ command: 'COPY', rowCount: n }));
+  return traced(bridge, 'copy', String(sql), undefined, () => copyInUntraced(runner, sql, source), (n) => ({ command: 'COPY', rowCount: n }));
 }
 
 async function copyInUntraced(runner: QueryRunner, sql: string, source: CopySource): Promise<number> {
@@ -145,7 +145,7 @@ export function copyRows(runner: QueryRunner, table: TableName, columns: readonl
   const bridge = runner.bridge;
   if (!tracingOn(bridge.trace)) return copyRowsUntraced(runner, table, columns, rows);
   const text = `copy ${Array.isArray(table) ? table.join('.') : String(table)} (${Array.isArray(columns) ? columns.join(', ') : ''}) from stdin`;
-  return traced(bridge.trace, () => bridge.connectionInfo(), 'copy', text, undefined, () => copyRowsUntraced(runner, table, columns, rows), (n) => ({ command: 'COPY', rowCount: n }));
+  return traced(bridge, 'copy', text, undefined, () => copyRowsUntraced(runner, table, columns, rows), (n) => ({ command: 'COPY', rowCount: n }));
 }
 
 async function copyRowsUntraced(runner: QueryRunner, table: TableName, columns: readonly string[], rows: CopyRows): Promise<number> {
@@ -259,5 +259,5 @@ function traceCopyOut(runner: QueryRunner, sql: string, stream: Readable & { row
     stream.once('close', () => resolve());
     stream.once('error', reject);
   });
-  traced(bridge.trace, () => bridge.connectionInfo(), 'copy', sql, undefined, () => over, () => ({ command: 'COPY', rowCount: stream.rowCount })).catch(() => {});
+  traced(bridge, 'copy', sql, undefined, () => over, () => ({ command: 'COPY', rowCount: stream.rowCount })).catch(() => {});
 }

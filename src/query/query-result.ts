@@ -203,8 +203,7 @@ export class QueryResult<T = Record<string, unknown>> implements PromiseLike<Row
     const bridge = this.runner.bridge;
     if (!tracingOn(bridge.trace)) return this.fetchUntraced(mode, options, withMeta);
     return traced(
-      bridge.trace,
-      () => bridge.connectionInfo(),
+      bridge,
       'query',
       this.sql,
       this.params,

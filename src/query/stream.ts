@@ -216,7 +216,7 @@ export class RowStream<T> implements AsyncIterableIterator<T> {
     let settle!: (err?: unknown) => void;
     const over = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
     this.traceEnd = settle;
-    traced(bridge.trace, () => bridge.connectionInfo(), 'stream', this.sql, this.params, () => over, () => ({ command: commandOf(this.tag), rowCount: this.received })).catch(() => {});
+    traced(bridge, 'stream', this.sql, this.params, () => over, () => ({ command: commandOf(this.tag), rowCount: this.received })).catch(() => {});
   }
 
   private endTrace(err?: unknown): void {

@@ -144,7 +144,7 @@ export const releaseChannel = channel('pgwarp:release');
 export function traceEngineEvents(bridge: Bridge): void {
   bridge.events.connected = (_conn, host, tls, durationMs, error) => {
     if (!connectChannel.hasSubscribers) return;
-    const info = (bridge.trace.info ??= bridge.connectionInfo());
+    const info = connectionOf(bridge);
     const at = host > 0 ? host - 1 : 0;
     const ctx: ConnectTraceContext = { host: info.hosts[at], port: info.ports[at], tls, durationMs, database: info.database, user: info.user };
     if (error !== '') ctx.error = new ConnectionError(error);
@@ -152,7 +152,7 @@ export function traceEngineEvents(bridge: Bridge): void {
   };
   bridge.events.waited = (durationMs) => {
     if (!acquireChannel.hasSubscribers) return;
-    const info = (bridge.trace.info ??= bridge.connectionInfo());
+    const info = connectionOf(bridge);
     publishDone(acquireChannel, { durationMs, database: info.database });
   };
 }
@@ -208,6 +208,17 @@ interface Completion {
   batchSize?: number;
 }
 
+/** What {@link traced} needs of the engine bridge that runs the statement. */
+export interface Traceable {
+  trace: TraceSettings;
+  connectionInfo(): NativeConnectionInfo;
+}
+
+/** Who the bridge's connections log in as, and where: asked of the engine once per pool. */
+function connectionOf(bridge: Traceable): NativeConnectionInfo {
+  return (bridge.trace.info ??= bridge.connectionInfo());
+}
+
 /** Whether `run` must go through {@link traced}: somebody subscribes, or a slow-query log is set. */
 export function tracingOn(trace: TraceSettings): boolean {
   return queryChannel.hasSubscribers || trace.log !== undefined;
@@ -218,16 +229,15 @@ export function tracingOn(trace: TraceSettings): boolean {
  * (when set). `done` reads what its result says of the statement.
  */
 export function traced<R>(
-  trace: TraceSettings,
-  info: () => NativeConnectionInfo,
+  bridge: Traceable,
   operation: QueryTraceContext['operation'],
   sql: string,
   params: readonly unknown[] | undefined,
   run: () => Promise<R>,
   done: (result: R) => Completion,
-  batchSize?: number,
 ): Promise<R> {
-  const i = (trace.info ??= info());
+  const trace = bridge.trace;
+  const i = connectionOf(bridge);
   const one = i.hosts.length === 1;
   const ctx: QueryTraceContext = {
     sql,
@@ -239,7 +249,6 @@ export function traced<R>(
     applicationName: i.applicationName ?? undefined,
   };
   if (trace.params && params !== undefined) ctx.params = params;
-  if (batchSize !== undefined) ctx.batchSize = batchSize;
   const started = performance.now();
   const finish = (failed: boolean, error: unknown, result?: R) => {
     if (!failed) {
